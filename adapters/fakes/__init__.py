@@ -1,0 +1,1 @@
+"""In-memory fakes of every port, recording what they receive and exposing controls."""

@@ -1,0 +1,1 @@
+"""Interactive Brokers adapter on ib_async (the only place ib_async is imported)."""

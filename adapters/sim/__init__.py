@@ -1,0 +1,1 @@
+"""Deterministic simulated broker, market-data replay and option pricing."""

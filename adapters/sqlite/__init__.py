@@ -1,0 +1,1 @@
+"""SQLite audit log: append-only, hash-chained, WAL, group commit."""

@@ -1,0 +1,1 @@
+"""Indicator math (EMA, RSI, VWAP, Bollinger): batch numpy functions and incremental objects that agree exactly."""

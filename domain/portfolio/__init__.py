@@ -1,0 +1,1 @@
+"""Positions, portfolio and account state built from fills."""

@@ -1,0 +1,1 @@
+"""Pre-trade risk: limits, rules returning decisions, circuit breakers and trading state."""

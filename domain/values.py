@@ -1,0 +1,175 @@
+"""Small value types and the field validators every domain class uses.
+
+Money, prices and quantities are `decimal.Decimal`; `float` is refused here so binary rounding
+never enters the core (adapters convert at the boundary, quantised to the instrument's tick).
+Timestamps are timezone-aware UTC `datetime`s (a `pandas.Timestamp` is a `datetime` and passes).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ordergate.domain.errors import InvalidValue
+
+__all__ = [
+    "ZERO",
+    "ClientOrderId",
+    "BrokerOrderId",
+    "CorrelationId",
+    "ExecutionId",
+    "InstrumentId",
+    "PositionId",
+    "Side",
+    "SignalId",
+    "check_decimal",
+    "check_utc",
+    "decimal_field",
+    "opt_decimal_field",
+    "utc_field",
+]
+
+ZERO = Decimal(0)
+
+
+def check_decimal(
+    field: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    non_negative: bool = False,
+) -> Decimal:
+    """Return `value` if it is a finite Decimal obeying the sign rule, else raise `InvalidValue`."""
+    if not isinstance(value, Decimal) or isinstance(value, bool):
+        hint = " (convert floats at the adapter boundary: Decimal(str(x)))" if isinstance(
+            value, float
+        ) else ""
+        raise InvalidValue(field, value, f"must be a decimal.Decimal{hint}")
+    if not value.is_finite():
+        raise InvalidValue(field, value, "must be finite (no NaN or infinity)")
+    if positive and value <= 0:
+        raise InvalidValue(field, value, "must be > 0")
+    if non_negative and value < 0:
+        raise InvalidValue(field, value, "must be >= 0")
+    return value
+
+
+def check_utc(field: str, value: Any) -> datetime:
+    """Return `value` if it is an aware datetime at UTC offset zero, else raise `InvalidValue`."""
+    if not isinstance(value, datetime):
+        raise InvalidValue(field, value, "must be a timezone-aware UTC datetime")
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidValue(field, value, "must be timezone-aware (naive datetimes are refused)")
+    if offset != timedelta(0):
+        raise InvalidValue(field, value, "must be in UTC (convert with .astimezone(timezone.utc))")
+    return value
+
+
+def _decimal_validator(positive: bool, non_negative: bool) -> Any:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_decimal(
+            f"{type(inst).__name__}.{attribute.name}",
+            value,
+            positive=positive,
+            non_negative=non_negative,
+        )
+
+    return validate
+
+
+def _opt_decimal_validator(positive: bool, non_negative: bool) -> Any:
+    inner = _decimal_validator(positive, non_negative)
+
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            inner(inst, attribute, value)
+
+    return validate
+
+
+def _utc_validator(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_utc(f"{type(inst).__name__}.{attribute.name}", value)
+
+
+def decimal_field(*, positive: bool = False, non_negative: bool = False, **kw: Any) -> Any:
+    """An attrs field holding a finite Decimal, with an optional sign rule."""
+    return attrs.field(validator=_decimal_validator(positive, non_negative), **kw)
+
+
+def opt_decimal_field(*, positive: bool = False, non_negative: bool = False, **kw: Any) -> Any:
+    """An attrs field holding None or a finite Decimal, defaulting to None."""
+    kw.setdefault("default", None)
+    return attrs.field(validator=_opt_decimal_validator(positive, non_negative), **kw)
+
+
+def utc_field(**kw: Any) -> Any:
+    """An attrs field holding an aware UTC datetime."""
+    return attrs.field(validator=_utc_validator, **kw)
+
+
+def _non_empty(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(f"{type(inst).__name__}.{attribute.name}", value, "must be a non-empty string")
+
+
+@attrs.frozen(order=True)
+class _Identifier:
+    value: str = attrs.field(validator=_non_empty)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(order=True)
+class InstrumentId(_Identifier):
+    """Our identifier of an instrument: a symbol for stocks, the OCC symbol for options."""
+
+
+@attrs.frozen(order=True)
+class ClientOrderId(_Identifier):
+    """Our identifier of an order, assigned when the intent is created (before risk)."""
+
+
+@attrs.frozen(order=True)
+class BrokerOrderId(_Identifier):
+    """The broker's identifier of an order (IB's orderId/permId, the sim's sequence)."""
+
+
+@attrs.frozen(order=True)
+class ExecutionId(_Identifier):
+    """The broker's identifier of one execution; fills are applied once per execution id."""
+
+
+@attrs.frozen(order=True)
+class CorrelationId(_Identifier):
+    """Links a signal, its risk decision, its orders, broker calls and audit records."""
+
+
+@attrs.frozen(order=True)
+class SignalId(_Identifier):
+    """The strategy's identifier of a signal; a signal id seen before is denied."""
+
+
+@attrs.frozen(order=True)
+class PositionId(_Identifier):
+    """Identifier of a position (one per instrument and account)."""
+
+
+class Side(enum.Enum):
+    """Order side. `sign` is +1 for BUY and -1 for SELL."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
