@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
-
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import InstrumentId, check_utc, decimal_field
 
@@ -32,7 +31,9 @@ _DEFAULT_LAST_TRADE = time(16, 0)
 
 def _zone(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str):
-        raise InvalidValue(f"{type(inst).__name__}.{attribute.name}", value, "must be an IANA zone name")
+        raise InvalidValue(
+            f"{type(inst).__name__}.{attribute.name}", value, "must be an IANA zone name"
+        )
     try:
         ZoneInfo(value)
     except Exception as exc:
@@ -44,7 +45,9 @@ def _zone(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 def _symbol(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip() or value != value.strip().upper():
         raise InvalidValue(
-            f"{type(inst).__name__}.{attribute.name}", value, "must be a non-empty upper-case symbol"
+            f"{type(inst).__name__}.{attribute.name}",
+            value,
+            "must be a non-empty upper-case symbol",
         )
 
 
@@ -121,9 +124,7 @@ class OptionContract:
     def symbol(self) -> str:
         """The OCC-style symbol, e.g. `AAPL  240119C00150000`."""
         strike_milli = int(self.strike * 1000)
-        return (
-            f"{self.underlying:<6}{self.expiry:%y%m%d}{self.right.value}{strike_milli:08d}"
-        )
+        return f"{self.underlying:<6}{self.expiry:%y%m%d}{self.right.value}{strike_milli:08d}"
 
     @property
     def id(self) -> InstrumentId:
@@ -143,7 +144,7 @@ class OptionContract:
         return datetime.combine(self.expiry, self.last_trade_time, tzinfo=self.zone)
 
     def days_to_expiry(self, now: datetime) -> int:
-        """Exchange calendar days from `now`'s exchange-local date to the expiry date (may be < 0)."""
+        """Exchange calendar days from `now` (exchange-local date) to expiry; may be < 0."""
         check_utc("now", now)
         return (self.expiry - now.astimezone(self.zone).date()).days
 

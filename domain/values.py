@@ -13,13 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-
 from ordergate.domain.errors import InvalidValue
 
 __all__ = [
     "ZERO",
-    "ClientOrderId",
     "BrokerOrderId",
+    "ClientOrderId",
     "CorrelationId",
     "ExecutionId",
     "InstrumentId",
@@ -45,9 +44,11 @@ def check_decimal(
 ) -> Decimal:
     """Return `value` if it is a finite Decimal obeying the sign rule, else raise `InvalidValue`."""
     if not isinstance(value, Decimal) or isinstance(value, bool):
-        hint = " (convert floats at the adapter boundary: Decimal(str(x)))" if isinstance(
-            value, float
-        ) else ""
+        hint = (
+            " (convert floats at the adapter boundary: Decimal(str(x)))"
+            if isinstance(value, float)
+            else ""
+        )
         raise InvalidValue(field, value, f"must be a decimal.Decimal{hint}")
     if not value.is_finite():
         raise InvalidValue(field, value, "must be finite (no NaN or infinity)")
@@ -114,7 +115,9 @@ def utc_field(**kw: Any) -> Any:
 
 def _non_empty(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidValue(f"{type(inst).__name__}.{attribute.name}", value, "must be a non-empty string")
+        raise InvalidValue(
+            f"{type(inst).__name__}.{attribute.name}", value, "must be a non-empty string"
+        )
 
 
 @attrs.frozen(order=True)

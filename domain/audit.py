@@ -1,0 +1,76 @@
+"""Audit records: what the audit log stores, and the result of verifying it.
+
+Payloads are JSON-compatible mappings (str keys; str, int, bool, None, lists and dicts as values):
+Decimals and datetimes are written as strings by the code that builds the record, so a record
+reads back exactly as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+from ordergate.domain.errors import InvalidValue
+from ordergate.domain.values import CorrelationId, utc_field
+
+__all__ = ["AuditEntry", "AuditRecord", "VerifyResult"]
+
+_JSON_SCALARS = (str, int, bool, type(None))
+
+
+def _check_json(path: str, value: Any) -> None:
+    if isinstance(value, float):
+        raise InvalidValue(
+            path, value, "floats are not allowed in audit payloads; use str(Decimal)"
+        )
+    if isinstance(value, _JSON_SCALARS):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValue(path, key, "payload keys must be strings")
+            _check_json(f"{path}.{key}", item)
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json(f"{path}[{index}]", item)
+        return
+    raise InvalidValue(path, value, "must be JSON-compatible (str, int, bool, None, list, dict)")
+
+
+def _payload(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidValue("AuditRecord.payload", value, "must be a mapping")
+    _check_json("AuditRecord.payload", value)
+
+
+@attrs.frozen
+class AuditRecord:
+    """One thing that happened: `kind` (e.g. "risk.decision", "broker.submit"), when, and what."""
+
+    kind: str
+    ts: datetime = utc_field()
+    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=_payload)
+    correlation_id: CorrelationId | None = None
+
+
+@attrs.frozen
+class AuditEntry:
+    """A stored record with its position in the chain and its hash."""
+
+    sequence: int
+    record: AuditRecord
+    prev_hash: str
+    hash: str
+
+
+@attrs.frozen
+class VerifyResult:
+    """Outcome of `AuditLog.verify()`: ok, how many records were checked, the first bad one."""
+
+    ok: bool
+    checked: int
+    first_bad_sequence: int | None = None
+    reason: str = ""

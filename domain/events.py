@@ -1,0 +1,181 @@
+"""Lifecycle events of SPEC §4.9 beyond single orders: positions, PnL, risk, breakers, trading
+state, connectivity, reconciliation and recovered fills.
+
+Every event is a frozen attrs class with `version`, `correlation_id`, `ts_event` and `ts_init`;
+the serialisation (a cattrs tagged union) lives at the edge, in the application layer.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+from ordergate.domain.orders.events import (
+    CommissionReport,
+    ExecutionFill,
+    OrderEventKind,
+    OrderLifecycleEvent,
+)
+from ordergate.domain.risk.decision import BreakerState, RiskDecision, TradingState
+from ordergate.domain.values import CorrelationId, InstrumentId, utc_field
+
+__all__ = [
+    "BreakerReset",
+    "BreakerTripped",
+    "CommissionReport",
+    "ConnectionState",
+    "ConnectionStateChanged",
+    "ExecutionFill",
+    "FillRecovered",
+    "LifecycleEvent",
+    "OrderEventKind",
+    "OrderLifecycleEvent",
+    "PnLSnapshot",
+    "PositionSnapshot",
+    "ReconciliationDiff",
+    "RiskDecisionMade",
+    "TradingStateChanged",
+]
+
+
+@attrs.frozen
+class PositionSnapshot:
+    """A position as seen at `ts_event` (from the broker or rebuilt from fills)."""
+
+    instrument_id: InstrumentId
+    quantity: Decimal
+    avg_price: Decimal | None
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class PnLSnapshot:
+    """Account PnL at `ts_event`."""
+
+    realized: Decimal
+    unrealized: Decimal
+    commissions: Decimal
+    equity: Decimal
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class RiskDecisionMade:
+    """The gate decided; recorded before anything is sent."""
+
+    decision: RiskDecision
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class BreakerTripped:
+    """A circuit breaker moved to OPEN (or back to OPEN from HALF_OPEN)."""
+
+    breaker: str
+    reason: str
+    previous: BreakerState
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class BreakerReset:
+    """A circuit breaker moved to HALF_OPEN or CLOSED."""
+
+    breaker: str
+    state: BreakerState
+    previous: BreakerState
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class TradingStateChanged:
+    """ACTIVE / REDUCING / HALTED changed (manually or by a rule)."""
+
+    state: TradingState
+    previous: TradingState
+    reason: str
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+class ConnectionState(enum.Enum):
+    """Broker connectivity as the adapter sees it."""
+
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    RECONNECTING = "RECONNECTING"
+    DEGRADED = "DEGRADED"  # socket up, broker says its own link is down (IB 1100/2110)
+
+
+@attrs.frozen
+class ConnectionStateChanged:
+    """The broker connection changed state; `code` carries the broker's code if any (1100…)."""
+
+    state: ConnectionState
+    previous: ConnectionState
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    detail: str = ""
+    code: int | None = None
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class ReconciliationDiff:
+    """One difference between our view and the broker's (the broker wins)."""
+
+    kind: str  # "position" | "open_order" | "execution"
+    key: str
+    ours: str
+    broker: str
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class FillRecovered:
+    """A fill that happened while we were disconnected, found by resync; emitted exactly once."""
+
+    fill: ExecutionFill
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+LifecycleEvent = (
+    OrderLifecycleEvent
+    | ExecutionFill
+    | CommissionReport
+    | PositionSnapshot
+    | PnLSnapshot
+    | RiskDecisionMade
+    | BreakerTripped
+    | BreakerReset
+    | TradingStateChanged
+    | ConnectionStateChanged
+    | ReconciliationDiff
+    | FillRecovered
+)

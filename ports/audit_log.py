@@ -1,0 +1,50 @@
+"""The `AuditLog` port: an append-only, tamper-evident record of every decision and broker call.
+
+Contract (proved by `tests/contract/test_audit_log_contract.py` for every adapter):
+- `append` returns only after the record is durable (committed and synced where the store has
+  such a thing); concurrent appends may share one commit (group commit). Sequences start at 1 and
+  increase by 1 without gaps, in append order.
+- Each entry holds the hash of the previous one; `verify()` recomputes the chain and names the
+  first bad sequence. Nothing is updated or deleted except by `purge_before`, which refuses to
+  delete records younger than the retention period (7 years by default).
+- A failed append raises (never logs and continues): the caller must stop what it was doing.
+- `query` filters by correlation id, kind and time range, in sequence order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
+from ordergate.domain.values import CorrelationId
+
+__all__ = ["AuditLog"]
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """A durable, hash-chained audit store."""
+
+    async def append(self, record: AuditRecord) -> AuditEntry:
+        """Store `record` durably and return its chained entry."""
+
+    async def query(
+        self,
+        *,
+        correlation_id: CorrelationId | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Entries matching every given filter, oldest first."""
+
+    async def verify(self) -> VerifyResult:
+        """Recompute the chain; report the first record whose hash or link does not match."""
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete records older than `cutoff`; refuses cutoffs inside the retention period."""
+
+    async def close(self) -> None:
+        """Flush and release the store."""

@@ -1,0 +1,97 @@
+"""The `Broker` port: what the application needs from any broker (IB, the simulator, a fake).
+
+Contract (proved for every adapter by `tests/contract/test_broker_contract.py`):
+- Every I/O method takes a keyword `timeout` in seconds and raises
+  `ordergate.domain.errors.BrokerTimeout` when it expires; no call hangs.
+- `submit` / `submit_list` accept only `ApprovedOrder`s: the risk gate's approval travels with
+  the request. Submitting returns once the broker has the order (not when it fills); what happens
+  next arrives on `events()`: ACCEPTED or REJECTED, then fills (`ExecutionFill`) and commissions
+  (`CommissionReport`, possibly before or after its fill), CANCELED / EXPIRED.
+- Events for one order arrive in the order the broker produced them; an `ExecutionFill` may be
+  repeated by the broker (same `execution_id`), consumers apply fills idempotently.
+- `modify` and `cancel` are requests: the order changes when the broker confirms (UPDATED /
+  CANCELED events), and `BrokerRejected` is raised for an unknown or finished order.
+- Quantities and prices are `Decimal`, times aware UTC; floats never cross this port.
+- `positions`, `open_orders` and `executions` report the broker's truth (used for resync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
+from ordergate.domain.events import ConnectionStateChanged, PositionSnapshot
+from ordergate.domain.instruments import Instrument
+from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
+from ordergate.domain.risk.decision import ApprovedOrder
+from ordergate.domain.values import BrokerOrderId, ClientOrderId
+
+__all__ = ["Broker", "BrokerEvent"]
+
+BrokerEvent = (
+    OrderLifecycleEvent
+    | ExecutionFill
+    | CommissionReport
+    | ConnectionStateChanged
+    | PositionSnapshot
+)
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """A broker connection. One instance serves one account."""
+
+    async def connect(self, *, timeout: float) -> None:
+        """Open the connection; idempotent when already connected."""
+
+    async def disconnect(self, *, timeout: float) -> None:
+        """Close the connection. Working orders stay at the broker (they are not cancelled)."""
+
+    def is_connected(self) -> bool:
+        """True while orders can be sent."""
+
+    async def qualify(self, instrument: Instrument, *, timeout: float) -> Instrument:
+        """Resolve an instrument with the broker; raises `BrokerRejected` if it is unknown."""
+
+    async def submit(self, order: ApprovedOrder, *, timeout: float) -> BrokerOrderId:
+        """Send one approved order; returns the broker's id once the broker has it."""
+
+    async def submit_list(
+        self, orders: tuple[ApprovedOrder, ...], *, timeout: float
+    ) -> tuple[BrokerOrderId, ...]:
+        """Send a bracket (parent first, children by `parent_id`) or an OCA group atomically."""
+
+    async def modify(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        timeout: float,
+    ) -> None:
+        """Ask the broker to change a working order; confirmation arrives as UPDATED."""
+
+    async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
+        """Ask the broker to cancel a working order; confirmation arrives as CANCELED."""
+
+    async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
+        """The broker's current view of one order; `UnknownOrder` if it has none."""
+
+    async def open_orders(self, *, timeout: float) -> list[OrderView]:
+        """Every working order of this account."""
+
+    async def positions(self, *, timeout: float) -> list[BrokerPosition]:
+        """Every non-zero position of this account."""
+
+    async def executions(self, since: datetime, *, timeout: float) -> list[ExecutionFill]:
+        """Executions at or after `since`, with commissions where known, in execution order."""
+
+    async def account_summary(self, *, timeout: float) -> AccountSummary:
+        """Cash, net liquidation, available funds and buying power."""
+
+    def events(self) -> AsyncIterator[BrokerEvent]:
+        """A new subscription: every event the broker emits from now on, in broker order."""
