@@ -1,1 +1,1 @@
-"""The testing kit: Hypothesis strategies, risk-invariant state machines and port contract suites."""
+"""The testing kit: Hypothesis strategies, risk-invariant machines and port contract suites."""
