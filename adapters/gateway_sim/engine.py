@@ -74,6 +74,8 @@ class RefusalReason(enum.Enum):
     """Why an engine refused a request; the server maps each to an IB error code."""
 
     UNKNOWN_CONTRACT = "unknown_contract"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    INVALID_REQUEST = "invalid_request"
     INVALID_ORDER = "invalid_order"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
