@@ -1,0 +1,339 @@
+"""The JSON edge shared by the audit stores and Redis: one cattrs converter, canonical audit JSON,
+and the audit chain hash.
+
+- Lifecycle events and signals travel as JSON made by one cattrs converter
+  (`forbid_extra_keys=True`): Decimals as strings, datetimes as ISO-8601, ids as plain strings,
+  enums by value, and a `_type` tag (the class name) on every union member. Bad input raises
+  `InvalidValue` whose message names the offending key (via `cattrs.transform_error`).
+- Audit records are hashed over their *canonical* JSON (sorted keys, no whitespace, `ts` as
+  ISO-8601 UTC with microseconds); every store keeps those exact bytes, so the SQLite and the
+  PostgreSQL logs compute and verify the same chain.
+
+This module must never do I/O, read the environment on import, log a key, or accept floats for
+money (a float quantity is refused, not rounded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.preconf.json import JsonConverter, make_converter
+from cattrs.strategies import configure_tagged_union
+from cattrs.v import format_exception
+from ordergate.domain.audit import AuditRecord, VerifyResult
+from ordergate.domain.errors import InvalidValue, OrdergateError
+from ordergate.domain.events import LifecycleEvent
+from ordergate.domain.instruments import Instrument
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import (
+    BrokerOrderId,
+    ClientOrderId,
+    CorrelationId,
+    ExecutionId,
+    InstrumentId,
+    PositionId,
+    SignalId,
+)
+
+__all__ = [
+    "GENESIS_HASH",
+    "GENESIS_HASH_BYTES",
+    "SIGNAL_WIRE_VERSION",
+    "RetentionViolation",
+    "canonical_record_json",
+    "chain_hash",
+    "converter",
+    "decode_event",
+    "decode_signal",
+    "encode_event",
+    "encode_signal",
+    "format_ts",
+    "hmac_key_from_env",
+    "record_from_canonical",
+    "retention_limit",
+    "verify_chain",
+]
+
+GENESIS_HASH = "0" * 64
+"""The `prev_hash` of record 1 (hex)."""
+GENESIS_HASH_BYTES = bytes(32)
+SIGNAL_WIRE_VERSION = 1
+"""Version of the signal message layout (`version` key next to `_type`)."""
+
+_IDS: tuple[type, ...] = (
+    BrokerOrderId,
+    ClientOrderId,
+    CorrelationId,
+    ExecutionId,
+    InstrumentId,
+    PositionId,
+    SignalId,
+)
+_T = TypeVar("_T")
+
+
+class RetentionViolation(OrdergateError):
+    """A purge asked to delete records younger than the retention period allows."""
+
+    def __init__(self, cutoff: datetime, limit: datetime, retention_years: int) -> None:
+        self.cutoff = cutoff
+        self.limit = limit
+        self.retention_years = retention_years
+        super().__init__(
+            f"purge cutoff {format_ts(cutoff)} is inside the {retention_years}-year retention "
+            f"period: only records older than {format_ts(limit)} may be deleted "
+            "(choose a cutoff at or before that instant)"
+        )
+
+
+def retention_limit(now: datetime, years: int) -> datetime:
+    """The newest cutoff a purge may use at `now`: the same calendar instant `years` earlier."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:  # 29 February in a year that has none
+        return now.replace(year=now.year - years, day=28)
+
+
+def hmac_key_from_env(variable: str | None, environ: Mapping[str, str]) -> bytes | None:
+    """The HMAC key held in environment variable `variable` (None when no variable is named).
+
+    The message of the error names the variable, never its value.
+    """
+    if not variable:
+        return None
+    value = environ.get(variable)
+    if value is None:
+        return None
+    if not value:
+        raise InvalidValue(variable, "<empty>", "the audit HMAC key variable is set but empty")
+    return value.encode("utf-8")
+
+
+# --- audit records -----------------------------------------------------------------------------
+
+
+def format_ts(ts: datetime) -> str:
+    """ISO-8601 at UTC with microseconds, fixed width: string order is time order."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-compatible")
+
+
+def canonical_record_json(record: AuditRecord) -> bytes:
+    """The bytes that are hashed and stored: sorted keys, no whitespace, UTF-8."""
+    document = {
+        "correlation_id": None if record.correlation_id is None else str(record.correlation_id),
+        "kind": record.kind,
+        "payload": record.payload,
+        "ts": format_ts(record.ts),
+    }
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    )
+    return text.encode("utf-8")
+
+
+def record_from_canonical(body: bytes | str) -> AuditRecord:
+    """Read a stored record back (lists come back as lists; payloads should not hold tuples)."""
+    document = json.loads(body)
+    correlation = document["correlation_id"]
+    return AuditRecord(
+        kind=document["kind"],
+        ts=datetime.fromisoformat(document["ts"]),
+        payload=document["payload"],
+        correlation_id=None if correlation is None else CorrelationId(correlation),
+    )
+
+
+def chain_hash(prev_hash: bytes, body: bytes, key: bytes | None = None) -> bytes:
+    """SHA-256 (HMAC-SHA256 when `key` is given) over the previous raw hash and the record body."""
+    if key is None:
+        return hashlib.sha256(prev_hash + body).digest()
+    return hmac.digest(key, prev_hash + body, "sha256")
+
+
+def verify_chain(
+    rows: Iterable[tuple[int, bytes, bytes, bytes]],
+    *,
+    first_sequence: int = 1,
+    anchor: bytes = GENESIS_HASH_BYTES,
+    key: bytes | None = None,
+) -> VerifyResult:
+    """Check `(sequence, prev_hash, hash, body)` rows in sequence order; name the first bad one.
+
+    `anchor` is the hash the first row must link to (genesis, or the last purged record's).
+    The loop is deliberately bare: it runs once per stored record.
+    """
+    expected = first_sequence
+    prev = anchor
+    sha256 = hashlib.sha256
+    hmac_digest = hmac.digest
+    for sequence, prev_hash, digest, body in rows:
+        if sequence != expected:
+            return _bad(
+                expected, first_sequence, f"record {expected} is missing (next: {sequence})"
+            )
+        if prev_hash != prev:
+            return _bad(expected, first_sequence, "prev_hash does not link to its predecessor")
+        data = prev + body
+        computed = sha256(data).digest() if key is None else hmac_digest(key, data, "sha256")
+        if computed != digest:
+            return _bad(expected, first_sequence, "hash does not match the stored content")
+        prev = digest
+        expected += 1
+    return VerifyResult(ok=True, checked=expected - first_sequence)
+
+
+def _bad(sequence: int, first: int, reason: str) -> VerifyResult:
+    return VerifyResult(
+        ok=False,
+        checked=sequence - first,
+        first_bad_sequence=sequence,
+        reason=f"{sequence}: {reason}",
+    )
+
+
+# --- events and signals ------------------------------------------------------------------------
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool | float):
+        raise TypeError(f'expected a decimal string such as "1.25", not {type(value).__name__}')
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str):
+        raise TypeError(f"expected a decimal string, not {type(value).__name__}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+
+
+def _structure_from_str(parse: Callable[[str], _T]) -> Callable[[Any, type], _T]:
+    def structure(value: Any, _: type) -> _T:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, not {type(value).__name__}")
+        return parse(value)
+
+    return structure
+
+
+def _structure_id(value: Any, cls: type[_T]) -> _T:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an id string, not {type(value).__name__}")
+    return cls(value)  # type: ignore[call-arg]
+
+
+def _structure_signal(converter: JsonConverter) -> Callable[[Any, type], Signal]:
+    inner = converter.get_structure_hook(Signal)
+
+    def structure(value: Any, _: type) -> Signal:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, not {type(value).__name__}")
+        body = dict(value)
+        tag = body.pop("_type", "Signal")
+        version = body.pop("version", SIGNAL_WIRE_VERSION)
+        if tag != "Signal":
+            raise ValueError(f"_type must be 'Signal', got {tag!r}")
+        if version != SIGNAL_WIRE_VERSION:
+            raise ValueError(f"unsupported signal version {version!r} (this reader speaks 1)")
+        return inner(body, Signal)
+
+    return structure
+
+
+@cache
+def converter() -> JsonConverter:
+    """The one converter of the edge (built on first use, then shared)."""
+    conv = make_converter(forbid_extra_keys=True)
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_unstructure_hook(datetime, lambda ts: ts.isoformat())
+    conv.register_structure_hook(datetime, _structure_from_str(datetime.fromisoformat))
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())
+    conv.register_structure_hook(date, _structure_from_str(date.fromisoformat))
+    conv.register_unstructure_hook(time, lambda t: t.isoformat())
+    conv.register_structure_hook(time, _structure_from_str(time.fromisoformat))
+    conv.register_unstructure_hook(timedelta, lambda d: d.total_seconds())
+    for id_type in _IDS:
+        conv.register_unstructure_hook(id_type, str)
+        conv.register_structure_hook(id_type, _structure_id)
+    configure_tagged_union(Instrument, conv, tag_name="_type")
+    configure_tagged_union(LifecycleEvent, conv, tag_name="_type")
+    signal_unstructure = conv.get_unstructure_hook(Signal)
+    conv.register_unstructure_hook(
+        Signal,
+        lambda s: {"_type": "Signal", "version": SIGNAL_WIRE_VERSION, **signal_unstructure(s)},
+    )
+    conv.register_structure_hook(Signal, _structure_signal(conv))
+    return conv
+
+
+def encode_event(event: LifecycleEvent) -> str:
+    """Compact JSON of `event`, tagged with its class name under `_type`."""
+    return json.dumps(converter().unstructure(event, LifecycleEvent), separators=(",", ":"))
+
+
+def decode_event(data: str | bytes) -> LifecycleEvent:
+    """Parse an event; bad input raises `InvalidValue` naming the key and the problem."""
+    return _decode(data, LifecycleEvent, "LifecycleEvent")  # type: ignore[no-any-return]
+
+
+def encode_signal(signal: Signal) -> str:
+    """Compact JSON of `signal` (`_type: "Signal"`, `version: 1`)."""
+    return json.dumps(converter().unstructure(signal, Signal), separators=(",", ":"))
+
+
+def decode_signal(data: str | bytes) -> Signal:
+    """Parse a signal; `_type` and `version` may be omitted by producers."""
+    return _decode(data, Signal, "Signal")  # type: ignore[no-any-return]
+
+
+def _decode(data: str | bytes, target: Any, name: str) -> Any:
+    shown = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidValue(name, shown, f"is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InvalidValue(name, shown, "must be a JSON object")
+    if target is LifecycleEvent and document.get("_type") not in _EVENT_TAGS:
+        tag = document.get("_type")
+        raise InvalidValue(
+            f"{name}._type", tag, f"must name an event class ({', '.join(sorted(_EVENT_TAGS))})"
+        )
+    try:
+        return converter().structure(document, target)
+    except InvalidValue:
+        raise
+    except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as exc:
+        problems = cattrs.transform_error(exc, format_exception=_format_problem)
+        raise InvalidValue(name, shown, "; ".join(problems)) from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidValue(name, shown, str(exc)) from None
+
+
+def _format_problem(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, plus the reason our hooks and the domain validators gave."""
+    if isinstance(exc, InvalidValue):
+        return str(exc)
+    base = format_exception(exc, type_)
+    if isinstance(exc, KeyError | cattrs.ForbiddenExtraKeysError) or not str(exc):
+        return base
+    return f"{base} ({exc})"
+
+
+_EVENT_TAGS = frozenset(member.__name__ for member in LifecycleEvent.__args__)
