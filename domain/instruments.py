@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.values import InstrumentId, check_utc, decimal_field
+from ordergate.domain.values import POSITIVE_DECIMAL, InstrumentId, check_utc, decimal_field
 
 __all__ = [
     "NEW_YORK",
@@ -108,7 +108,7 @@ class OptionContract:
 
     underlying: str = attrs.field(validator=_symbol)
     expiry: date = attrs.field(validator=_expiry)
-    strike: Decimal = decimal_field(positive=True)
+    strike: Decimal = attrs.field(validator=POSITIVE_DECIMAL)
     right: OptionRight = attrs.field(validator=attrs.validators.instance_of(OptionRight))
     multiplier: Decimal = decimal_field(positive=True, default=Decimal(100))
     exchange: str = "SMART"

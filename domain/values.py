@@ -16,6 +16,7 @@ import attrs
 from ordergate.domain.errors import InvalidValue
 
 __all__ = [
+    "POSITIVE_DECIMAL",
     "ZERO",
     "BrokerOrderId",
     "ClientOrderId",
@@ -43,7 +44,7 @@ def check_decimal(
     non_negative: bool = False,
 ) -> Decimal:
     """Return `value` if it is a finite Decimal obeying the sign rule, else raise `InvalidValue`."""
-    if not isinstance(value, Decimal) or isinstance(value, bool):
+    if not isinstance(value, Decimal):
         hint = (
             " (convert floats at the adapter boundary: Decimal(str(x)))"
             if isinstance(value, float)
@@ -95,6 +96,10 @@ def _opt_decimal_validator(positive: bool, non_negative: bool) -> Any:
 
 def _utc_validator(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     check_utc(f"{type(inst).__name__}.{attribute.name}", value)
+
+
+POSITIVE_DECIMAL = _decimal_validator(positive=True, non_negative=False)
+"""attrs validator for a finite Decimal > 0 (for use with attrs.field where mypy needs it)."""
 
 
 def decimal_field(*, positive: bool = False, non_negative: bool = False, **kw: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Final
 
 import attrs
 from ordergate.domain.errors import DuplicateExecution, InvalidOrderTransition, InvalidValue
-from ordergate.domain.orders.enums import OrderStatus, OrderType
+from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.orders.events import (
     CommissionReport,
     ExecutionFill,
@@ -99,10 +99,10 @@ class Order:
     """One order's state, changed only by `apply`. Build it with `Order.from_request`."""
 
     __slots__ = (
+        "_filled_value",
         "_fills",
         "_pending_commissions",
         "_previous",
-        "avg_px",
         "broker_order_id",
         "filled_qty",
         "limit_price",
@@ -120,7 +120,7 @@ class Order:
         self.limit_price = request.limit_price
         self.stop_price = request.stop_price
         self.filled_qty = ZERO
-        self.avg_px: Decimal | None = None
+        self._filled_value = ZERO
         self.broker_order_id: BrokerOrderId | None = None
         self.ts_last: datetime | None = None
         self._fills: dict[ExecutionId, Fill] = {}
@@ -136,6 +136,11 @@ class Order:
     @property
     def client_order_id(self) -> ClientOrderId:
         return self.request.client_order_id
+
+    @property
+    def avg_px(self) -> Decimal | None:
+        """Average fill price; one division of exact sums, so it is independent of fill order."""
+        return None if self.filled_qty == 0 else self._filled_value / self.filled_qty
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -250,9 +255,8 @@ class Order:
         self._fills[fill.execution_id] = Fill(
             fill.execution_id, fill.quantity, fill.price, fill.ts_event, commission
         )
-        previous_value = (self.avg_px or ZERO) * self.filled_qty
         self.filled_qty = new_filled
-        self.avg_px = (previous_value + fill.price * fill.quantity) / new_filled
+        self._filled_value += fill.price * fill.quantity
         if fill.broker_order_id is not None:
             self.broker_order_id = fill.broker_order_id
         self.ts_last = fill.ts_event
@@ -278,10 +282,6 @@ class Order:
             return False
         self._fills[report.execution_id] = attrs.evolve(known, commission=report.commission)
         return True
-
-    def is_marketable_type(self) -> bool:
-        """True for order types that execute without a price condition (market)."""
-        return self.request.order_type is OrderType.MARKET
 
     def __repr__(self) -> str:
         return (

@@ -16,13 +16,13 @@ from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import Instrument, OptionContract, Stock
 from ordergate.domain.orders.enums import OrderIntent, OrderType, TimeInForce
 from ordergate.domain.values import (
+    POSITIVE_DECIMAL,
     ClientOrderId,
     CorrelationId,
     InstrumentId,
     Side,
     SignalId,
     check_utc,
-    decimal_field,
     opt_decimal_field,
 )
 
@@ -71,7 +71,7 @@ class OrderRequest:
     client_order_id: ClientOrderId = attrs.field(validator=_instance_of(ClientOrderId))
     instrument: Instrument = attrs.field(validator=_instance_of(Stock, OptionContract))
     side: Side = attrs.field(validator=_instance_of(Side))
-    quantity: Decimal = decimal_field(positive=True)
+    quantity: Decimal = attrs.field(validator=POSITIVE_DECIMAL)
     order_type: OrderType = attrs.field(validator=_instance_of(OrderType))
     limit_price: Decimal | None = opt_decimal_field(positive=True)
     stop_price: Decimal | None = opt_decimal_field(positive=True)

@@ -18,6 +18,8 @@ from ordergate.domain.values import ZERO, ExecutionId, InstrumentId
 
 __all__ = ["Position"]
 
+_BASIS_QUANTUM = Decimal("1e-12")
+
 
 class Position:
     """Signed position in one instrument. Changes only through `apply`."""
@@ -133,7 +135,12 @@ class Position:
         closing = min(abs(qty), abs(signed_qty))
         closing_signed = closing if qty > 0 else -closing
         # Cost of the closed part, computed once and used for both realized PnL and the basis.
-        removed = self.cost_basis if closing == abs(qty) else self.cost_basis * closing / abs(qty)
+        # Quantised to 1e-12 so every later sum stays exact within Decimal's 28 digits.
+        removed = (
+            self.cost_basis
+            if closing == abs(qty)
+            else (self.cost_basis * closing / abs(qty)).quantize(_BASIS_QUANTUM)
+        )
         realized = closing_signed * price * multiplier - removed
         self.cost_basis -= removed
         self.realized_pnl += realized
