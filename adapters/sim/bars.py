@@ -1,0 +1,159 @@
+"""Compact bars for the simulator, and the bundled real daily bars (AAPL, MSFT, IBM).
+
+The matching engine works on integer prices in `PRICE_UNIT`s (0.0001) so that the hot path does
+integer comparisons, never Decimal arithmetic; `SimBar` is a bar in those units. Conversions to
+and from the domain `Bar` are exact for prices on a 0.0001 grid (every US equity tick) and round
+half-even otherwise.
+
+The bundled file `stocks_aapl_msft_ibm.csv.gz` holds Quandl WIKI daily prices (public domain, see
+`DATA.md` next to it). Daily bars start at 09:30 and end at 16:00 America/New_York.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+from ordergate.domain.errors import InvalidValue
+from ordergate.domain.instruments import NEW_YORK
+from ordergate.domain.market import Bar
+from ordergate.domain.values import InstrumentId
+
+__all__ = [
+    "BUNDLED_SYMBOLS",
+    "PRICE_UNIT",
+    "SimBar",
+    "from_units",
+    "load_bundled_daily_bars",
+    "load_daily_bars_csv",
+    "to_units",
+]
+
+PRICE_UNIT = Decimal("0.0001")
+_UNITS_PER_ONE = 10_000
+BUNDLED_FILE = "stocks_aapl_msft_ibm.csv.gz"
+BUNDLED_SYMBOLS = ("AAPL", "MSFT", "IBM")
+_SESSION_OPEN = time(9, 30)
+_SESSION_LENGTH = timedelta(hours=6, minutes=30)
+
+
+def to_units(price: Decimal) -> int:
+    """A Decimal price as an integer number of `PRICE_UNIT`s (half-even off the grid)."""
+    return int((price * _UNITS_PER_ONE).to_integral_value())
+
+
+def from_units(units: int) -> Decimal:
+    """An integer number of `PRICE_UNIT`s as a Decimal price with four decimal places."""
+    return Decimal(units).scaleb(-4)
+
+
+class SimBar:
+    """One OHLCV bar in integer price units. `ts` is the start, `end` the end (aware UTC)."""
+
+    __slots__ = ("close", "end", "high", "instrument_id", "low", "open", "ts", "volume")
+
+    def __init__(
+        self,
+        instrument_id: InstrumentId,
+        ts: datetime,
+        end: datetime,
+        open_: int,
+        high: int,
+        low: int,
+        close: int,
+        volume: int,
+    ) -> None:
+        if not (0 < low <= min(open_, close) and max(open_, close) <= high):
+            raise InvalidValue("SimBar", (open_, high, low, close), "needs 0 < low <= o, c <= high")
+        self.instrument_id = instrument_id
+        self.ts = ts
+        self.end = end
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+
+    @classmethod
+    def from_bar(cls, bar: Bar) -> SimBar:
+        """The compact form of a domain `Bar`."""
+        return cls(
+            bar.instrument_id,
+            bar.ts,
+            bar.end,
+            to_units(bar.open),
+            to_units(bar.high),
+            to_units(bar.low),
+            to_units(bar.close),
+            int(bar.volume),
+        )
+
+    def to_bar(self) -> Bar:
+        """The domain `Bar` (Decimal prices) for this bar."""
+        return Bar(
+            self.instrument_id,
+            self.ts,
+            from_units(self.open),
+            from_units(self.high),
+            from_units(self.low),
+            from_units(self.close),
+            Decimal(self.volume),
+            self.end - self.ts,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"SimBar({self.instrument_id}, {self.ts.isoformat()}, o={self.open} h={self.high} "
+            f"l={self.low} c={self.close} v={self.volume})"
+        )
+
+
+def _session_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, _SESSION_OPEN, tzinfo=NEW_YORK).astimezone(UTC)
+    return start, start + _SESSION_LENGTH
+
+
+def _rows(text: Iterable[str], symbol: str | None) -> Iterator[SimBar]:
+    reader = csv.DictReader(text)
+    for row in reader:
+        ticker = row.get("Ticker") or row.get("Symbol") or symbol or ""
+        if symbol is not None and ticker != symbol:
+            continue
+        start, end = _session_bounds(date.fromisoformat(row["Date"]))
+        yield SimBar(
+            InstrumentId(ticker),
+            start,
+            end,
+            to_units(Decimal(row["Open"])),
+            to_units(Decimal(row["High"])),
+            to_units(Decimal(row["Low"])),
+            to_units(Decimal(row["Close"])),
+            int(Decimal(row["Volume"])),
+        )
+
+
+def load_daily_bars_csv(path: Path, symbol: str | None = None) -> list[SimBar]:
+    """Daily bars from a CSV (optionally gzipped) with columns `Date,Open,High,Low,Close,Volume`
+    and, for several symbols in one file, `Ticker`; oldest first."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="") as handle:
+        bars = list(_rows(handle, symbol))
+    bars.sort(key=lambda b: (b.ts, str(b.instrument_id)))
+    return bars
+
+
+def load_bundled_daily_bars(symbol: str) -> list[SimBar]:
+    """The bundled real daily bars of `symbol` (AAPL, MSFT or IBM; 2000-03-01 to 2013-03-01)."""
+    if symbol not in BUNDLED_SYMBOLS:
+        raise InvalidValue("symbol", symbol, f"bundled data covers only {BUNDLED_SYMBOLS}")
+    raw = resources.files("ordergate.adapters.sim").joinpath(BUNDLED_FILE).read_bytes()
+    text = io.StringIO(gzip.decompress(raw).decode("ascii"), newline="")
+    bars = list(_rows(text, symbol))
+    bars.sort(key=lambda b: b.ts)
+    return bars
