@@ -187,3 +187,79 @@ def test_consecutive_losses_reset_on_a_win() -> None:
     p.apply(fill(Side.BUY, 10, "10"))
     p.apply(fill(Side.SELL, 10, "11"))
     assert p.consecutive_losses == 0
+
+
+def test_order_lookup_and_lifecycle_events_route_to_the_order() -> None:
+    p = portfolio()
+    order = Order.from_request(
+        OrderRequest(
+            client_order_id=ClientOrderId("R1"),
+            instrument=AAPL,
+            side=Side.SELL,
+            quantity=Decimal(5),
+            order_type=OrderType.MARKET,
+        )
+    )
+    p.add_order(order)
+    assert p.order(ClientOrderId("R1")) is order
+    with pytest.raises(UnknownOrder, match="no order NOPE"):
+        p.order(ClientOrderId("NOPE"))
+    assert p.apply(OrderLifecycleEvent(ClientOrderId("R1"), OrderEventKind.SUBMITTED, T0, T0))
+    f = ExecutionFill(
+        ClientOrderId("R1"),
+        ExecutionId("R1-1"),
+        AAPL.id,
+        Side.SELL,
+        Decimal(5),
+        Decimal(10),
+        T0,
+        T0,
+    )
+    assert p.apply(f)
+    assert order.filled_qty == Decimal(5)
+    # The same execution repeated with its commission attached charges the commission once.
+    assert p.apply(
+        ExecutionFill(
+            ClientOrderId("R1"),
+            ExecutionId("R1-1"),
+            AAPL.id,
+            Side.SELL,
+            Decimal(5),
+            Decimal(10),
+            T0,
+            T0,
+            commission=Decimal("0.5"),
+        )
+    )
+    assert p.total_commissions == Decimal("0.5")
+    assert order.commission == Decimal("0.5")
+    assert not p.apply(f)
+    assert p.net_notional() == p.market_value()
+    assert [pos.instrument_id for pos in p.open_positions()] == [AAPL.id]
+    assert p.position(AAPL.id) is p.positions[AAPL.id]
+    assert set(p.instruments()) == {AAPL, CALL}
+
+
+def test_gross_notional_and_marks_fall_back_to_average_price() -> None:
+    p = portfolio()
+    p.apply(fill(Side.BUY, 10, "100"))
+    p.apply(fill(Side.SELL, 2, "4.00", CALL))
+    assert p.mark_of(AAPL.id) == Decimal(100)
+    assert p.gross_notional() == Decimal(1000) + Decimal(800)
+    p.mark(CALL.id, Decimal(5), T0)
+    assert p.gross_notional() == Decimal(1000) + Decimal(1000)
+    assert p.unrealized_pnl() == Decimal(-200)
+    assert p.mark_of(InstrumentId("MSFT")) is None
+
+
+def test_flip_records_a_new_opening_for_day_trades() -> None:
+    p = portfolio()
+    p.apply(fill(Side.BUY, 10, "10", ts=T0))
+    p.apply(fill(Side.SELL, 15, "11", ts=T0 + timedelta(days=1)))  # flips short on day 2
+    p.apply(fill(Side.BUY, 5, "10", ts=T0 + timedelta(days=1, hours=1)))  # closes same day
+    assert p.day_trades_within(T0 + timedelta(days=1)) == 1
+
+
+def test_drawdown_is_zero_without_positive_high_water_mark() -> None:
+    p = Portfolio(Decimal(0))
+    assert p.drawdown_from_week_high() == 0
