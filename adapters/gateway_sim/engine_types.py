@@ -218,6 +218,7 @@ class OrderView:
     remaining: Decimal = decimal_field(non_negative=True)
     avg_fill_price: Decimal = decimal_field(non_negative=True, default=ZERO)
     last_fill_price: Decimal = decimal_field(non_negative=True, default=ZERO)
+    account: str = ""
     updated_at: datetime | None = None
     reason: str = ""
     """Why the order was cancelled or made inactive, when it was."""

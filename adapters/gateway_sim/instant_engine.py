@@ -86,6 +86,7 @@ class _Order:
             remaining=self.spec.quantity - self.filled,
             avg_fill_price=self.notional / self.filled if self.filled else ZERO,
             last_fill_price=self.last_fill_price,
+            account=self.account,
             updated_at=self.updated_at,
             reason=self.reason,
         )
