@@ -40,7 +40,16 @@ from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 from ordergate.domain.market import Bar
 from ordergate.domain.values import InstrumentId, Side
 
-RECORDED = ["nextValidId", "managedAccounts", "currentTime", "error", "contractDetails", "contractDetailsEnd", "securityDefinitionOptionParameter", "securityDefinitionOptionParameterEnd", "marketDataType", "priceSizeTick", "tickSize", "tickString", "tickSnapshotEnd", "historicalData", "historicalDataEnd", "orderStatus", "openOrder", "openOrderEnd", "completedOrder", "completedOrdersEnd", "execDetails", "execDetailsEnd", "commissionReport", "position", "positionEnd", "updateAccountValue", "updatePortfolio", "updateAccountTime", "accountDownloadEnd", "accountUpdateMulti", "accountUpdateMultiEnd", "accountSummary", "accountSummaryEnd", "pnl", "pnlSingle"]
+RECORDED = (
+    "nextValidId", "managedAccounts", "currentTime", "error", "contractDetails",
+    "contractDetailsEnd", "securityDefinitionOptionParameter",
+    "securityDefinitionOptionParameterEnd", "marketDataType", "priceSizeTick", "tickSize",
+    "tickString", "tickSnapshotEnd", "historicalData", "historicalDataEnd", "orderStatus",
+    "openOrder", "openOrderEnd", "completedOrder", "completedOrdersEnd", "execDetails",
+    "execDetailsEnd", "commissionReport", "position", "positionEnd", "updateAccountValue",
+    "updatePortfolio", "updateAccountTime", "accountDownloadEnd", "accountUpdateMulti",
+    "accountUpdateMultiEnd", "accountSummary", "accountSummaryEnd", "pnl", "pnlSingle",
+)
 
 
 class RecordingWrapper(Wrapper):
