@@ -1,0 +1,300 @@
+"""What a risk rule sees (`RiskContext`) and the helpers every rule shares.
+
+A rule is a pure function `(request, ctx) -> Denial | None`. The context is frozen; values derived
+from the portfolio (the exposure book, equity) are computed at most once per context and shared by
+every rule, so a gate evaluation walks the portfolio's orders and positions once, not once per
+rule. The context also notes the inputs the rules looked at, for the decision's audit record.
+Nothing here mutates the portfolio.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Container, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ordergate.domain.instruments import Instrument
+from ordergate.domain.market import Quote
+from ordergate.domain.orders.request import OrderRequest
+from ordergate.domain.portfolio import Portfolio
+from ordergate.domain.risk.decision import Denial, RiskCode, TradingState
+from ordergate.domain.risk.limits import RiskLimits
+from ordergate.domain.values import ZERO, ClientOrderId, InstrumentId, Side, SignalId, utc_field
+
+__all__ = [
+    "ExposureBook",
+    "InstrumentExposure",
+    "RequestFacts",
+    "RiskContext",
+    "RuleFn",
+    "deny",
+    "fmt",
+    "new_risk_rule",
+]
+
+DEFAULT_LIMITS = RiskLimits()
+"""The limits a context uses when none are given (built once: limits are immutable)."""
+
+RuleFn = Callable[[OrderRequest, "RiskContext"], Denial | None]
+"""The shape of every rule: a request and its context in, a denial or None out."""
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal for a message: plain notation, at most 6 decimal places for computed ratios."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        value = value.quantize(Decimal("0.000001"))
+    return f"{value:f}"
+
+
+def deny(code: RiskCode, message: str, limit: object = "", value: object = "") -> Denial:
+    """A `Denial` whose limit and value are rendered as strings (Decimals in plain notation)."""
+    return Denial(code, message, _text(limit), _text(value))
+
+
+def _text(value: object) -> str:
+    return fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+@attrs.frozen
+class InstrumentExposure:
+    """One instrument's position and working orders, and the worst case if all of them filled."""
+
+    instrument: Instrument
+    quantity: Decimal
+    working_buy: Decimal
+    working_sell: Decimal
+    price: Decimal | None
+
+    @property
+    def worst_long(self) -> Decimal:
+        """The position if every working buy filled."""
+        return self.quantity + self.working_buy
+
+    @property
+    def worst_short(self) -> Decimal:
+        """The position if every working sell filled."""
+        return self.quantity - self.working_sell
+
+    @property
+    def worst_abs(self) -> Decimal:
+        """The largest absolute position the working orders could produce."""
+        return max(abs(self.worst_long), abs(self.worst_short))
+
+    @property
+    def notional(self) -> Decimal:
+        """`worst_abs` valued at `price` (zero when the instrument has no price at all)."""
+        if self.price is None:
+            return ZERO
+        return self.worst_abs * self.price * self.instrument.multiplier
+
+    def working_on(self, side: Side) -> Decimal:
+        """Working quantity on `side`."""
+        return self.working_buy if side is Side.BUY else self.working_sell
+
+
+@attrs.frozen
+class ExposureBook:
+    """Every instrument with a position or a working order, built in one pass over the portfolio.
+
+    `gross_notional` is the worst-case gross exposure: Σ `worst_abs` × price × multiplier, with
+    each instrument at its mark (else its average open price, else its highest working price).
+    `reserved_cash` is what the working buys could consume, priced as
+    `Portfolio.reserved_cash` prices them (limit, else stop, else mark); `market_value` is
+    `Portfolio.market_value()`, summed in the same pass so equity costs no second walk.
+    """
+
+    instruments: dict[InstrumentId, InstrumentExposure]
+    open_orders: int
+    gross_notional: Decimal
+    reserved_cash: Decimal
+    market_value: Decimal
+
+    @classmethod
+    def of(cls, portfolio: Portfolio) -> ExposureBook:
+        """Walk the portfolio's working orders and positions once."""
+        working: dict[InstrumentId, list[Any]] = {}  # iid -> [instrument, buy, sell, top price]
+        open_orders = 0
+        reserved = ZERO
+        for order in portfolio.working_orders():
+            open_orders += 1
+            request = order.request
+            instrument = request.instrument
+            iid = instrument.id
+            entry = working.get(iid)
+            if entry is None:
+                entry = working[iid] = [instrument, ZERO, ZERO, None]
+            leaves = order.working_qty
+            px = order.limit_price or order.stop_price
+            if request.side is Side.BUY:
+                entry[1] += leaves
+                cash_px = px or portfolio.mark_of(iid)
+                if cash_px is not None:
+                    reserved += leaves * cash_px * instrument.multiplier
+            else:
+                entry[2] += leaves
+            if px is not None and (entry[3] is None or px > entry[3]):
+                entry[3] = px
+        book: dict[InstrumentId, InstrumentExposure] = {}
+        gross = market_value = ZERO
+        for iid, position in portfolio.positions.items():
+            if position.quantity == 0 and iid not in working:
+                continue
+            entry = working.pop(iid, None) or [position.instrument, ZERO, ZERO, None]
+            mark = portfolio.mark_of(iid)
+            if mark is not None:
+                market_value += position.market_value(mark)
+            price = mark or entry[3]
+            exposure = InstrumentExposure(entry[0], position.quantity, entry[1], entry[2], price)
+            book[iid] = exposure
+            gross += exposure.notional
+        for iid, (instrument, buy, sell, top) in working.items():
+            exposure = InstrumentExposure(
+                instrument, ZERO, buy, sell, portfolio.marks.get(iid, top)
+            )
+            book[iid] = exposure
+            gross += exposure.notional
+        return cls(book, open_orders, gross, reserved, market_value)
+
+
+@attrs.frozen
+class RequestFacts:
+    """What every rule wants to know about the request, computed once per request and context."""
+
+    exposure: InstrumentExposure
+    closable: Decimal
+    reducing: bool
+    quote_price: Decimal | None
+    order_price: Decimal | None
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class RiskContext:
+    """Everything the rules may look at for one request, besides the request itself.
+
+    `quote` is the latest quote of the request's instrument (None when there is none);
+    `open_breakers` names the circuit breakers not CLOSED; `seen_*` are the ids of earlier
+    requests (any container: a set the application keeps is not copied); `recent_submits` are the
+    times of earlier submissions in ascending order (only the last window matters).
+    A context is meant for one evaluation: derived values are computed on first use and kept.
+    """
+
+    portfolio: Portfolio
+    now: datetime = utc_field()
+    limits: RiskLimits = DEFAULT_LIMITS
+    quote: Quote | None = None
+    trading_state: TradingState = TradingState.ACTIVE
+    open_breakers: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    seen_client_order_ids: Container[ClientOrderId] = frozenset()
+    seen_signal_ids: Container[SignalId] = frozenset()
+    recent_submits: Sequence[datetime] = ()
+    _inputs: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
+    # (request, facts) of the last request asked about; compared by identity, which is cheap,
+    # where hashing a request would not be.
+    _facts: list[Any] = attrs.field(factory=lambda: [None, None], init=False, repr=False)
+
+    @functools.cached_property
+    def book(self) -> ExposureBook:
+        """The exposure book of the portfolio (computed once)."""
+        book = ExposureBook.of(self.portfolio)
+        self.note("open_orders", book.open_orders)
+        self.note("gross_worst_case", book.gross_notional)
+        return book
+
+    @functools.cached_property
+    def equity(self) -> Decimal:
+        """Portfolio equity, cash plus marked positions (`Portfolio.equity()`, computed once)."""
+        equity = self.portfolio.cash + self.book.market_value
+        self.note("equity", equity)
+        return equity
+
+    def facts(self, request: OrderRequest) -> RequestFacts:
+        """The request's exposure, closable quantity, reducing flag and prices (memoised)."""
+        if self._facts[0] is request:
+            facts: RequestFacts = self._facts[1]
+            return facts
+        facts = self._derive(request)
+        self._facts[0], self._facts[1] = request, facts
+        return facts
+
+    def _derive(self, request: OrderRequest) -> RequestFacts:
+        instrument = request.instrument
+        iid = instrument.id
+        exposure = self.book.instruments.get(iid)
+        if exposure is None:
+            exposure = InstrumentExposure(instrument, ZERO, ZERO, ZERO, self.portfolio.mark_of(iid))
+        qty = exposure.quantity
+        if qty == 0 or (qty > 0) == (request.side is Side.BUY):
+            closable = ZERO
+        else:
+            closable = max(ZERO, abs(qty) - exposure.working_on(request.side))
+        quote = self.quote
+        quote_price = None
+        if quote is not None and quote.instrument_id == iid:
+            quote_price = quote.reference_price
+        order_price: Decimal | None = None
+        for px in (request.limit_price, request.stop_price, quote_price, exposure.price):
+            if px is not None and (order_price is None or px > order_price):
+                order_price = px
+        self.note("position", qty)
+        self.note("working_buy", exposure.working_buy)
+        self.note("working_sell", exposure.working_sell)
+        if order_price is not None:
+            self.note("order_price", order_price)
+        return RequestFacts(
+            exposure, closable, request.quantity <= closable, quote_price, order_price
+        )
+
+    def exposure(self, request: OrderRequest) -> InstrumentExposure:
+        """The request's instrument in the book (a flat, order-less entry when it is not there)."""
+        return self.facts(request).exposure
+
+    def quote_price(self, request: OrderRequest) -> Decimal | None:
+        """The quote's reference price, if the quote is for the request's instrument."""
+        return self.facts(request).quote_price
+
+    def order_price(self, request: OrderRequest) -> Decimal | None:
+        """The price notional checks use: the highest of limit, stop, quote and mark (cautious)."""
+        return self.facts(request).order_price
+
+    def closable(self, request: OrderRequest) -> Decimal:
+        """How much of the position an order on the request's side can close without flipping.
+
+        The open position net of the working orders on the same side (they close it too);
+        zero when the request is on the position's side or the position is flat.
+        """
+        return self.facts(request).closable
+
+    def is_reducing(self, request: OrderRequest) -> bool:
+        """True when the request can only reduce the position: opposite side, within `closable`."""
+        return self.facts(request).reducing
+
+    def note(self, name: str, value: object) -> None:
+        """Record an input a rule looked at (first value wins)."""
+        if name not in self._inputs:
+            self._inputs[name] = value
+
+    @property
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        """The inputs noted so far, as strings, in the order they were first looked at."""
+        return tuple((name, _text(value)) for name, value in self._inputs.items())
+
+
+def new_risk_rule(check: RuleFn) -> RuleFn:
+    """Mark a rule as one that limits new risk: closures and flattens always pass it.
+
+    `OrderIntent.CLOSE`/`FLATTEN` requests are answered None without calling `check`; whether
+    they over-close is decided by the over-close rule, which is not wrapped.
+    """
+
+    @functools.wraps(check)
+    def rule(request: OrderRequest, ctx: RiskContext) -> Denial | None:
+        if request.is_risk_reducing_intent:
+            return None
+        return check(request, ctx)
+
+    return rule
