@@ -58,7 +58,7 @@ class SimBar:
 
     __slots__ = ("close", "end", "high", "instrument_id", "low", "open", "ts", "volume")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917  (a bar is its eight fields, built in tight replay loops)
         self,
         instrument_id: InstrumentId,
         ts: datetime,

@@ -1,0 +1,255 @@
+"""`OrderBook`: the simulated broker's orders and their lifecycle (accept, modify, cancel,
+expire, brackets and OCA groups), producing the domain's lifecycle events.
+
+The book decides *whether* an order may work; the engine (`engine.py`) decides when it executes.
+Events are appended to `out` in the order a broker sends them. Nothing here reads a clock: every
+method takes the time it acts at.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from ordergate.adapters.sim.bars import from_units, to_units
+from ordergate.adapters.sim.orders import TRAIL, SimOrder
+from ordergate.adapters.sim.sessions import session_close_after
+from ordergate.domain.errors import BrokerRejected
+from ordergate.domain.orders.enums import OrderStatus, OrderType, TimeInForce
+from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
+from ordergate.domain.orders.request import OcaType
+from ordergate.domain.values import ClientOrderId, InstrumentId
+
+__all__ = ["OrderBook"]
+
+_K = OrderEventKind
+_S = OrderStatus
+_BrokerEvent = object  # the engine's event union is defined in engine.py; the book only appends
+
+
+class OrderBook:
+    """Orders by client id, working orders by instrument (in priority order), OCA groups."""
+
+    def __init__(self) -> None:
+        self.orders: dict[ClientOrderId, SimOrder] = {}
+        self.open: dict[ClientOrderId, SimOrder] = {}  # submitted or working
+        self.by_instrument: dict[InstrumentId, list[SimOrder]] = {}
+        self.oca_groups: dict[str, list[SimOrder]] = {}
+        self.next_expiry: datetime | None = None
+        self.out: list[_BrokerEvent] = []
+
+    # -- lookups -----------------------------------------------------------------------------
+    def get_open(self, client_order_id: ClientOrderId, action: str) -> SimOrder:
+        """The open order, or `BrokerRejected` (IB 135 unknown, 10148/104 finished)."""
+        order = self.open.get(client_order_id)
+        if order is not None:
+            return order
+        known = self.orders.get(client_order_id)
+        if known is None:
+            raise BrokerRejected(f"cannot {action} {client_order_id}: no such order", 135)
+        raise BrokerRejected(
+            f"cannot {action} {client_order_id}: it is {known.status.value} (finished)",
+            10148 if action == "cancel" else 104,
+        )
+
+    def working(self, instrument_id: InstrumentId) -> list[SimOrder] | None:
+        return self.by_instrument.get(instrument_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def emit(self, order: SimOrder, kind: OrderEventKind, ts: datetime, reason: str = "") -> None:
+        self.out.append(
+            OrderLifecycleEvent(
+                order.client_order_id,
+                kind,
+                ts,
+                ts,
+                order.broker_order_id,
+                reason,
+                correlation_id=order.request.correlation_id,
+            )
+        )
+
+    def emit_updated(self, order: SimOrder, ts: datetime, reason: str = "") -> None:
+        """UPDATED with the order's confirmed quantity and prices."""
+        limit = None if order.kind == TRAIL or order.limit is None else from_units(order.limit)
+        self.out.append(
+            OrderLifecycleEvent(
+                order.client_order_id,
+                _K.UPDATED,
+                ts,
+                ts,
+                order.broker_order_id,
+                reason,
+                quantity=order.quantity_decimal(order.qty),
+                limit_price=limit,
+                stop_price=None if order.stop is None else from_units(order.stop),
+                correlation_id=order.request.correlation_id,
+            )
+        )
+        order.reported_stop = order.stop
+
+    def register(self, order: SimOrder) -> None:
+        self.orders[order.client_order_id] = order
+        self.open[order.client_order_id] = order
+
+    def reject(self, order: SimOrder, reason: str, ts: datetime) -> None:
+        order.status = _S.REJECTED
+        self.open.pop(order.client_order_id, None)
+        self.emit(order, _K.REJECTED, ts, reason)
+
+    def accept(self, order: SimOrder, ts: datetime) -> None:
+        """Make an order working: index it, link it to its parent and OCA group, set expiry."""
+        order.status = _S.ACCEPTED
+        order.expire_at = self._expiry(order, ts)
+        if order.expire_at is not None and (
+            self.next_expiry is None or order.expire_at < self.next_expiry
+        ):
+            self.next_expiry = order.expire_at
+        self.by_instrument.setdefault(order.instrument_id, []).append(order)
+        parent_id = order.request.parent_id
+        parent = None if parent_id is None else self.orders.get(parent_id)
+        if parent is not None:
+            order.parent = parent
+            parent.children.append(order)
+        order.active = parent is None or parent.filled > 0
+        if order.oca is not None:
+            self.oca_groups.setdefault(order.oca, []).append(order)
+        self.emit(order, _K.ACCEPTED, ts)
+
+    def _expiry(self, order: SimOrder, ts: datetime) -> datetime | None:
+        request = order.request
+        tif = request.time_in_force
+        expiry: datetime | None = None
+        if tif is TimeInForce.DAY:
+            expiry = session_close_after(ts, order.instrument.time_zone)
+        elif tif is TimeInForce.GTD:
+            expiry = request.expire_at
+        instrument = order.instrument
+        if instrument.is_option:
+            last_trade = instrument.last_trade_at  # type: ignore[union-attr]
+            expiry = last_trade if expiry is None else min(expiry, last_trade)
+        return expiry
+
+    def finish(self, order: SimOrder, status: OrderStatus) -> None:
+        """Take a finished order out of the working indexes."""
+        order.status = status
+        self.open.pop(order.client_order_id, None)
+        book = self.by_instrument.get(order.instrument_id)
+        if book is not None:
+            book.remove(order)
+            if not book:
+                del self.by_instrument[order.instrument_id]
+        if order.oca is not None:
+            group = self.oca_groups.get(order.oca)
+            if group is not None and order in group:
+                group.remove(order)
+                if not group:
+                    del self.oca_groups[order.oca]
+
+    def end(self, order: SimOrder, kind: OrderEventKind, ts: datetime, reason: str = "") -> None:
+        """Cancel or expire a working order (and settle its bracket children)."""
+        status = _S.CANCELED if kind is _K.CANCELED else _S.EXPIRED
+        if order.status is _S.SUBMITTED:
+            self.open.pop(order.client_order_id, None)
+            order.status = status
+        else:
+            self.finish(order, status)
+        self.emit(order, kind, ts, reason)
+        self._settle_children(order, ts)
+
+    def _settle_children(self, parent: SimOrder, ts: datetime) -> None:
+        """A parent that ends unfilled takes its children with it; one that ends partly filled
+        shrinks them to what it filled, so they protect exactly the position it opened."""
+        for child in list(parent.children):
+            if not child.is_working:
+                continue
+            if parent.filled == 0:
+                self.end(child, _K.CANCELED, ts, "parent order ended without a fill")
+            elif child.qty > parent.filled:
+                child.qty = max(parent.filled, child.filled)
+                if child.qty == child.filled:
+                    self.finish(child, _S.FILLED)
+                self.emit_updated(child, ts, "reduced to the parent's filled quantity")
+
+    def oca_filled(self, order: SimOrder, units: int, ts: datetime) -> None:
+        """Another member of `order`'s OCA group executed `units`: cancel or reduce the rest."""
+        group = self.oca_groups.get(order.oca or "")
+        if not group:
+            return
+        for other in list(group):
+            if other is order or not other.is_working:
+                continue
+            if order.oca_type is OcaType.CANCEL_WITH_BLOCK:
+                self.end(other, _K.CANCELED, ts, f"OCA group {order.oca}: {order.client_order_id}")
+                continue
+            new_qty = other.qty - units
+            if new_qty <= other.filled:
+                if other.filled == 0:
+                    self.end(other, _K.CANCELED, ts, f"OCA group {order.oca} reduced it to 0")
+                    continue
+                new_qty = other.filled
+            other.qty = new_qty
+            if other.qty == other.filled:
+                self.finish(other, _S.FILLED)
+            self.emit_updated(other, ts, f"OCA group {order.oca} reduced it")
+
+    def expire_due(self, now: datetime) -> None:
+        """Expire every working order whose DAY/GTD/option deadline is at or before `now`."""
+        due = sorted(
+            (o for o in self.open.values() if o.expire_at is not None and o.expire_at <= now),
+            key=lambda o: o.seq,
+        )
+        for order in due:
+            if order.status.is_working:
+                self.end(order, _K.EXPIRED, now, "time in force ended")
+        remaining = [o.expire_at for o in self.open.values() if o.expire_at is not None]
+        self.next_expiry = min(remaining) if remaining else None
+
+    # -- modification --------------------------------------------------------------------------
+    def modify(
+        self,
+        order: SimOrder,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        ts: datetime,
+    ) -> bool:
+        """Apply a confirmed modification (UPDATED) or refuse it (MODIFY_REJECTED)."""
+        problem = self._modify_problem(order, quantity, limit_price, stop_price)
+        if problem:
+            self.emit(order, _K.MODIFY_REJECTED, ts, problem)
+            return False
+        if quantity is not None:
+            order.qty = int(quantity / order.size_increment)
+        if limit_price is not None:
+            order.limit = to_units(limit_price)
+        if stop_price is not None:
+            order.stop = to_units(stop_price)
+        self.emit_updated(order, ts)
+        return True
+
+    @staticmethod
+    def _modify_problem(
+        order: SimOrder,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+    ) -> str:
+        instrument = order.instrument
+        order_type = order.request.order_type
+        if quantity is not None:
+            if quantity <= 0 or not instrument.is_valid_quantity(quantity):
+                return f"quantity {quantity} is not a positive multiple of the size increment"
+            if int(quantity / order.size_increment) <= order.filled:
+                return f"quantity {quantity} must exceed the filled quantity"
+        if limit_price is not None:
+            if order_type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+                return f"a {order_type.value} order has no limit price"
+            if limit_price <= 0 or not instrument.is_valid_price(limit_price):
+                return f"[110] limit price {limit_price} is off the tick {instrument.tick_size}"
+        if stop_price is not None:
+            if order_type in (OrderType.MARKET, OrderType.LIMIT):
+                return f"a {order_type.value} order has no stop price"
+            if stop_price <= 0 or not instrument.is_valid_price(stop_price):
+                return f"[110] stop price {stop_price} is off the tick {instrument.tick_size}"
+        return ""

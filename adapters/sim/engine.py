@@ -1,0 +1,526 @@
+"""`MatchingEngine`: the simulator's deterministic, synchronous matching engine.
+
+Fill model (the full text with examples is `docs/sim.md`):
+
+- **Price path.** A bar is walked as a jump to the open, then open → low → high → close when it
+  closes at or above its open, open → high → low → close otherwise. A tick is a jump to its
+  price (bid/ask/last). Fills inside a bar are stamped at the open (the jump) or at ¼, ½, ¾ of
+  the bar (the three legs).
+- **Gap-through at the open.** An order that is marketable at the open (market; limit buy with
+  open ≤ limit; buy stop with open ≥ stop) executes at the open, not at its own price.
+- **Stops** trigger when the path reaches the stop (high ≥ buy stop, low ≤ sell stop) and then
+  execute at the stop (plus slippage); stop-limits become limits at that point. Trailing stops
+  (amount or percent, optional limit offset) ratchet with every price on the path and never
+  loosen; an UPDATED event reports each move of the stop at the end of the bar or tick.
+- **Limits** resting in the book execute only when the path trades *through* the limit (a touch
+  is not a fill) and then at the limit; an order that is marketable when it arrives (on a tick,
+  or at the open) executes at the current price, which is never worse than its limit.
+- **Arrival.** An accepted order is eligible from the first bar that starts at or after its
+  acceptance (so an order sent after a bar closed can fill at the next open); on a tick-driven
+  market (after `on_tick`), it is matched against the current quote at once.
+- **Quantity.** Each order executes at most once per price update (bar or tick), for at most its
+  leaves, what its bracket parent has filled, `participation` × the bar's volume (shared by the
+  instrument's orders in priority order) and `fill_limit`; the rest works on.
+- **Costs.** Market-like executions (market, triggered stop, trailing stop) move `slippage_ticks`
+  (+ a seeded draw) against the order, clamped to the bar's range; commissions follow the
+  `FillModel`'s schedules; every `ExecutionFill` is followed by its `CommissionReport`.
+- **Time in force.** DAY orders expire at the first session close (16:00 exchange time) after
+  acceptance, GTD at their time, option orders at the option's last trade; IOC orders get one
+  matching opportunity (the arrival quote or the next bar's open) and the rest is cancelled.
+- **Rejections (IB-like).** Unknown instrument (200), price off the tick (110), insufficient
+  funds (201), an unknown or finished bracket parent (201); duplicate client ids raise (103).
+- **Latency.** Requests (submit, modify, cancel) take effect after `latency` (+ a seeded draw);
+  before that an order cannot fill. The same seed, data and calls give the same events.
+
+The engine is synchronous and does no I/O. Every mutating call returns the events it caused, in
+the order a broker sends them (acceptance, executions, commissions, cancellations).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ordergate.adapters.sim.bars import SimBar, from_units, to_units
+from ordergate.adapters.sim.book import OrderBook
+from ordergate.adapters.sim.costs import FillModel
+from ordergate.adapters.sim.ledger import SimLedger
+from ordergate.adapters.sim.matching import at_jump, execute_at, next_event, observe
+from ordergate.adapters.sim.orders import TRAIL, SimOrder, price_increment_error
+from ordergate.adapters.sim.risk_checks import funds_problem, reserved_funds
+from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
+from ordergate.domain.errors import BrokerRejected, UnknownOrder
+from ordergate.domain.instruments import Instrument
+from ordergate.domain.market import Bar
+from ordergate.domain.orders.enums import OrderStatus
+from ordergate.domain.orders.events import (
+    CommissionReport,
+    ExecutionFill,
+    OrderEventKind,
+    OrderLifecycleEvent,
+)
+from ordergate.domain.orders.request import OrderRequest
+from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId, InstrumentId
+
+__all__ = ["EngineEvent", "MatchingEngine"]
+
+EngineEvent = OrderLifecycleEvent | ExecutionFill | CommissionReport
+_K = OrderEventKind
+_S = OrderStatus
+_SUBMIT, _MODIFY, _CANCEL = 0, 1, 2
+
+
+class MatchingEngine:
+    """A seeded matching engine for one account. See the module docstring for the fill model.
+
+    Market side: `on_bar`, `on_sim_bar`, `on_tick`, `advance_to`. Broker side: `submit`,
+    `submit_list`, `modify`, `cancel` and the queries. Controls for tests: `reject_next`,
+    `fill_limit`.
+    """
+
+    def __init__(
+        self,
+        *,
+        start: datetime,
+        starting_cash: Decimal = Decimal(100_000),
+        fill_model: FillModel | None = None,
+        seed: int = 0,
+        account_id: str = "DU0000000",
+    ) -> None:
+        self.fill_model = model = fill_model or FillModel()
+        self.now = start
+        self.ledger = SimLedger(account_id, starting_cash, model.leverage)
+        self.book = OrderBook()
+        self.fill_limit: Decimal | None = None
+        self._rng = random.Random(seed)
+        self._instruments: dict[InstrumentId, Instrument] = {}
+        self._last: dict[InstrumentId, int] = {}
+        self._last_ts: dict[InstrumentId, datetime] = {}
+        self._quotes: dict[InstrumentId, tuple[int, int, int]] = {}
+        self._inflight: list[tuple[datetime, int, int, SimOrder, tuple[Decimal | None, ...]]] = []
+        self._inflight_after: dict[ClientOrderId, datetime] = {}
+        self._seq = 0
+        self._exec_seq = 0
+        self._update = 0
+        self._cap: int | None = None
+        self._arrivals: list[SimOrder] = []
+        self._reject_next: str | None = None
+        participation = model.participation
+        self._participation = None if participation is None else participation.as_integer_ratio()
+        self._latency_us = model.latency // timedelta(microseconds=1)
+        self._jitter_us = model.latency_jitter // timedelta(microseconds=1)
+        self._slip = model.slippage_ticks
+        self._slip_jitter = model.slippage_jitter_ticks
+
+    # -- reference data ------------------------------------------------------------------------
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Make `instrument` tradable (qualifiable) in this simulation."""
+        self._instruments[instrument.id] = instrument
+
+    def instrument(self, instrument_id: InstrumentId) -> Instrument | None:
+        return self._instruments.get(instrument_id)
+
+    def last_price(self, instrument_id: InstrumentId) -> tuple[Decimal, datetime] | None:
+        """The last traded price of an instrument and when it traded, if any."""
+        units = self._last.get(instrument_id)
+        if units is None:
+            return None
+        return from_units(units), self._last_ts[instrument_id]
+
+    def reject_next(self, reason: str) -> None:
+        """The next order to reach acceptance is REJECTED with `reason`."""
+        self._reject_next = reason
+
+    # -- broker side -----------------------------------------------------------------------------
+    def submit(self, request: OrderRequest) -> tuple[BrokerOrderId, list[EngineEvent]]:
+        """Take one order; returns the broker's id and the events caused so far (ACCEPTED or
+        REJECTED at once when there is no latency, possibly fills on a tick-driven market)."""
+        if request.client_order_id in self.book.orders:
+            raise BrokerRejected(f"duplicate order id {request.client_order_id}", 103)
+        self._seq += 1
+        order = SimOrder(request, self._seq, BrokerOrderId(str(self._seq)))
+        self.book.register(order)
+        self._request(order, _SUBMIT, ())
+        return order.broker_order_id, self._take()
+
+    def submit_list(
+        self, requests: Sequence[OrderRequest]
+    ) -> tuple[tuple[BrokerOrderId, ...], list[EngineEvent]]:
+        """Take a bracket (parent first) or an OCA group; all or nothing on duplicate ids."""
+        ids = [r.client_order_id for r in requests]
+        if len(set(ids)) != len(ids) or any(i in self.book.orders for i in ids):
+            raise BrokerRejected(f"duplicate order id in {[str(i) for i in ids]}", 103)
+        broker_ids: list[BrokerOrderId] = []
+        events: list[EngineEvent] = []
+        for request in requests:
+            broker_id, caused = self.submit(request)
+            broker_ids.append(broker_id)
+            events.extend(caused)
+        return tuple(broker_ids), events
+
+    def modify(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[EngineEvent]:
+        """Request a change; `BrokerRejected` if the order is unknown or finished."""
+        order = self.book.get_open(client_order_id, "modify")
+        self._request(order, _MODIFY, (quantity, limit_price, stop_price))
+        return self._take()
+
+    def cancel(self, client_order_id: ClientOrderId) -> list[EngineEvent]:
+        """Request a cancellation; `BrokerRejected` if the order is unknown or finished."""
+        order = self.book.get_open(client_order_id, "cancel")
+        self._request(order, _CANCEL, ())
+        return self._take()
+
+    # -- market side -----------------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> list[EngineEvent]:
+        """A bar of `bar.instrument_id` traded (see the fill model)."""
+        return self.on_sim_bar(SimBar.from_bar(bar))
+
+    def on_sim_bar(self, bar: SimBar) -> list[EngineEvent]:
+        """The fast path of `on_bar` for bars already in integer units."""
+        ts = bar.ts
+        if self._inflight and self._inflight[0][0] <= ts:
+            self._release(ts)
+        book = self.book
+        if book.next_expiry is not None and book.next_expiry <= ts:
+            book.expire_due(ts)
+        iid = bar.instrument_id
+        if self._quotes:
+            self._quotes.pop(iid, None)
+        working = book.by_instrument.get(iid)
+        if working:
+            self._match_bar(working, bar)
+        self._last[iid] = bar.close
+        self._last_ts[iid] = bar.end
+        self.now = max(self.now, bar.end)
+        if book.next_expiry is not None and book.next_expiry <= self.now:
+            book.expire_due(self.now)
+        if self._inflight and self._inflight[0][0] <= self.now:
+            self._release(self.now)
+        if book.out:
+            return self._take()
+        return []
+
+    def on_tick(
+        self,
+        instrument_id: InstrumentId,
+        price: Decimal,
+        *,
+        ts: datetime | None = None,
+        bid: Decimal | None = None,
+        ask: Decimal | None = None,
+        size: Decimal | None = None,
+    ) -> list[EngineEvent]:
+        """A trade at `price` (bid/ask default to it); working orders match against the quote."""
+        when = self.now if ts is None or ts < self.now else ts
+        self._advance(when)
+        last = to_units(price)
+        quote = (
+            last if bid is None else to_units(bid),
+            last if ask is None else to_units(ask),
+            last,
+        )
+        self._quotes[instrument_id] = quote
+        self._last[instrument_id] = last
+        self._last_ts[instrument_id] = when
+        working = self.book.by_instrument.get(instrument_id)
+        if working:
+            self._update += 1
+            self._cap = self._volume_cap(None if size is None else int(size))
+            self._jump(working, quote, when, None)
+            self._end_update(working, when)
+        return self._take()
+
+    def advance_to(self, when: datetime) -> list[EngineEvent]:
+        """Time passes to `when`: requests held by latency take effect, orders expire."""
+        self._advance(when)
+        return self._take()
+
+    def _advance(self, when: datetime) -> None:
+        self.now = max(self.now, when)
+        if self._inflight and self._inflight[0][0] <= self.now:
+            self._release(self.now)
+        if self.book.next_expiry is not None and self.book.next_expiry <= self.now:
+            self.book.expire_due(self.now)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def order_view(self, client_order_id: ClientOrderId) -> OrderView:
+        """The engine's view of one order; `UnknownOrder` if it never saw it."""
+        order = self.book.orders.get(client_order_id)
+        if order is None:
+            raise UnknownOrder(f"the simulated broker has no order {client_order_id}")
+        return order.view()
+
+    def open_orders(self) -> list[OrderView]:
+        """Every submitted or working order, oldest first."""
+        return [o.view() for o in sorted(self.book.open.values(), key=lambda o: o.seq)]
+
+    def positions(self) -> list[BrokerPosition]:
+        return self.ledger.broker_positions()
+
+    def executions(self, since: datetime) -> list[ExecutionFill]:
+        return self.ledger.executions(since)
+
+    def account_summary(self) -> AccountSummary:
+        reserved = reserved_funds(self.book.open.values(), self.ledger, self._last)
+        return self.ledger.summary(self._last, reserved, self.now)
+
+    # -- requests and latency ----------------------------------------------------------------------
+    def _request(self, order: SimOrder, action: int, args: tuple[Decimal | None, ...]) -> None:
+        delay = self._latency_us
+        if self._jitter_us:
+            delay += self._rng.randint(0, self._jitter_us)
+        if delay == 0 and order.client_order_id not in self._inflight_after:
+            self._act(order, action, args, self.now)
+            return
+        at = self.now + timedelta(microseconds=delay)
+        previous = self._inflight_after.get(order.client_order_id)
+        if previous is not None and previous > at:
+            at = previous  # one order's requests take effect in the order they were made
+        self._inflight_after[order.client_order_id] = at
+        self._seq += 1
+        heapq.heappush(self._inflight, (at, self._seq, action, order, args))
+
+    def _release(self, until: datetime) -> None:
+        inflight = self._inflight
+        while inflight and inflight[0][0] <= until:
+            at, _, action, order, args = heapq.heappop(inflight)
+            if self._inflight_after.get(order.client_order_id) == at:
+                del self._inflight_after[order.client_order_id]
+            self._act(order, action, args, at)
+
+    def _act(
+        self, order: SimOrder, action: int, args: tuple[Decimal | None, ...], at: datetime
+    ) -> None:
+        book = self.book
+        if action == _SUBMIT:
+            self._accept(order, at)
+        elif not (order.is_working or order.status is _S.SUBMITTED):
+            return  # it finished while the request was on its way; its final event was sent
+        elif action == _CANCEL:
+            book.end(order, _K.CANCELED, at, "cancelled by request")
+        elif order.status is _S.SUBMITTED:
+            return  # a modification cannot overtake its order (requests are kept in order)
+        elif book.modify(order, args[0], args[1], args[2], at) and order.active:
+            self._arrive([order], at)
+
+    def _accept(self, order: SimOrder, at: datetime) -> None:
+        if order.status is not _S.SUBMITTED:
+            return  # cancelled while on its way
+        reason = self._rejection(order)
+        if reason:
+            self.book.reject(order, reason, at)
+            return
+        order.month_volume = self.ledger.month_volume(at)
+        self.book.accept(order, at)
+        if order.kind == TRAIL:
+            last = self._last.get(order.instrument_id)
+            if last is not None:
+                observe(order, last)
+        if order.active:
+            self._arrive([order], at)
+
+    def _rejection(self, order: SimOrder) -> str:
+        if self._reject_next is not None:
+            reason, self._reject_next = self._reject_next, None
+            return reason
+        instrument = self._instruments.get(order.instrument_id)
+        if instrument is None or instrument != order.instrument:
+            return f"[200] No security definition has been found for {order.instrument_id}"
+        if instrument.is_option and instrument.is_expired(self.now):  # type: ignore[union-attr]
+            return f"[201] Order rejected - reason: {order.instrument_id} has expired"
+        problem = price_increment_error(order.request)
+        if problem:
+            return problem
+        parent_id = order.request.parent_id
+        if parent_id is not None:
+            parent = self.book.orders.get(parent_id)
+            if parent is None or not (parent.is_working or parent.filled > 0):
+                return f"[201] Order rejected - reason: parent order {parent_id} is not working"
+            return ""
+        return funds_problem(order, self.book.open.values(), self.ledger, self._last)
+
+    # -- matching ------------------------------------------------------------------------------
+    def _volume_cap(self, volume: int | None) -> int | None:
+        ratio = self._participation
+        if ratio is None or volume is None:
+            return None
+        return volume * ratio[0] // ratio[1]
+
+    def _arrive(self, orders: list[SimOrder], at: datetime) -> None:
+        """Orders that just became active meet the live quote (tick-driven markets only)."""
+        quote = self._quotes.get(orders[0].instrument_id)
+        if quote is None:
+            return
+        self._update += 1
+        self._cap = None
+        self._jump(orders, quote, at, None)
+        self._end_update(orders, at)
+
+    def _match_bar(self, working: list[SimOrder], bar: SimBar) -> None:
+        self._update += 1
+        self._cap = self._volume_cap(bar.volume)
+        o, h, lo, c = bar.open, bar.high, bar.low, bar.close
+        self._jump(working, (o, o, o), bar.ts, (lo, h))
+        for order in [x for x in working if x.ioc and x.active and x.is_working]:
+            self.book.end(order, _K.CANCELED, bar.ts, "IOC: not filled at the open")
+        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
+        step = (bar.end - bar.ts) / 4
+        for leg in range(3):
+            a, b = path[leg], path[leg + 1]
+            if a != b and working:
+                self._leg(working, a, b, bar.ts + step * (leg + 1), (lo, h))
+        self._end_update(working, bar.end, ioc=False)
+
+    def _jump(
+        self,
+        orders: list[SimOrder],
+        quote: tuple[int, int, int],
+        ts: datetime,
+        bounds: tuple[int, int] | None,
+    ) -> None:
+        bid, ask, last = quote
+        pending = [o for o in orders if o.active and o.is_working]
+        while pending:
+            for order in pending:
+                if order.is_working:
+                    price = at_jump(order, bid, ask, last)
+                    if price is not None:
+                        self._execute(order, price, ts, bounds)
+            pending, self._arrivals = self._arrivals, []
+
+    def _leg(
+        self, working: list[SimOrder], a: int, b: int, ts: datetime, bounds: tuple[int, int]
+    ) -> None:
+        heap: list[tuple[int, int, SimOrder]] = []
+        for order in working:
+            if order.active:
+                p = next_event(order, a, b)
+                if p is not None:
+                    heap.append((abs(p - a), order.seq, order))
+        heapq.heapify(heap)
+        while heap:
+            distance, seq, order = heapq.heappop(heap)
+            if not order.is_working:
+                continue
+            p = a + distance if b > a else a - distance
+            price = execute_at(order, p)
+            if price is None or not self._execute(order, price, ts, bounds):
+                # resting again (a stop-limit that triggered off its limit) or blocked by a cap
+                again = next_event(order, p, b) if order.is_working else None
+                if again is not None and again != p:
+                    heapq.heappush(heap, (abs(again - a), seq, order))
+            arrivals, self._arrivals = self._arrivals, []
+            for child in arrivals:
+                if not child.is_working:
+                    continue
+                fill = at_jump(child, p, p, p)
+                if fill is None or not self._execute(child, fill, ts, bounds):
+                    again = next_event(child, p, b) if child.is_working else None
+                    if again is not None:
+                        heapq.heappush(heap, (abs(again - a), child.seq, child))
+        for order in working:
+            if order.kind == TRAIL and not order.triggered and order.active:
+                observe(order, b)
+
+    def _end_update(self, orders: list[SimOrder], ts: datetime, *, ioc: bool = True) -> None:
+        for order in list(orders):
+            if not order.is_working:
+                continue
+            if ioc and order.ioc and order.active:
+                self.book.end(order, _K.CANCELED, ts, "IOC: not filled on arrival")
+            elif order.kind == TRAIL and order.stop != order.reported_stop and order.stop:
+                self.book.emit_updated(order, ts, "trailing stop moved")
+
+    def _execute(
+        self, order: SimOrder, price: int, ts: datetime, bounds: tuple[int, int] | None
+    ) -> bool:
+        """Execute what the order may fill now at `price` (slipped if market-like)."""
+        if order.last_update == self._update:
+            return False
+        units = order.fillable()
+        cap = self._cap
+        if cap is not None and cap < units:
+            units = cap
+        if self.fill_limit is not None:
+            units = min(units, int(self.fill_limit / order.size_increment))
+        if units <= 0:
+            return False
+        if order.limit is None and (self._slip or self._slip_jitter):
+            price = self._slipped(order, price, bounds)
+        order.last_update = self._update
+        order.filled += units
+        order.value += price * units
+        if cap is not None:
+            self._cap = cap - units
+        self._report_execution(order, units, price, ts)
+        book = self.book
+        if order.filled >= order.qty:
+            book.finish(order, _S.FILLED)
+        else:
+            order.status = _S.PARTIALLY_FILLED
+        if order.oca is not None:
+            book.oca_filled(order, units, ts)
+        for child in order.children:
+            if not child.active and child.is_working:
+                child.active = True
+                self._arrivals.append(child)
+        return True
+
+    def _slipped(self, order: SimOrder, price: int, bounds: tuple[int, int] | None) -> int:
+        ticks = self._slip
+        if self._slip_jitter:
+            ticks += self._rng.randint(0, self._slip_jitter)
+        shift = ticks * order.units_per_tick
+        moved = price + shift if order.buy else price - shift
+        if bounds is not None:
+            moved = min(max(moved, bounds[0]), bounds[1])
+        return max(moved, 1)
+
+    def _report_execution(self, order: SimOrder, units: int, price: int, ts: datetime) -> None:
+        self._exec_seq += 1
+        execution_id = ExecutionId(f"SIM-{self._exec_seq:08d}")
+        request = order.request
+        fill = ExecutionFill(
+            order.client_order_id,
+            execution_id,
+            order.instrument_id,
+            request.side,
+            order.quantity_decimal(units),
+            from_units(price),
+            ts,
+            ts,
+            None,
+            order.broker_order_id,
+            request.correlation_id,
+        )
+        instrument = order.instrument
+        model = self.fill_model
+        schedule = model.option_commission if instrument.is_option else model.stock_commission
+        value = from_units(order.value) * order.size_increment * instrument.multiplier
+        filled = order.quantity_decimal(order.filled)
+        total = schedule.order_total(filled, value, order.month_volume)
+        commission = total - order.commission
+        order.commission = total
+        self.ledger.apply(fill, commission, instrument)
+        out = self.book.out
+        out.append(fill)
+        out.append(
+            CommissionReport(
+                execution_id, commission, ts, ts, correlation_id=request.correlation_id
+            )
+        )
+
+    def _take(self) -> list[EngineEvent]:
+        out = self.book.out
+        self.book.out = []
+        return out  # type: ignore[return-value]
