@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import strategies as st
-
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 from ordergate.domain.orders.enums import OrderIntent, OrderType, TimeInForce
 from ordergate.domain.orders.request import OrderRequest
@@ -121,7 +120,9 @@ def price_paths(
     tick = Decimal("0.01")
     current = Decimal(start)
     path = [current]
-    steps = draw(st.lists(st.integers(-max_step_ticks, max_step_ticks), min_size=1, max_size=length))
+    steps = draw(
+        st.lists(st.integers(-max_step_ticks, max_step_ticks), min_size=1, max_size=length)
+    )
     for step in steps:
         current = max(tick, current + step * tick)
         path.append(current)

@@ -10,7 +10,7 @@ Nothing here mutates the portfolio.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -57,7 +57,7 @@ def deny(code: RiskCode, message: str, limit: object = "", value: object = "") -
 
 
 def _text(value: object) -> str:
-    return fmt(value) if isinstance(value, Decimal) else str(value)
+    return f"{value:f}" if isinstance(value, Decimal) else str(value)
 
 
 @attrs.frozen
@@ -165,11 +165,17 @@ class ExposureBook:
 class RequestFacts:
     """What every rule wants to know about the request, computed once per request and context."""
 
+    instrument_id: InstrumentId
     exposure: InstrumentExposure
     closable: Decimal
     reducing: bool
     quote_price: Decimal | None
     order_price: Decimal | None
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    """Typed converter: any iterable of breaker names becomes a frozenset (mypy-friendly)."""
+    return frozenset(value)
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -188,7 +194,7 @@ class RiskContext:
     limits: RiskLimits = DEFAULT_LIMITS
     quote: Quote | None = None
     trading_state: TradingState = TradingState.ACTIVE
-    open_breakers: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    open_breakers: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
     seen_client_order_ids: Container[ClientOrderId] = frozenset()
     seen_signal_ids: Container[SignalId] = frozenset()
     recent_submits: Sequence[datetime] = ()
@@ -246,8 +252,12 @@ class RiskContext:
         if order_price is not None:
             self.note("order_price", order_price)
         return RequestFacts(
-            exposure, closable, request.quantity <= closable, quote_price, order_price
+            iid, exposure, closable, request.quantity <= closable, quote_price, order_price
         )
+
+    def instrument_id(self, request: OrderRequest) -> InstrumentId:
+        """The request's instrument id (built once: `Instrument.id` makes a new value per call)."""
+        return self.facts(request).instrument_id
 
     def exposure(self, request: OrderRequest) -> InstrumentExposure:
         """The request's instrument in the book (a flat, order-less entry when it is not there)."""

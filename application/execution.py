@@ -1,0 +1,219 @@
+"""`ExecutionGate`: the only path from an order request to `Broker.submit`.
+
+For every request: the risk gate decides; the decision is appended to the audit log and is
+durable *before* anything else happens; only an approving decision becomes an `ApprovedOrder`
+for the broker. An audit failure stops the order (it is never logged-and-skipped). In dry-run
+mode the full gate runs and nothing is sent.
+
+This object keeps its broker private and exposes no way to submit except `submit`/`submit_list`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ordergate.application.audit_records import broker_call_record, decision_record
+from ordergate.application.desk import TradingDesk
+from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
+from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
+from ordergate.domain.events import RiskDecisionMade
+from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
+from ordergate.domain.orders.order import Order
+from ordergate.domain.orders.request import OrderRequest
+from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.gate import RiskGate
+from ordergate.domain.values import BrokerOrderId
+from ordergate.ports.audit_log import AuditLog
+from ordergate.ports.broker import Broker
+from ordergate.ports.clock import Clock
+from ordergate.ports.event_publisher import EventPublisher
+
+__all__ = ["ExecutionGate"]
+
+
+class ExecutionGate:
+    """Decide, audit, then (only if approved) send."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        audit: AuditLog,
+        clock: Clock,
+        publisher: EventPublisher,
+        desk: TradingDesk,
+        mode: ExecutionMode,
+        timeout: float,
+        gate: RiskGate | None = None,
+    ) -> None:
+        self.__broker = broker
+        self._audit = audit
+        self._clock = clock
+        self._publisher = publisher
+        self._desk = desk
+        self._gate = gate or RiskGate()
+        self.mode = mode
+        self._timeout = timeout
+
+    async def submit(self, request: OrderRequest) -> OrderResult:
+        """Run one request through the gate; send it if approved (and not a dry run)."""
+        results = await self.submit_list((request,))
+        return results[0]
+
+    async def submit_list(self, requests: Sequence[OrderRequest]) -> list[OrderResult]:
+        """Gate every order of a bracket/OCA list; send the list only if all are approved."""
+        now = self._clock.now()
+        orders: list[Order] = []
+        decisions: list[RiskDecision] = []
+        for request in requests:
+            decision = self._gate.evaluate(request, self._desk.risk_context(request, now))
+            order = Order.from_request(request)
+            self._desk.portfolio.add_order(order)
+            try:
+                await self._audit.append(decision_record(request, decision))
+            except Exception as exc:  # any store failure stops the order: nothing is sent
+                return self._fail_all([*orders, order], exc)
+            await self._publisher.publish(
+                RiskDecisionMade(decision, now, now, request.correlation_id)
+            )
+            orders.append(order)
+            decisions.append(decision)
+        if not all(d.approved for d in decisions):
+            return self._deny_all(orders, decisions)
+        if self.mode is ExecutionMode.DRY_RUN:
+            for order in orders:
+                self._desk.remember(order.request, now, submitted=False)
+            return [
+                OrderResult.from_order(
+                    o, now, self.mode, decision=d, status=OrderResultStatus.SIMULATED
+                )
+                for o, d in zip(orders, decisions, strict=True)
+            ]
+        return await self._send(orders, decisions)
+
+    def _fail_all(self, orders: list[Order], exc: Exception) -> list[OrderResult]:
+        ts = self._clock.now()
+        reason = f"audit log failed ({type(exc).__name__}: {exc}); nothing was sent"
+        for order in orders:
+            if not order.status.is_terminal:
+                order.apply(
+                    OrderLifecycleEvent(
+                        order.client_order_id,
+                        OrderEventKind.DENIED,
+                        ts,
+                        ts,
+                        reason=reason,
+                        correlation_id=order.request.correlation_id,
+                    )
+                )
+        return [
+            OrderResult.from_order(o, ts, self.mode, reason=reason, status=OrderResultStatus.FAILED)
+            for o in orders
+        ]
+
+    def _deny_all(self, orders: list[Order], decisions: list[RiskDecision]) -> list[OrderResult]:
+        results = []
+        ts = self._clock.now()
+        reasons = "; ".join(d.explain() for d in decisions if not d.approved)
+        for order, decision in zip(orders, decisions, strict=True):
+            self._desk.remember(order.request, ts, submitted=False)
+            order.apply(
+                OrderLifecycleEvent(
+                    order.client_order_id,
+                    OrderEventKind.DENIED,
+                    ts,
+                    ts,
+                    reason=decision.explain()
+                    if not decision.approved
+                    else f"list denied: {reasons}",
+                    correlation_id=order.request.correlation_id,
+                )
+            )
+            results.append(
+                OrderResult.from_order(
+                    order, ts, self.mode, decision=decision, reason=order_reason(decision, reasons)
+                )
+            )
+        return results
+
+    async def _send(self, orders: list[Order], decisions: list[RiskDecision]) -> list[OrderResult]:
+        now = self._clock.now()
+        approved = tuple(
+            ApprovedOrder(o.request, d) for o, d in zip(orders, decisions, strict=True)
+        )
+        first = orders[0].request
+        await self._audit.append(
+            broker_call_record(
+                "submit",
+                now,
+                first.correlation_id,
+                client_order_ids=[o.client_order_id.value for o in orders],
+            )
+        )
+        for order in orders:
+            self._desk.remember(order.request, now, submitted=True)
+            order.apply(
+                OrderLifecycleEvent(
+                    order.client_order_id,
+                    OrderEventKind.SUBMITTED,
+                    now,
+                    now,
+                    correlation_id=order.request.correlation_id,
+                )
+            )
+        status: OrderResultStatus | None = None
+        reason = ""
+        ids: tuple[BrokerOrderId, ...]
+        try:
+            if len(approved) == 1:
+                ids = (await self.__broker.submit(approved[0], timeout=self._timeout),)
+            else:
+                ids = await self.__broker.submit_list(approved, timeout=self._timeout)
+        except BrokerTimeout as exc:
+            status, reason, ids = OrderResultStatus.TIMEOUT, str(exc), ()
+        except BrokerRejected as exc:
+            status, reason, ids = OrderResultStatus.REJECTED, str(exc), ()
+            self._reject(orders, reason)
+        except BrokerError as exc:
+            status, reason, ids = OrderResultStatus.FAILED, str(exc), ()
+            self._reject(orders, reason)
+        done = self._clock.now()
+        await self._audit.append(
+            broker_call_record(
+                "submit_result",
+                done,
+                first.correlation_id,
+                client_order_ids=[o.client_order_id.value for o in orders],
+                broker_order_ids=[i.value for i in ids],
+                status=status.value if status else "SENT",
+                reason=reason,
+            )
+        )
+        for order, broker_id in zip(orders, ids, strict=False):
+            if order.broker_order_id is None:
+                order.broker_order_id = broker_id
+        return [
+            OrderResult.from_order(order, done, self.mode, decision=d, reason=reason, status=status)
+            for order, d in zip(orders, decisions, strict=True)
+        ]
+
+    def _reject(self, orders: list[Order], reason: str) -> None:
+        ts = self._clock.now()
+        for order in orders:
+            if order.status.is_terminal:
+                continue
+            order.apply(
+                OrderLifecycleEvent(
+                    order.client_order_id,
+                    OrderEventKind.REJECTED,
+                    ts,
+                    ts,
+                    reason=reason,
+                    correlation_id=order.request.correlation_id,
+                )
+            )
+
+
+def order_reason(decision: RiskDecision, list_reasons: str) -> str:
+    """The denial text of one order (its own reasons, or the list's when it was fine itself)."""
+    return decision.explain() if not decision.approved else f"list denied: {list_reasons}"

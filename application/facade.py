@@ -1,0 +1,263 @@
+"""`OrderGate`: the small, typed public face of ordergate, usable as `async with`.
+
+Build it from ports (`OrderGate(ports, options)`) or from configuration
+(`ordergate.application.bootstrap.build_gate(settings)`). It connects the broker, starts the
+broker-event pump, and offers the use cases. The broker is private: the only way to send an
+order is through the risk gate (`submit_signal`, `submit_request`, `close_position`, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+
+import attrs
+
+from ordergate.application.audit_records import system_record
+from ordergate.application.desk import TradingDesk
+from ordergate.application.events import BrokerEventProcessor, cancel_task
+from ordergate.application.execution import ExecutionGate
+from ordergate.application.monitor import MonitorReport, StrategyCMonitor
+from ordergate.application.orders import OrderService, SizingPolicy
+from ordergate.application.reconcile import Reconciler, ReconciliationReport
+from ordergate.application.results import ExecutionMode, OrderResult
+from ordergate.domain.audit import VerifyResult
+from ordergate.domain.errors import OrdergateError
+from ordergate.domain.events import TradingStateChanged
+from ordergate.domain.orders.request import ClosureReason, OrderRequest
+from ordergate.domain.portfolio import Portfolio, Position
+from ordergate.domain.risk.breakers import BreakerConfig
+from ordergate.domain.risk.decision import TradingState
+from ordergate.domain.risk.limits import RiskLimits
+from ordergate.domain.signals import Signal
+from ordergate.domain.strategy_c import StrategyCConfig
+from ordergate.domain.values import ClientOrderId, InstrumentId
+from ordergate.ports.audit_log import AuditLog
+from ordergate.ports.broker import Broker
+from ordergate.ports.clock import Clock
+from ordergate.ports.event_publisher import EventPublisher
+from ordergate.ports.market_data import MarketData
+
+__all__ = ["GateOptions", "OrderGate", "Ports"]
+
+
+@attrs.frozen
+class Ports:
+    """The adapters an `OrderGate` runs on."""
+
+    broker: Broker
+    market_data: MarketData
+    audit: AuditLog
+    clock: Clock
+    publisher: EventPublisher
+
+
+@attrs.frozen
+class GateOptions:
+    """How the gate behaves: mode, operator id, limits, Strategy C and sizing."""
+
+    mode: ExecutionMode = ExecutionMode.PAPER
+    operator_id: str = ""
+    starting_cash: Decimal = Decimal(100_000)
+    limits: RiskLimits = attrs.field(factory=RiskLimits)
+    breakers: BreakerConfig = attrs.field(factory=BreakerConfig)
+    strategy_c: StrategyCConfig = attrs.field(factory=StrategyCConfig)
+    sizing: SizingPolicy = attrs.field(factory=SizingPolicy)
+    timeout: float = 10.0
+    connect_timeout: float = 10.0
+
+
+class OrderGate:
+    """Signals in, gated orders out, every decision audited. Use as `async with OrderGate(...)`."""
+
+    def __init__(self, ports: Ports, options: GateOptions | None = None) -> None:
+        options = options or GateOptions()
+        self.options = options
+        self.__ports = ports
+        self.portfolio = Portfolio(options.starting_cash)
+        self._desk = TradingDesk(self.portfolio, options.limits, options.breakers)
+        audit, clock, publisher = ports.audit, ports.clock, ports.publisher
+        self._processor = BrokerEventProcessor(
+            desk=self._desk, audit=audit, clock=clock, publisher=publisher
+        )
+        self.__execution = ExecutionGate(
+            broker=ports.broker,
+            desk=self._desk,
+            mode=options.mode,
+            timeout=options.timeout,
+            audit=audit,
+            clock=clock,
+            publisher=publisher,
+        )
+        self.__orders = OrderService(
+            gate=self.__execution,
+            broker_queries=ports.broker,
+            market_data=ports.market_data,
+            desk=self._desk,
+            operator_id=options.operator_id,
+            timeout=options.timeout,
+            sizing=options.sizing,
+            audit=ports.audit,
+            clock=ports.clock,
+        )
+        self.__monitor = StrategyCMonitor(
+            desk=self._desk,
+            orders=self.__orders,
+            config=options.strategy_c,
+            audit=audit,
+            clock=clock,
+            publisher=publisher,
+        )
+        self.__reconciler = Reconciler(
+            broker=ports.broker,
+            desk=self._desk,
+            processor=self._processor,
+            timeout=options.timeout,
+            audit=audit,
+            clock=clock,
+            publisher=publisher,
+        )
+        self._pump: asyncio.Task[None] | None = None
+        self.started_at: datetime | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def __aenter__(self) -> OrderGate:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect the broker (not in dry-run), start the event pump and the session."""
+        ports = self.__ports
+        if self.options.mode is not ExecutionMode.DRY_RUN or not ports.broker.is_connected():
+            await ports.broker.connect(timeout=self.options.connect_timeout)
+        self._pump = asyncio.create_task(self._processor.pump(ports.broker.events()))
+        await asyncio.sleep(0)  # let the pump subscribe before anything can happen
+        self.started_at = ports.clock.now()
+        self.portfolio.start_session(self.started_at)
+
+    async def stop(self) -> None:
+        """Drain events, stop the pump, disconnect; working orders stay at the broker."""
+        ports = self.__ports
+        if self._pump is not None:
+            await self._processor.settle()
+            await cancel_task(self._pump)
+            self._pump = None
+        if ports.broker.is_connected():
+            await ports.broker.disconnect(timeout=self.options.connect_timeout)
+        await ports.publisher.close()
+        await ports.audit.close()
+
+    async def settle(self) -> None:
+        """Wait until broker events emitted so far have been processed."""
+        await self._processor.settle()
+
+    # -- use cases -----------------------------------------------------------------------------
+    async def submit_signal(self, signal: Signal) -> list[OrderResult]:
+        """Size, gate, audit and (if approved) send a signal; one result per order."""
+        return await self.__orders.submit_signal(signal)
+
+    async def submit_request(self, request: OrderRequest) -> OrderResult:
+        """Gate, audit and (if approved) send a ready-made order request."""
+        return await self.__orders.submit_request(request)
+
+    async def modify(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> OrderResult:
+        """Ask the broker to change a working order (risk-increasing changes are gated)."""
+        return await self.__orders.modify(
+            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
+
+    async def cancel(self, client_order_id: ClientOrderId) -> OrderResult:
+        """Ask the broker to cancel a working order."""
+        return await self.__orders.cancel(client_order_id)
+
+    def order_status(self, client_order_id: ClientOrderId) -> OrderResult:
+        """An order as the broker's events have built it."""
+        return self.__orders.order_status(client_order_id)
+
+    def positions(self) -> list[Position]:
+        """Open positions (rebuilt from the broker's fills)."""
+        return list(self.portfolio.open_positions())
+
+    async def close_position(
+        self, instrument_id: InstrumentId, reason: ClosureReason = ClosureReason.MANUAL
+    ) -> OrderResult:
+        """Close one position with a reason; never blocked by new-risk limits, never over-closes."""
+        return await self.__orders.close_position(instrument_id, reason)
+
+    async def close_all(self, reason: ClosureReason = ClosureReason.MANUAL) -> list[OrderResult]:
+        """Close every open position."""
+        return await self.__orders.close_all(reason)
+
+    async def flatten(self) -> list[OrderResult]:
+        """Operator flatten: close everything with intent FLATTEN (passes even when HALTED)."""
+        return await self.__orders.close_all(ClosureReason.MANUAL, flatten=True)
+
+    async def monitor(self) -> MonitorReport:
+        """One Strategy C cycle: review positions and close what the rules flag."""
+        return await self.__monitor.run_cycle()
+
+    async def reconcile(self, *, dry_run: bool = True) -> ReconciliationReport:
+        """Compare with the broker since the session started; without dry run, recover fills."""
+        since = self.started_at or self.__ports.clock.now()
+        return await self.__reconciler.reconcile(since, dry_run=dry_run)
+
+    async def refresh_quote(self, instrument_id: InstrumentId) -> None:
+        """Take a fresh snapshot quote for a known instrument."""
+        for instrument in self.portfolio.instruments():
+            if instrument.id == instrument_id:
+                await self.__orders.refresh_quote(instrument)
+                return
+        raise OrdergateError(f"{instrument_id} is not known to this session")
+
+    # -- trading state -------------------------------------------------------------------------
+    @property
+    def trading_state(self) -> TradingState:
+        return self._desk.trading.state
+
+    async def halt(self, reason: str) -> None:
+        """HALTED: nothing passes except Strategy C closures and flattens."""
+        await self._state_change(self._desk.trading.halt(self.__ports.clock.now(), reason))
+
+    async def reduce(self, reason: str) -> None:
+        """REDUCING: only exposure-reducing orders pass."""
+        await self._state_change(self._desk.trading.reduce(self.__ports.clock.now(), reason))
+
+    async def resume(self, reason: str) -> None:
+        """Back to ACTIVE (refused while the kill switch is engaged)."""
+        await self._state_change(self._desk.trading.resume(self.__ports.clock.now(), reason))
+
+    async def _state_change(self, event: TradingStateChanged | None) -> None:
+        if event is None:
+            return
+        now = self.__ports.clock.now()
+        await self.__ports.audit.append(system_record(event, now))
+        await self.__ports.publisher.publish(event)
+
+    async def verify_audit(self) -> VerifyResult:
+        """Verify the audit chain."""
+        return await self.__ports.audit.verify()
+
+    @property
+    def now(self) -> datetime:
+        return self.__ports.clock.now()
+
+    @property
+    def mode(self) -> ExecutionMode:
+        return self.options.mode

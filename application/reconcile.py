@@ -1,0 +1,156 @@
+"""Reconciliation with the broker, the source of truth: positions, open orders and executions.
+
+`reconcile(dry_run=True)` only reports the differences. Without dry run, executions the broker
+has and we never applied are applied once each (as `FillRecovered`), and every difference is
+audited. Nothing is ever sent to the broker from here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from ordergate.application.audit_records import system_record
+from ordergate.application.desk import TradingDesk
+from ordergate.application.events import BrokerEventProcessor
+from ordergate.domain.events import FillRecovered, ReconciliationDiff
+from ordergate.domain.orders.events import ExecutionFill
+from ordergate.ports.audit_log import AuditLog
+from ordergate.ports.broker import Broker
+from ordergate.ports.clock import Clock
+from ordergate.ports.event_publisher import EventPublisher
+
+__all__ = ["Reconciler", "ReconciliationReport"]
+
+
+@attrs.frozen
+class ReconciliationReport:
+    """The differences found, and the fills recovered (empty in a dry run)."""
+
+    diffs: tuple[ReconciliationDiff, ...]
+    recovered: tuple[ExecutionFill, ...]
+    dry_run: bool
+
+    @property
+    def clean(self) -> bool:
+        return not self.diffs
+
+
+class Reconciler:
+    """Compares the portfolio with what the broker reports."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        desk: TradingDesk,
+        processor: BrokerEventProcessor,
+        audit: AuditLog,
+        clock: Clock,
+        publisher: EventPublisher,
+        timeout: float,
+    ) -> None:
+        self._broker = _ReadOnly(broker)
+        self._desk = desk
+        self._processor = processor
+        self._audit = audit
+        self._clock = clock
+        self._publisher = publisher
+        self._timeout = timeout
+
+    async def reconcile(self, since: datetime, *, dry_run: bool = True) -> ReconciliationReport:
+        """Diff executions since `since`, then positions and open orders."""
+        now = self._clock.now()
+        portfolio = self._desk.portfolio
+        executions = await self._broker.executions(since, timeout=self._timeout)
+        missing = [
+            fill
+            for fill in executions
+            if not (
+                (p := portfolio.position(fill.instrument_id)) is not None
+                and p.has_execution(fill.execution_id)
+            )
+        ]
+        diffs = [
+            ReconciliationDiff(
+                "execution",
+                fill.execution_id.value,
+                "missing",
+                f"{fill.side.value} {fill.quantity} {fill.instrument_id} @ {fill.price}",
+                now,
+                now,
+                fill.correlation_id,
+            )
+            for fill in missing
+        ]
+        recovered: list[ExecutionFill] = []
+        if not dry_run:
+            for fill in missing:
+                await self._processor.handle(FillRecovered(fill, now, now, fill.correlation_id))
+                recovered.append(fill)
+        diffs.extend(await self._position_diffs(now))
+        diffs.extend(await self._order_diffs(now))
+        if not dry_run:
+            for diff in diffs:
+                await self._audit.append(system_record(diff, now))
+                await self._publisher.publish(diff)
+        return ReconciliationReport(tuple(diffs), tuple(recovered), dry_run)
+
+    async def _position_diffs(self, now: datetime) -> list[ReconciliationDiff]:
+        portfolio = self._desk.portfolio
+        theirs = {
+            p.instrument_id: p.quantity for p in await self._broker.positions(timeout=self._timeout)
+        }
+        ours = {p.instrument_id: p.quantity for p in portfolio.open_positions()}
+        diffs = []
+        for iid in sorted(set(theirs) | set(ours)):
+            mine, broker = ours.get(iid, 0), theirs.get(iid, 0)
+            if mine != broker:
+                diffs.append(
+                    ReconciliationDiff("position", iid.value, str(mine), str(broker), now, now)
+                )
+        return diffs
+
+    async def _order_diffs(self, now: datetime) -> list[ReconciliationDiff]:
+        portfolio = self._desk.portfolio
+        views = {
+            v.client_order_id: v for v in await self._broker.open_orders(timeout=self._timeout)
+        }
+        working = {o.client_order_id: o for o in portfolio.working_orders()}
+        diffs = []
+        for cid in sorted(set(views) | set(working)):
+            view, order = views.get(cid), working.get(cid)
+            if view is None and order is not None:
+                diffs.append(
+                    ReconciliationDiff(
+                        "open_order", cid.value, order.status.value, "not working", now, now
+                    )
+                )
+            elif view is not None and order is None:
+                diffs.append(
+                    ReconciliationDiff(
+                        "open_order", cid.value, "unknown", view.status.value, now, now
+                    )
+                )
+            elif view is not None and order is not None and view.filled_qty != order.filled_qty:
+                diffs.append(
+                    ReconciliationDiff(
+                        "open_order",
+                        cid.value,
+                        f"filled {order.filled_qty}",
+                        f"filled {view.filled_qty}",
+                        now,
+                        now,
+                    )
+                )
+        return diffs
+
+
+class _ReadOnly:
+    """The broker's query methods only: reconciliation can never send an order."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.executions = broker.executions
+        self.positions = broker.positions
+        self.open_orders = broker.open_orders
