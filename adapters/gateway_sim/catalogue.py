@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 import attrs
+
 from ordergate.adapters.gateway_sim.engine_types import ContractQuery, ContractSpec
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 

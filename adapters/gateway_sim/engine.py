@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 import attrs
+
 from ordergate.adapters.gateway_sim.engine_types import (
     AccountSnapshot,
     BarRequest,

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import attrs
+
 from ordergate.domain.instruments import Instrument, OptionContract, OptionRight, Stock
 from ordergate.domain.values import (
     ZERO,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import attrs
+
 from ordergate.adapters.gateway_sim.catalogue import Catalogue
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import attrs
+
 from ordergate.adapters.gateway_sim.engine import EngineRefusal, RefusalReason
 from ordergate.adapters.gateway_sim.engine_types import (
     ContractSpec,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import attrs
+
 from ordergate.adapters.gateway_sim.engine_types import (
     AccountSnapshot,
     ContractSpec,

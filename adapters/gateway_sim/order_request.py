@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import attrs
+
 from ordergate.adapters.gateway_sim.cursor import (
     FieldCursor,
     RequestError,

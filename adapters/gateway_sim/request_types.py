@@ -7,6 +7,7 @@ Values only: parsing lives in `requests.py`, acting on them in the server. Must 
 from __future__ import annotations
 
 import attrs
+
 from ordergate.adapters.gateway_sim.cursor import WireContract
 from ordergate.adapters.gateway_sim.order_request import PlaceOrder
 

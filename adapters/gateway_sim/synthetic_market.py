@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ MAX_BARS = 10_000
 
 _CENT = Decimal("0.01")
 _YEAR_SECONDS = 365.0 * 24 * 3600
+_DAY = timedelta(days=1)
 _OPEN = timedelta(hours=9, minutes=30)
 _CLOSE = timedelta(hours=16)
 
@@ -117,32 +118,31 @@ class SyntheticMarket:
         )
 
     def bars(self, spec: ContractSpec, request: BarRequest, now: datetime) -> list[Bar]:
-        """Bars ending at `request.end`, from a deterministic path around the contract's mark."""
+        """Bars up to `request.end`, on the bar-size grid, from a deterministic path around the
+        contract's mark. With `regular_hours_only`, a whole-day duration counts trading sessions
+        (weekdays, 09:30–16:00 exchange time), as IB's "N D" does."""
         size = request.bar_size
         if size <= timedelta(0) or request.duration <= timedelta(0):
             raise ValueError("bar size and duration must be positive")
-        count = request.duration // size
-        if count > MAX_BARS:
+        zone = ZoneInfo(spec.instrument.time_zone)
+        rth = request.regular_hours_only
+        if rth and request.duration % _DAY == timedelta(0):
+            start = _sessions_back(request.end, request.duration.days, zone)
+        else:
+            start = request.end - request.duration
+        if size >= _DAY:
+            stamps = _daily_stamps(start, request.end, zone, rth)
+        else:
+            stamps = _intraday_stamps(start, request.end, size, zone, rth)
+        if len(stamps) > MAX_BARS:
             raise ValueError(
-                f"{count} bars of {size} requested; at most {MAX_BARS} per request, "
+                f"{len(stamps)} bars of {size} requested; at most {MAX_BARS} per request, "
                 "ask for a shorter duration or a larger bar size"
             )
-        zone = ZoneInfo(spec.instrument.time_zone)
-        daily = size >= timedelta(days=1)
-        end = request.end
-        if daily:
-            end = _start_of_day(end, zone) + timedelta(days=1)
-        start = end - size * count
         base = self._anchor(spec, now)
         if base is None:
             return []
-        bars = []
-        ts = start
-        while ts < end:
-            if not request.regular_hours_only or _in_session(ts, size, zone, daily):
-                bars.append(self._bar(spec, ts, size, base, request.source))
-            ts += size
-        return bars
+        return [self._bar(spec, ts, size, base, request.source) for ts in stamps]
 
     def _anchor(self, spec: ContractSpec, now: datetime) -> Decimal | None:
         # Bars and the previous close swing around the mark of the day, so they stay plausible
@@ -186,20 +186,59 @@ class SyntheticMarket:
         return int.from_bytes(digest, "big") / 2.0**64
 
 
-def _start_of_day(ts: datetime, zone: ZoneInfo) -> datetime:
-    local = ts.astimezone(zone)
-    return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
-def _in_session(ts: datetime, size: timedelta, zone: ZoneInfo, daily: bool) -> bool:
+def _session_open(day: date, zone: ZoneInfo) -> datetime:
+    return (datetime(day.year, day.month, day.day, tzinfo=zone) + _OPEN).astimezone(UTC)
+
+
+def _sessions_back(end: datetime, sessions: int, zone: ZoneInfo) -> datetime:
+    """Local midnight of the `sessions`-th trading day counting back from `end`."""
+    day = end.astimezone(zone).date()
+    found = 0
+    while True:
+        if day.weekday() < 5 and _session_open(day, zone) < end:
+            found += 1
+            if found >= sessions:
+                return _local_midnight(day, zone)
+        day -= timedelta(days=1)
+
+
+def _daily_stamps(start: datetime, end: datetime, zone: ZoneInfo, rth: bool) -> list[datetime]:
+    stamps = []
+    day = start.astimezone(zone).date()
+    while (midnight := _local_midnight(day, zone)) < end:
+        opened = _session_open(day, zone) < end
+        if midnight >= start and opened and (day.weekday() < 5 or not rth):
+            stamps.append(midnight)
+        day += timedelta(days=1)
+    return stamps
+
+
+def _intraday_stamps(
+    start: datetime, end: datetime, size: timedelta, zone: ZoneInfo, rth: bool
+) -> list[datetime]:
+    step = size.total_seconds()
+    first = math.ceil(start.timestamp() / step) * step
+    last = math.floor(end.timestamp() / step) * step  # the bar starting here is not complete
+    stamps = []
+    moment = first
+    while moment < last:
+        ts = datetime.fromtimestamp(moment, UTC)
+        if not rth or _in_session(ts, size, zone):
+            stamps.append(ts)
+        moment += step
+    return stamps
+
+
+def _in_session(ts: datetime, size: timedelta, zone: ZoneInfo) -> bool:
     local = ts.astimezone(zone)
-    if daily:
-        # A daily bar starts at local midnight; a trading day is a weekday.
-        return (local + timedelta(hours=12)).weekday() < 5
     if local.weekday() >= 5:
         return False
     since_midnight = timedelta(hours=local.hour, minutes=local.minute, seconds=local.second)
-    return since_midnight >= _OPEN and since_midnight + size <= _CLOSE
+    return _OPEN <= since_midnight and since_midnight + size <= _CLOSE
 
 
 def cents(value: Decimal) -> Decimal:

@@ -1,0 +1,157 @@
+"""Answers to the contract and market-data requests: contract details, option chain parameters,
+snapshot and streaming quotes, historical bars.
+
+Unknown or ambiguous contracts are answered with error 200 and the request's id (the client ends
+the request with no result); historical problems with error 162, which the client also treats as
+the end of the request. Must never import `ib_async`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ordergate.adapters.gateway_sim import messages as m
+from ordergate.adapters.gateway_sim import requests as rq
+from ordergate.adapters.gateway_sim.cursor import WireContract
+from ordergate.adapters.gateway_sim.engine import EngineRefusal, RefusalReason
+from ordergate.adapters.gateway_sim.engine_types import (
+    BarRequest,
+    ContractQuery,
+    ContractSpec,
+    SecType,
+)
+from ordergate.adapters.gateway_sim.session import ClientSession
+from ordergate.adapters.gateway_sim.translate import (
+    TranslationError,
+    bar_size,
+    bar_source,
+    contract_query,
+    duration,
+    end_date_time,
+)
+from ordergate.domain.instruments import OptionContract
+
+if TYPE_CHECKING:
+    from ordergate.adapters.gateway_sim.server import GatewayServer
+
+__all__ = ["HANDLERS", "resolve"]
+
+_NO_DEFINITION = "No security definition has been found for the request"
+_HMDS = "Historical Market Data Service error message:"
+
+
+def resolve(
+    server: GatewayServer, session: ClientSession, req_id: int, wire: WireContract
+) -> ContractSpec | None:
+    """The one contract `wire` names, or None after answering error 200 with `req_id`."""
+    try:
+        found = list(server.engine.qualify(contract_query(wire)))
+    except TranslationError as exc:
+        server.send(session, m.error(req_id, 200, f"{_NO_DEFINITION}: {exc}"))
+        return None
+    if len(found) == 1:
+        return found[0]
+    detail = "no such contract" if not found else f"{len(found)} contracts match; be more specific"
+    server.send(session, m.error(req_id, 200, f"{_NO_DEFINITION}: {detail}"))
+    return None
+
+
+def _contract_details(
+    server: GatewayServer, session: ClientSession, req: rq.ReqContractDetails
+) -> None:
+    try:
+        found = list(server.engine.qualify(contract_query(req.contract)))
+    except TranslationError as exc:
+        server.send(session, m.error(req.req_id, 200, f"{_NO_DEFINITION}: {exc}"))
+        return
+    if not found:
+        server.send(session, m.error(req.req_id, 200, _NO_DEFINITION))
+        return
+    now = server.engine.now()
+    for spec in found:
+        server.send(session, m.contract_details(req.req_id, spec, now))
+    server.send(session, m.contract_details_end(req.req_id))
+
+
+def _sec_def_opt_params(
+    server: GatewayServer, session: ClientSession, req: rq.ReqSecDefOptParams
+) -> None:
+    query = ContractQuery(symbol=req.underlying_symbol, sec_type=SecType.OPTION)
+    options = [s.instrument for s in server.engine.qualify(query)]
+    chain = [o for o in options if isinstance(o, OptionContract)]
+    if chain:
+        server.send(session, m.sec_def_opt_params(
+            req.req_id,
+            exchange="SMART",
+            under_con_id=req.underlying_con_id,
+            trading_class=req.underlying_symbol,
+            multiplier=chain[0].multiplier,
+            expirations=sorted({f"{o.expiry:%Y%m%d}" for o in chain}),
+            strikes=sorted({o.strike for o in chain}),
+        ))
+    server.send(session, m.sec_def_opt_params_end(req.req_id))
+
+
+def _market_data(server: GatewayServer, session: ClientSession, req: rq.ReqMktData) -> None:
+    spec = resolve(server, session, req.req_id, req.contract)
+    if spec is None:
+        return
+    quote = server.engine.snapshot(spec.con_id)
+    if quote is None:
+        server.send(session, m.error(req.req_id, 354, "Requested market data is not subscribed."))
+        return
+    for message in m.snapshot_ticks(req.req_id, quote, session.market_data_type):
+        server.send(session, message)
+    if req.snapshot or req.regulatory_snapshot:
+        server.send(session, m.tick_snapshot_end(req.req_id))
+    else:
+        session.subscriptions.market_data[req.req_id] = spec.con_id
+
+
+def _cancel_market_data(server: GatewayServer, session: ClientSession, req: Any) -> None:
+    session.subscriptions.market_data.pop(req.req_id, None)
+
+
+def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistoricalData) -> None:
+    if server.faults.take("historical_pacing"):
+        server.send(session, m.error(req.req_id, 162,
+                                     f"{_HMDS}Historical data request pacing violation"))
+        return
+    spec = resolve(server, session, req.req_id, req.contract)
+    if spec is None:
+        return
+    try:
+        end = end_date_time(req.end_date_time, server.engine.now())
+        span = duration(req.duration)
+        request = BarRequest(spec.con_id, end, span, bar_size(req.bar_size),
+                             bar_source(req.what_to_show), req.use_rth)
+        bars = list(server.engine.bars(request))
+    except TranslationError as exc:
+        server.send(session, m.error(req.req_id, 162, f"{_HMDS}{exc}"))
+        return
+    except EngineRefusal as exc:
+        code = 200 if exc.reason is RefusalReason.UNKNOWN_CONTRACT else 162
+        server.send(session, m.error(req.req_id, code, f"{_HMDS}{exc.detail}"))
+        return
+    if not bars:
+        server.send(session, m.error(req.req_id, 162, f"{_HMDS}HMDS query returned no data"))
+        return
+    daily = request.bar_size >= timedelta(days=1)
+    format_date = 1 if daily else req.format_date
+    server.send(session, m.historical_data(
+        req.req_id, bars, start=end - span, end=end, format_date=format_date,
+        zone=spec.instrument.time_zone,
+    ))
+
+
+HANDLERS: dict[type, Callable[[GatewayServer, ClientSession, Any], None]] = {
+    rq.ReqContractDetails: _contract_details,
+    rq.ReqSecDefOptParams: _sec_def_opt_params,
+    rq.ReqMktData: _market_data,
+    rq.CancelMktData: _cancel_market_data,
+    rq.ReqHistoricalData: _historical,
+    rq.CancelHistoricalData: lambda server, session, req: None,
+}
+"""Request class → answer, for the requests this module owns."""
