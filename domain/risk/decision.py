@@ -10,6 +10,7 @@ import enum
 from datetime import datetime
 
 import attrs
+
 from ordergate.domain.orders.request import OrderRequest
 from ordergate.domain.values import ClientOrderId, CorrelationId, utc_field
 

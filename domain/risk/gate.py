@@ -11,7 +11,7 @@ import attrs
 from ordergate.domain.orders.request import OrderRequest
 from ordergate.domain.risk.decision import Denial, RiskDecision
 from ordergate.domain.risk.limits import Rule
-from ordergate.domain.risk.rules import RiskContext, RuleFn, fmt
+from ordergate.domain.risk.rules import RiskContext, RuleFn
 from ordergate.domain.risk.rules_account import (
     check_consecutive_losses,
     check_daily_loss,
@@ -85,7 +85,7 @@ class RiskGate:
     def evaluate(self, request: OrderRequest, ctx: RiskContext) -> RiskDecision:
         """Approve the request, or deny it with every reason; never raises for a bad order."""
         ctx.note("intent", request.intent.value)
-        ctx.note("order", f"{request.side.value} {fmt(request.quantity)} {request.instrument.id}")
+        ctx.note("order", f"{request.side.value} {request.quantity:f} {ctx.instrument_id(request)}")
         disabled = ctx.limits.disabled
         denials: list[Denial] = []
         for entry in self.rules:

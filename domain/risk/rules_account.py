@@ -125,7 +125,7 @@ def check_pattern_day_trader(request: OrderRequest, ctx: RiskContext) -> Denial 
     the count is over the last `pdt_window_business_days` business days.
     """
     portfolio = ctx.portfolio
-    position = portfolio.position(request.instrument.id)
+    position = portfolio.position(ctx.instrument_id(request))
     if position is None or position.is_flat or position.opened_at is None:
         return None
     if (position.quantity > 0) == (request.side is Side.BUY):

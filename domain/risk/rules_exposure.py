@@ -41,7 +41,7 @@ def _no_price(request: OrderRequest, limit_name: str) -> Denial:
 @new_risk_rule
 def check_order_quantity(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     """Deny an order larger than `max_order_quantity` (per instrument, with a default)."""
-    limit = ctx.limits.order_quantity_limit(request.instrument.id)
+    limit = ctx.limits.order_quantity_limit(ctx.instrument_id(request))
     if request.quantity <= limit:
         return None
     return deny(
@@ -59,7 +59,7 @@ def check_order_notional(request: OrderRequest, ctx: RiskContext) -> Denial | No
     price = ctx.order_price(request)
     if price is None:
         return _no_price(request, "max_order_notional")
-    limit = ctx.limits.order_notional_limit(request.instrument.id)
+    limit = ctx.limits.order_notional_limit(ctx.instrument_id(request))
     notional = request.quantity * price * request.instrument.multiplier
     if notional <= limit:
         return None
@@ -87,7 +87,7 @@ def check_position(request: OrderRequest, ctx: RiskContext) -> Denial | None:
 
     Only the order's own side moves: a buy can raise the worst long, a sell the worst short.
     """
-    limit = ctx.limits.position_limit(request.instrument.id)
+    limit = ctx.limits.position_limit(ctx.instrument_id(request))
     long_after, short_after = _worst_after(request, ctx)
     worst = long_after if request.side is Side.BUY else -short_after
     if worst <= limit:
@@ -119,7 +119,7 @@ def projected_gross(request: OrderRequest, ctx: RiskContext, price: Decimal) -> 
     long_after, short_after = _worst_after(request, ctx)
     after = max(abs(long_after), abs(short_after))
     book = ctx.book
-    current = book.instruments.get(request.instrument.id)
+    current = book.instruments.get(ctx.instrument_id(request))
     others = book.gross_notional - (current.notional if current is not None else ZERO)
     gross = others + after * price * request.instrument.multiplier
     ctx.note("gross_after", gross)
@@ -160,8 +160,8 @@ def check_leverage(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     if equity <= 0:
         return deny(
             RiskCode.MAX_LEVERAGE,
-            f"equity {fmt(equity)} is not positive: no leverage is available "
-            f"(max_leverage {fmt(limit)})",
+            f"equity {fmt(equity)} is not positive, so leverage is unbounded (inf) and "
+            f"exceeds max_leverage {fmt(limit)}",
             limit,
             "inf",
         )

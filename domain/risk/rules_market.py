@@ -90,7 +90,8 @@ def check_duplicate(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     ):
         return deny(
             RiskCode.DUPLICATE_ORDER,
-            f"client order id {cid} was seen before; the duplicate guard allows each id once",
+            f"client order id {cid} was seen before; the duplicate guard allows each client "
+            "order id once",
             "each client order id once",
             cid,
         )
@@ -98,7 +99,7 @@ def check_duplicate(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     if signal is not None and signal in ctx.seen_signal_ids:
         return deny(
             RiskCode.DUPLICATE_ORDER,
-            f"signal {signal} was seen before; the duplicate guard allows each signal once",
+            f"signal {signal} was seen before; the duplicate guard allows each signal id once",
             "each signal id once",
             signal,
         )
