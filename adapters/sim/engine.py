@@ -47,8 +47,9 @@ from decimal import Decimal
 from ordergate.adapters.sim.bars import SimBar, from_units, to_units
 from ordergate.adapters.sim.book import OrderBook
 from ordergate.adapters.sim.costs import FillModel
+from ordergate.adapters.sim.execution import Executor
 from ordergate.adapters.sim.ledger import SimLedger
-from ordergate.adapters.sim.matching import at_jump, execute_at, next_event, observe
+from ordergate.adapters.sim.matching import observe
 from ordergate.adapters.sim.orders import TRAIL, SimOrder, price_increment_error
 from ordergate.adapters.sim.risk_checks import funds_problem, reserved_funds
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
@@ -63,7 +64,7 @@ from ordergate.domain.orders.events import (
     OrderLifecycleEvent,
 )
 from ordergate.domain.orders.request import OrderRequest
-from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId, InstrumentId
+from ordergate.domain.values import BrokerOrderId, ClientOrderId, InstrumentId
 
 __all__ = ["EngineEvent", "MatchingEngine"]
 
@@ -94,8 +95,8 @@ class MatchingEngine:
         self.now = start
         self.ledger = SimLedger(account_id, starting_cash, model.leverage)
         self.book = OrderBook()
-        self.fill_limit: Decimal | None = None
         self._rng = random.Random(seed)
+        self.executor = Executor(self.book, self.ledger, model, self._rng)
         self._instruments: dict[InstrumentId, Instrument] = {}
         self._last: dict[InstrumentId, int] = {}
         self._last_ts: dict[InstrumentId, datetime] = {}
@@ -103,17 +104,19 @@ class MatchingEngine:
         self._inflight: list[tuple[datetime, int, int, SimOrder, tuple[Decimal | None, ...]]] = []
         self._inflight_after: dict[ClientOrderId, datetime] = {}
         self._seq = 0
-        self._exec_seq = 0
-        self._update = 0
-        self._cap: int | None = None
-        self._arrivals: list[SimOrder] = []
         self._reject_next: str | None = None
-        participation = model.participation
-        self._participation = None if participation is None else participation.as_integer_ratio()
         self._latency_us = model.latency // timedelta(microseconds=1)
         self._jitter_us = model.latency_jitter // timedelta(microseconds=1)
-        self._slip = model.slippage_ticks
-        self._slip_jitter = model.slippage_jitter_ticks
+
+    @property
+    def fill_limit(self) -> Decimal | None:
+        """Cap on the quantity of each execution (None: no cap); partial fills continue on later
+        price updates."""
+        return self.executor.fill_limit
+
+    @fill_limit.setter
+    def fill_limit(self, quantity: Decimal | None) -> None:
+        self.executor.fill_limit = quantity
 
     # -- reference data ------------------------------------------------------------------------
     def add_instrument(self, instrument: Instrument) -> None:
@@ -198,7 +201,7 @@ class MatchingEngine:
             self._quotes.pop(iid, None)
         working = book.by_instrument.get(iid)
         if working:
-            self._match_bar(working, bar)
+            self.executor.match_bar(working, bar)
         self._last[iid] = bar.close
         self._last_ts[iid] = bar.end
         self.now = max(self.now, bar.end)
@@ -234,10 +237,7 @@ class MatchingEngine:
         self._last_ts[instrument_id] = when
         working = self.book.by_instrument.get(instrument_id)
         if working:
-            self._update += 1
-            self._cap = self._volume_cap(None if size is None else int(size))
-            self._jump(working, quote, when, None)
-            self._end_update(working, when)
+            self.executor.match_quote(working, quote, when, None if size is None else int(size))
         return self._take()
 
     def advance_to(self, when: datetime) -> list[EngineEvent]:
@@ -311,7 +311,7 @@ class MatchingEngine:
         elif order.status is _S.SUBMITTED:
             return  # a modification cannot overtake its order (requests are kept in order)
         elif book.modify(order, args[0], args[1], args[2], at) and order.active:
-            self._arrive([order], at)
+            self._arrive(order, at)
 
     def _accept(self, order: SimOrder, at: datetime) -> None:
         if order.status is not _S.SUBMITTED:
@@ -327,7 +327,13 @@ class MatchingEngine:
             if last is not None:
                 observe(order, last)
         if order.active:
-            self._arrive([order], at)
+            self._arrive(order, at)
+
+    def _arrive(self, order: SimOrder, at: datetime) -> None:
+        """An order that just became active meets the live quote (tick-driven markets only)."""
+        quote = self._quotes.get(order.instrument_id)
+        if quote is not None:
+            self.executor.match_quote([order], quote, at, None)
 
     def _rejection(self, order: SimOrder) -> str:
         if self._reject_next is not None:
@@ -348,177 +354,6 @@ class MatchingEngine:
                 return f"[201] Order rejected - reason: parent order {parent_id} is not working"
             return ""
         return funds_problem(order, self.book.open.values(), self.ledger, self._last)
-
-    # -- matching ------------------------------------------------------------------------------
-    def _volume_cap(self, volume: int | None) -> int | None:
-        ratio = self._participation
-        if ratio is None or volume is None:
-            return None
-        return volume * ratio[0] // ratio[1]
-
-    def _arrive(self, orders: list[SimOrder], at: datetime) -> None:
-        """Orders that just became active meet the live quote (tick-driven markets only)."""
-        quote = self._quotes.get(orders[0].instrument_id)
-        if quote is None:
-            return
-        self._update += 1
-        self._cap = None
-        self._jump(orders, quote, at, None)
-        self._end_update(orders, at)
-
-    def _match_bar(self, working: list[SimOrder], bar: SimBar) -> None:
-        self._update += 1
-        self._cap = self._volume_cap(bar.volume)
-        o, h, lo, c = bar.open, bar.high, bar.low, bar.close
-        self._jump(working, (o, o, o), bar.ts, (lo, h))
-        for order in [x for x in working if x.ioc and x.active and x.is_working]:
-            self.book.end(order, _K.CANCELED, bar.ts, "IOC: not filled at the open")
-        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
-        step = (bar.end - bar.ts) / 4
-        for leg in range(3):
-            a, b = path[leg], path[leg + 1]
-            if a != b and working:
-                self._leg(working, a, b, bar.ts + step * (leg + 1), (lo, h))
-        self._end_update(working, bar.end, ioc=False)
-
-    def _jump(
-        self,
-        orders: list[SimOrder],
-        quote: tuple[int, int, int],
-        ts: datetime,
-        bounds: tuple[int, int] | None,
-    ) -> None:
-        bid, ask, last = quote
-        pending = [o for o in orders if o.active and o.is_working]
-        while pending:
-            for order in pending:
-                if order.is_working:
-                    price = at_jump(order, bid, ask, last)
-                    if price is not None:
-                        self._execute(order, price, ts, bounds)
-            pending, self._arrivals = self._arrivals, []
-
-    def _leg(
-        self, working: list[SimOrder], a: int, b: int, ts: datetime, bounds: tuple[int, int]
-    ) -> None:
-        heap: list[tuple[int, int, SimOrder]] = []
-        for order in working:
-            if order.active:
-                p = next_event(order, a, b)
-                if p is not None:
-                    heap.append((abs(p - a), order.seq, order))
-        heapq.heapify(heap)
-        while heap:
-            distance, seq, order = heapq.heappop(heap)
-            if not order.is_working:
-                continue
-            p = a + distance if b > a else a - distance
-            price = execute_at(order, p)
-            if price is None or not self._execute(order, price, ts, bounds):
-                # resting again (a stop-limit that triggered off its limit) or blocked by a cap
-                again = next_event(order, p, b) if order.is_working else None
-                if again is not None and again != p:
-                    heapq.heappush(heap, (abs(again - a), seq, order))
-            arrivals, self._arrivals = self._arrivals, []
-            for child in arrivals:
-                if not child.is_working:
-                    continue
-                fill = at_jump(child, p, p, p)
-                if fill is None or not self._execute(child, fill, ts, bounds):
-                    again = next_event(child, p, b) if child.is_working else None
-                    if again is not None:
-                        heapq.heappush(heap, (abs(again - a), child.seq, child))
-        for order in working:
-            if order.kind == TRAIL and not order.triggered and order.active:
-                observe(order, b)
-
-    def _end_update(self, orders: list[SimOrder], ts: datetime, *, ioc: bool = True) -> None:
-        for order in list(orders):
-            if not order.is_working:
-                continue
-            if ioc and order.ioc and order.active:
-                self.book.end(order, _K.CANCELED, ts, "IOC: not filled on arrival")
-            elif order.kind == TRAIL and order.stop != order.reported_stop and order.stop:
-                self.book.emit_updated(order, ts, "trailing stop moved")
-
-    def _execute(
-        self, order: SimOrder, price: int, ts: datetime, bounds: tuple[int, int] | None
-    ) -> bool:
-        """Execute what the order may fill now at `price` (slipped if market-like)."""
-        if order.last_update == self._update:
-            return False
-        units = order.fillable()
-        cap = self._cap
-        if cap is not None and cap < units:
-            units = cap
-        if self.fill_limit is not None:
-            units = min(units, int(self.fill_limit / order.size_increment))
-        if units <= 0:
-            return False
-        if order.limit is None and (self._slip or self._slip_jitter):
-            price = self._slipped(order, price, bounds)
-        order.last_update = self._update
-        order.filled += units
-        order.value += price * units
-        if cap is not None:
-            self._cap = cap - units
-        self._report_execution(order, units, price, ts)
-        book = self.book
-        if order.filled >= order.qty:
-            book.finish(order, _S.FILLED)
-        else:
-            order.status = _S.PARTIALLY_FILLED
-        if order.oca is not None:
-            book.oca_filled(order, units, ts)
-        for child in order.children:
-            if not child.active and child.is_working:
-                child.active = True
-                self._arrivals.append(child)
-        return True
-
-    def _slipped(self, order: SimOrder, price: int, bounds: tuple[int, int] | None) -> int:
-        ticks = self._slip
-        if self._slip_jitter:
-            ticks += self._rng.randint(0, self._slip_jitter)
-        shift = ticks * order.units_per_tick
-        moved = price + shift if order.buy else price - shift
-        if bounds is not None:
-            moved = min(max(moved, bounds[0]), bounds[1])
-        return max(moved, 1)
-
-    def _report_execution(self, order: SimOrder, units: int, price: int, ts: datetime) -> None:
-        self._exec_seq += 1
-        execution_id = ExecutionId(f"SIM-{self._exec_seq:08d}")
-        request = order.request
-        fill = ExecutionFill(
-            order.client_order_id,
-            execution_id,
-            order.instrument_id,
-            request.side,
-            order.quantity_decimal(units),
-            from_units(price),
-            ts,
-            ts,
-            None,
-            order.broker_order_id,
-            request.correlation_id,
-        )
-        instrument = order.instrument
-        model = self.fill_model
-        schedule = model.option_commission if instrument.is_option else model.stock_commission
-        value = from_units(order.value) * order.size_increment * instrument.multiplier
-        filled = order.quantity_decimal(order.filled)
-        total = schedule.order_total(filled, value, order.month_volume)
-        commission = total - order.commission
-        order.commission = total
-        self.ledger.apply(fill, commission, instrument)
-        out = self.book.out
-        out.append(fill)
-        out.append(
-            CommissionReport(
-                execution_id, commission, ts, ts, correlation_id=request.correlation_id
-            )
-        )
 
     def _take(self) -> list[EngineEvent]:
         out = self.book.out
