@@ -28,6 +28,7 @@ import cattrs
 from cattrs.preconf.json import JsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
+
 from ordergate.domain.audit import AuditRecord, VerifyResult
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import LifecycleEvent
@@ -47,8 +48,10 @@ __all__ = [
     "GENESIS_HASH",
     "GENESIS_HASH_BYTES",
     "SIGNAL_WIRE_VERSION",
+    "AuditStoreError",
     "RetentionViolation",
     "canonical_record_json",
+    "canonical_record_parts",
     "chain_hash",
     "converter",
     "decode_event",
@@ -78,6 +81,10 @@ _IDS: tuple[type, ...] = (
     SignalId,
 )
 _T = TypeVar("_T")
+
+
+class AuditStoreError(OrdergateError):
+    """An audit store could not durably store or read records; the caller must stop."""
 
 
 class RetentionViolation(OrdergateError):
@@ -131,18 +138,77 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON-compatible")
 
 
+_PAYLOAD_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+)
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
 def canonical_record_json(record: AuditRecord) -> bytes:
     """The bytes that are hashed and stored: sorted keys, no whitespace, UTF-8."""
-    document = {
-        "correlation_id": None if record.correlation_id is None else str(record.correlation_id),
-        "kind": record.kind,
-        "payload": record.payload,
-        "ts": format_ts(record.ts),
-    }
-    text = json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    return canonical_record_parts(record)[0]
+
+
+_SCALARS = (str, int, type(None))  # bool is an int
+
+
+def _json_ok(value: object) -> bool:
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _json_ok(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_json_ok(item) for item in value)
+    return False
+
+
+def _explain(value: object, path: str) -> None:
+    """Raise `InvalidValue` at the first value a payload may not hold (floats above all)."""
+    if isinstance(value, float):
+        raise InvalidValue(
+            path, value, "floats are not allowed in audit payloads; use str(Decimal)"
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValue(path, key, "payload keys must be strings")
+            _explain(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _explain(item, f"{path}[{index}]")
+    elif not isinstance(value, _SCALARS):
+        raise InvalidValue(
+            path, value, "must be JSON-compatible (str, int, bool, None, list, dict)"
+        )
+
+
+def canonical_record_parts(record: AuditRecord) -> tuple[bytes, str]:
+    """The canonical bytes and the `ts` string inside them (stores index it).
+
+    The bytes equal `json.dumps({"correlation_id", "kind", "payload", "ts"}, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`; assembled by hand because it runs per append.
+    """
+    # Checked again here: a caller holding a reference may have changed the payload after the
+    # record was validated, and the encoder would happily write a float.
+    if not _json_ok(record.payload):
+        _explain(record.payload, "AuditRecord.payload")
+    correlation = record.correlation_id
+    # AuditRecord's validator guarantees a zero UTC offset, so no conversion is needed here.
+    ts = record.ts.isoformat(timespec="microseconds")
+    if not ts.endswith("+00:00"):  # a UTC tzinfo that is not datetime.UTC still prints +00:00
+        ts = format_ts(record.ts)
+    text = (
+        '{"correlation_id":'
+        + ("null" if correlation is None else _quote(correlation.value))
+        + ',"kind":'
+        + _quote(record.kind)
+        + ',"payload":'
+        + _PAYLOAD_ENCODER.encode(record.payload)
+        + ',"ts":"'
+        + ts
+        + '"}'
     )
-    return text.encode("utf-8")
+    return text.encode("utf-8"), ts
 
 
 def record_from_canonical(body: bytes | str) -> AuditRecord:
