@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from ordergate.adapters.gateway_sim.framing import (
     SERVER_MAX_VERSION,
     ClientGreeting,

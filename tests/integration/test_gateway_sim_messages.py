@@ -17,6 +17,7 @@ import pytest
 from ib_async import IB
 from ib_async.decoder import Decoder
 from ib_async.wrapper import Wrapper
+
 from ordergate.adapters.gateway_sim import messages as m
 from ordergate.adapters.gateway_sim import messages_account as ma
 from ordergate.adapters.gateway_sim import messages_orders as mo

@@ -25,6 +25,7 @@ from ib_async import (
 )
 from ib_async.client import Client
 from ib_async.contract import Bag, ComboLeg, DeltaNeutralContract
+
 from ordergate.adapters.gateway_sim.requests import (
     CancelOrder,
     Ignored,
