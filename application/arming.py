@@ -39,7 +39,7 @@ ARM_VARIABLE = "ORDERGATE_ARM_LIVE"
 PAPER_PORTS = frozenset({4002, 7497})
 LIVE_PORTS = frozenset({4001, 7496})
 PAPER_ACCOUNT_PREFIX = "DU"
-_PORTS_HELP = "live ports: 4001 (IB Gateway), 7496 (TWS); paper ports: 4002 (IB Gateway), 7497 (TWS)"
+_PORTS_HELP = "live: 4001 IB Gateway, 7496 TWS; paper: 4002 IB Gateway, 7497 TWS"
 
 
 class ArmingRefused(OrdergateError):
