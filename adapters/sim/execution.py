@@ -159,7 +159,7 @@ class Executor:
         if units <= 0:
             return False
         if order.limit is None and (self.slip or self.slip_jitter):
-            price = self.slipped(order, price, bounds)
+            price = self._slipped(order, price, bounds)
         order.last_update = self.update
         order.filled += units
         order.value += price * units
