@@ -41,6 +41,7 @@ class BookOrder:
 
     @property
     def is_working(self) -> bool:
+        """True while the order may still fill."""
         return self.order.status.is_working
 
     @property

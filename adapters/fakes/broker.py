@@ -100,9 +100,9 @@ class FakeBroker:
     async def disconnect(self, *, timeout: float) -> None:
         """Close the session; working orders stay at the broker. Works even while dropped."""
         self._record("disconnect", timeout=timeout)
-        if self._session:
+        if self._session and self._link_up:  # a dropped link already said DISCONNECTED
             self._emit_connection(ConnectionState.DISCONNECTED, ConnectionState.CONNECTED, "")
-            self._session = False
+        self._session = False
 
     def is_connected(self) -> bool:
         """True while the session is open and the link is up."""

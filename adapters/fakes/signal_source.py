@@ -37,6 +37,7 @@ class _Message:
     deliveries: int = 0
 
     def delivery(self) -> SignalDelivery:
+        """This message as the port delivers it."""
         return SignalDelivery(self.delivery_id, self.signal, self.error, self.raw)
 
 

@@ -291,3 +291,12 @@ async def test_close_ends_event_streams(broker: FakeBroker) -> None:
     ]
     assert not broker.is_connected()
     await asyncio.sleep(0)
+
+
+async def test_disconnecting_a_dropped_session_says_disconnected_once(broker: FakeBroker) -> None:
+    broker.drop_connection()
+    await broker.disconnect(timeout=T)
+    broker.restore_connection()  # the session was closed: nothing reconnects by itself
+    states = [e.state for e in broker.sent if isinstance(e, ConnectionStateChanged)]
+    assert [ConnectionState.CONNECTED, ConnectionState.DISCONNECTED] == states
+    assert not broker.is_connected()

@@ -90,14 +90,17 @@ class BrokerSession:
     # -- shortcuts ---------------------------------------------------------------------------
     @property
     def broker(self) -> Broker:
+        """The broker under test."""
         return self.harness.broker
 
     @property
     def stock(self) -> Instrument:
+        """The harness's stock (known to the broker)."""
         return self.harness.stock
 
     @property
     def option(self) -> Instrument:
+        """The harness's option (known to the broker)."""
         return self.harness.option
 
     async def price(self, price: str | Decimal, instrument: Instrument | None = None) -> None:
@@ -105,6 +108,7 @@ class BrokerSession:
         await self.harness.set_price(instrument or self.harness.stock, Decimal(price))
 
     async def now(self) -> datetime:
+        """The broker's current time."""
         return await self.harness.now()
 
     # -- building and sending ----------------------------------------------------------------
@@ -216,6 +220,7 @@ class BrokerSession:
         return self.orders[client_order_id]
 
     def status(self, request: OrderRequest) -> OrderStatus:
+        """The domain order's status after the events so far."""
         return self.orders[request.client_order_id].status
 
     def kinds(self, request: OrderRequest) -> list[OrderEventKind]:
