@@ -50,6 +50,8 @@ async def _append_many(harness: AuditLogHarness, count: int) -> list[AuditEntry]
 class AuditLogContract:
     """Sequences, the hash chain, verify, queries, reopen, retention, concurrency, bad input."""
 
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
+
     async def test_append_returns_gapless_increasing_sequences(
         self, audit_log_harness: AuditLogHarness
     ) -> None:

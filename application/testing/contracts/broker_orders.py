@@ -32,6 +32,8 @@ _IOC_ENDS = (S.CANCELED, S.EXPIRED)
 class BrokerContractBase:
     """Provides the `broker_session` fixture from the user's `broker_harness` fixture."""
 
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
+
     @pytest_asyncio.fixture
     async def broker_session(self, broker_harness: BrokerHarness) -> AsyncIterator[BrokerSession]:
         """A recorder of the harness broker's events for one test."""

@@ -11,6 +11,8 @@ import asyncio
 from datetime import timedelta
 from typing import Protocol
 
+import pytest
+
 from ordergate.ports.clock import Clock
 
 __all__ = ["ClockContract", "ClockHarness"]
@@ -37,6 +39,8 @@ async def _yield_loop() -> None:
 
 class ClockContract:
     """`now()` is aware UTC and never goes backwards; `sleep` waits the clock's own time."""
+
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
 
     async def test_now_is_aware_utc(self, clock_harness: ClockHarness) -> None:
         now = clock_harness.clock.now()

@@ -47,6 +47,8 @@ def minute_bars(instrument_id: InstrumentId, start: datetime, count: int) -> lis
 class MarketDataContract:
     """Quote snapshots with their time, bounded bars, unknown instruments, timeouts."""
 
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
+
     async def test_quote_carries_the_price_and_when_it_was_taken(
         self, market_data_harness: MarketDataHarness
     ) -> None:

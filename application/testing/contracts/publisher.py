@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
+import pytest
+
 from ordergate.domain.events import (
     BreakerReset,
     BreakerTripped,
@@ -162,6 +164,8 @@ def sample_events(correlation: str = "corr-sample") -> list[LifecycleEvent]:
 
 class PublisherContract:
     """Published events reach subscribers unchanged, in publish order per correlation id."""
+
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
 
     async def test_published_event_reaches_the_subscriber(
         self, publisher_harness: PublisherHarness

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
+import pytest
+
 from ordergate.domain.instruments import Stock
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import Side, SignalId
@@ -54,6 +56,8 @@ def sample_signal(number: int) -> Signal:
 
 class SignalSourceContract:
     """At-least-once delivery, acknowledgement, malformed messages reported (not raised)."""
+
+    pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
 
     async def test_pushed_signals_are_delivered_in_order(
         self, signal_source_harness: SignalSourceHarness
