@@ -1,0 +1,210 @@
+"""Group commit for the PostgreSQL audit log: one writer task, one connection, one transaction
+per batch.
+
+Appends queue their encoded records and await a future. The writer task takes everything queued,
+locks the chain-head row (`SELECT … FOR UPDATE` — this is what lets several processes share one
+chain), inserts the batch, moves the head and commits; only then are the futures resolved.
+`purge_before` runs on the same connection, between batches.
+
+The writer must never resolve a future before COMMIT returned, and never swallow a failure: every
+waiter of a failed batch gets `AuditStoreError`. A broken connection is replaced before the next
+batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import psycopg
+from psycopg import sql
+
+from ordergate.adapters.postgres.schema import PURGE_SETTING, Names
+from ordergate.adapters.serialization import AuditStoreError, chain_hash
+from ordergate.domain.audit import AuditEntry, AuditRecord
+
+__all__ = ["Encoded", "PostgresGroupWriter"]
+
+Encoded = tuple[AuditRecord, bytes, str]
+"""A record with its canonical bytes and the `ts` string inside them."""
+Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+
+
+@attrs.define
+class _Pending:
+    records: Sequence[Encoded]
+    future: asyncio.Future[list[AuditEntry]]
+
+
+class PostgresGroupWriter:
+    """The writer of one process for one chain (see module docstring)."""
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: Names,
+        key: bytes | None,
+        reconnect: Connect | None = None,
+    ) -> None:
+        self._conn = conn
+        self._names = names
+        self._key = key
+        self._reconnect = reconnect
+        self._pending: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._lock_head = sql.SQL("SELECT seq, hash FROM {} FOR UPDATE").format(names.head)
+        self._insert = sql.SQL(
+            "INSERT INTO {} (seq, ts, kind, correlation_id, body, prev_hash, hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        ).format(names.log)
+        self._move_head = sql.SQL("UPDATE {} SET seq = %s, hash = %s").format(names.head)
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+
+    def submit(self, records: Sequence[Encoded]) -> asyncio.Future[list[AuditEntry]]:
+        """Queue encoded records; the future resolves once they are committed."""
+        if self._stopping or self._task is None or self._task.done():
+            raise AuditStoreError(f"audit log {self._where} is closed; nothing was appended")
+        future: asyncio.Future[list[AuditEntry]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(records, future))
+        self._wake.set()
+        return future
+
+    async def purge(self, cutoff: datetime) -> int:
+        """Delete the prefix of records older than `cutoff` (the caller checked retention)."""
+        names = self._names
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                async with conn.transaction():
+                    cur = conn.cursor()
+                    await cur.execute(
+                        sql.SQL("SELECT purged_through FROM {} FOR UPDATE").format(names.head)
+                    )
+                    (purged,) = await _one(cur)
+                    await cur.execute(
+                        sql.SQL("SELECT min(seq), max(seq) FROM {} WHERE ts >= %s").format(
+                            names.log
+                        ),
+                        (cutoff,),
+                    )
+                    (first_young, _) = await _one(cur)
+                    if first_young is None:
+                        await cur.execute(sql.SQL("SELECT max(seq) FROM {}").format(names.log))
+                        (last,) = await _one(cur)
+                        through = purged if last is None else last
+                    else:
+                        through = first_young - 1
+                    if through <= purged:
+                        return 0
+                    await cur.execute(
+                        sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(names.log),
+                        (through,),
+                    )
+                    (anchor,) = await _one(cur)
+                    await cur.execute(
+                        "SELECT set_config(%s, %s, true)", (PURGE_SETTING, str(through))
+                    )
+                    await cur.execute(
+                        sql.SQL("DELETE FROM {} WHERE seq <= %s").format(names.log), (through,)
+                    )
+                    deleted = cur.rowcount
+                    await cur.execute(
+                        sql.SQL("UPDATE {} SET purged_through = %s, anchor_hash = %s").format(
+                            names.head
+                        ),
+                        (through, anchor),
+                    )
+                    return deleted
+            except psycopg.Error as exc:
+                raise AuditStoreError(f"audit purge on {self._where} failed: {exc}") from exc
+
+    async def stop(self) -> None:
+        """Commit what is queued, stop the task and close the connection."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            await self._conn.close()
+
+    @property
+    def _where(self) -> str:
+        return f"{self._names.schema}.{self._names.table}"
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._commit(batch)
+            if self._stopping:
+                return
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if (self._conn.closed or self._conn.broken) and self._reconnect is not None:
+            await self._conn.close()
+            self._conn = await self._reconnect()
+        return self._conn
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        key = self._key
+        results: list[list[AuditEntry]] = []
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                async with conn.transaction():
+                    cur = conn.cursor()
+                    await cur.execute(self._lock_head)
+                    sequence, prev = await _one(cur)
+                    prev = bytes(prev)
+                    rows = []
+                    for pending in batch:
+                        entries = []
+                        for record, body, _ts in pending.records:
+                            sequence += 1
+                            digest = chain_hash(prev, body, key)
+                            cid = record.correlation_id
+                            rows.append(
+                                (
+                                    sequence,
+                                    record.ts,
+                                    record.kind,
+                                    None if cid is None else cid.value,
+                                    body,
+                                    prev,
+                                    digest,
+                                )
+                            )
+                            entries.append(AuditEntry(sequence, record, prev.hex(), digest.hex()))
+                            prev = digest
+                        results.append(entries)
+                    await cur.executemany(self._insert, rows)
+                    await cur.execute(self._move_head, (sequence, prev))
+        except Exception as exc:
+            error = AuditStoreError(f"audit append to {self._where} failed, nothing stored: {exc}")
+            error.__cause__ = exc
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            return
+        for pending, entries in zip(batch, results, strict=True):
+            if not pending.future.done():  # a cancelled waiter: the record is stored all the same
+                pending.future.set_result(entries)
+
+
+async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
+    row = await cur.fetchone()
+    if row is None:
+        raise AuditStoreError("the audit chain head row is missing (was the schema dropped?)")
+    return tuple(row)
