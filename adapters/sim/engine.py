@@ -279,14 +279,20 @@ class MatchingEngine:
         delay = self._latency_us
         if self._jitter_us:
             delay += self._rng.randint(0, self._jitter_us)
-        if delay == 0 and order.client_order_id not in self._inflight_after:
+        # One order's requests take effect in the order they were made, and a bracket child
+        # never reaches the broker before its parent.
+        after = self._inflight_after
+        previous = after.get(order.client_order_id)
+        parent_id = order.request.parent_id
+        if action == _SUBMIT and parent_id is not None and parent_id in after:
+            previous = after[parent_id]
+        if delay == 0 and previous is None:
             self._act(order, action, args, self.now)
             return
         at = self.now + timedelta(microseconds=delay)
-        previous = self._inflight_after.get(order.client_order_id)
         if previous is not None and previous > at:
-            at = previous  # one order's requests take effect in the order they were made
-        self._inflight_after[order.client_order_id] = at
+            at = previous
+        after[order.client_order_id] = at
         self._seq += 1
         heapq.heappush(self._inflight, (at, self._seq, action, order, args))
 
