@@ -10,6 +10,7 @@ byte.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -176,10 +177,8 @@ def run(plan: Plan) -> tuple[Scenario, dict[ClientOrderId, OrderRequest], dict, 
         for at, which in plan.cancels:
             if at == index and requests:
                 target = sorted(requests)[which % len(requests)]
-                try:
+                with contextlib.suppress(BrokerRejected):
                     sim.events.extend(sim.engine.cancel(target))
-                except BrokerRejected:
-                    pass
         per_bar.append(sim.bar(price(o), price(h), price(lo), price(c), volume=volume))
     return sim, requests, sent_at, per_bar
 
@@ -193,7 +192,7 @@ def test_sim_engine_invariants_hold_for_any_path_and_orders(plan: Plan) -> None:
         for event in events:
             if isinstance(event, ExecutionFill):
                 fills_by_order[event.client_order_id].append((index, event))
-                o, h, lo, c, _ = plan.bars[index]
+                _o, h, lo, _c, _ = plan.bars[index]
                 assert price(lo) <= event.price <= price(h), "a bar fill lies inside its bar"
 
     # Limits are never crossed; stops never fill before the path reached them.

@@ -30,7 +30,7 @@ def bracket(sim: Scenario, entry_limit: str, take_profit: str, stop_loss: str): 
 
 def test_bracket_children_wait_for_the_parent_to_fill() -> None:
     sim = Scenario()
-    entry, tp, sl = bracket(sim, "100", "105", "95")
+    entry, tp, _sl = bracket(sim, "100", "105", "95")
     sim.bar(101, 106, 100.5, 105.5)  # would hit the take-profit, but the entry never filled
     assert sim.fills(tp) == []
     assert sim.fills(entry) == []
@@ -47,7 +47,7 @@ def test_bracket_child_can_fill_in_the_bar_its_parent_fills_in_path_order() -> N
 
 def test_bracket_stop_loss_fill_cancels_the_take_profit() -> None:
     sim = Scenario()
-    entry, tp, sl = bracket(sim, "100", "105", "95")
+    _entry, tp, sl = bracket(sim, "100", "105", "95")
     sim.bar(100.5, 101, 99, 100)  # down bar: entry fills at 100 on the way to the low
     sim.bar(99, 99.5, 94, 94.5)
     assert [Decimal("95")] == sim.fill_prices(sl)
@@ -66,7 +66,7 @@ def test_cancelling_an_unfilled_bracket_parent_cancels_its_children() -> None:
 def test_children_of_a_partly_filled_parent_shrink_to_its_fill_when_it_ends() -> None:
     sim = Scenario()
     sim.engine.fill_limit = Decimal(40)
-    entry, tp, sl = bracket(sim, "100", "105", "95")
+    entry, _tp, _sl = bracket(sim, "100", "105", "95")
     sim.bar(100.5, 101, 99, 100)
     sim.events.extend(sim.engine.cancel(entry.client_order_id))
     shrunk = [
