@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import attrs
-
 from ordergate.adapters.gateway_sim.catalogue import Catalogue
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,
@@ -47,10 +45,10 @@ from ordergate.adapters.gateway_sim.engine_types import (
 )
 from ordergate.adapters.gateway_sim.instant_matching import (
     CommissionSchedule,
-    StopState,
     execution_price,
     validate_order,
 )
+from ordergate.adapters.gateway_sim.instant_orders import OrderRecord
 from ordergate.adapters.gateway_sim.ledger import INITIAL_MARGIN_RATE, Ledger
 from ordergate.adapters.gateway_sim.synthetic_market import SyntheticMarket
 from ordergate.domain.instruments import OptionContract
@@ -58,39 +56,6 @@ from ordergate.domain.market import Bar
 from ordergate.domain.values import ZERO, Side
 
 __all__ = ["InstantEngine"]
-
-
-@attrs.define
-class _Order:
-    key: OrderKey
-    perm_id: int
-    contract: ContractSpec
-    spec: OrderSpec
-    account: str
-    status: OrderStatus = OrderStatus.HELD
-    transmitted: bool = False
-    filled: Decimal = ZERO
-    notional: Decimal = ZERO
-    last_fill_price: Decimal = ZERO
-    stop: StopState = attrs.Factory(StopState)
-    reason: str = ""
-    updated_at: datetime | None = None
-
-    def view(self) -> OrderView:
-        return OrderView(
-            key=self.key,
-            perm_id=self.perm_id,
-            contract=self.contract,
-            spec=self.spec,
-            status=self.status,
-            filled=self.filled,
-            remaining=self.spec.quantity - self.filled,
-            avg_fill_price=self.notional / self.filled if self.filled else ZERO,
-            last_fill_price=self.last_fill_price,
-            account=self.account,
-            updated_at=self.updated_at,
-            reason=self.reason,
-        )
 
 
 class InstantEngine:
@@ -114,7 +79,7 @@ class InstantEngine:
         self.market = market or SyntheticMarket(self.catalogue)
         self._commissions = commissions or CommissionSchedule()
         self._ledgers = {a: Ledger(a, starting_cash) for a in accounts}
-        self._orders: dict[OrderKey, _Order] = {}
+        self._orders: dict[OrderKey, OrderRecord] = {}
         self._executions: list[ExecutionReport] = []
         self._listeners: list[EngineListener] = []
         self._perm_ids = itertools.count(first_perm_id)
@@ -157,7 +122,7 @@ class InstantEngine:
                     f"parent order {spec.parent_id} is unknown or no longer working",
                 )
         self._check_funds(account, contract, spec)
-        order = _Order(key, next(self._perm_ids), contract, spec, account)
+        order = OrderRecord(key, next(self._perm_ids), contract, spec, account)
         self._orders[key] = order
         order.transmitted = spec.transmit
         self._emit_update(order)
@@ -256,14 +221,14 @@ class InstantEngine:
             self._listeners.remove(listener)
 
     # ---- internals ----
-    def _live(self) -> list[_Order]:
+    def _live(self) -> list[OrderRecord]:
         return [o for o in self._orders.values() if not o.status.is_done]
 
     def _emit(self, event: EngineEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
 
-    def _emit_update(self, order: _Order) -> None:
+    def _emit_update(self, order: OrderRecord) -> None:
         order.updated_at = self.now()
         self._emit(OrderUpdated(order.view()))
 
@@ -310,7 +275,7 @@ class InstantEngine:
                 f"order needs {needed:.2f} {ledger.currency} of funds, {available:.2f} available",
             )
 
-    def _modify(self, order: _Order, contract: ContractSpec, spec: OrderSpec) -> None:
+    def _modify(self, order: OrderRecord, contract: ContractSpec, spec: OrderSpec) -> None:
         if order.status.is_done:
             raise EngineRefusal(
                 RefusalReason.DUPLICATE_ORDER_ID,
@@ -347,7 +312,7 @@ class InstantEngine:
             if order.key.client_id == client_id:
                 self._activate(order)
 
-    def _activate(self, order: _Order) -> None:
+    def _activate(self, order: OrderRecord) -> None:
         if order.status is not OrderStatus.HELD or not order.transmitted:
             return
         if order.spec.parent_id:
@@ -358,7 +323,7 @@ class InstantEngine:
         self._emit_update(order)
         self._evaluate(order)
 
-    def _evaluate(self, order: _Order) -> None:
+    def _evaluate(self, order: OrderRecord) -> None:
         if order.status is not OrderStatus.WORKING:
             return
         quote = self.market.snapshot(order.contract, self.now())
@@ -370,7 +335,7 @@ class InstantEngine:
         elif order.spec.tif is TimeInForce.IOC:
             self._cancel(order, "immediate-or-cancel order could not fill at once")
 
-    def _fill(self, order: _Order, price: Decimal) -> None:
+    def _fill(self, order: OrderRecord, price: Decimal) -> None:
         quantity = order.spec.quantity - order.filled
         contract = order.contract
         commission = self._commissions.commission(contract, quantity, price)
@@ -402,7 +367,7 @@ class InstantEngine:
         self._emit_update(order)
         self._after_fill(order)
 
-    def _after_fill(self, order: _Order) -> None:
+    def _after_fill(self, order: OrderRecord) -> None:
         client = order.key.client_id
         for other in self._live():
             same_client = other.key.client_id == client
@@ -415,7 +380,7 @@ class InstantEngine:
             elif order.spec.oca_group and other.spec.oca_group == order.spec.oca_group:
                 self._cancel(other, f"OCA group {order.spec.oca_group} member filled")
 
-    def _cancel(self, order: _Order, reason: str) -> None:
+    def _cancel(self, order: OrderRecord, reason: str) -> None:
         if order.status.is_done:
             return
         order.status = OrderStatus.CANCELLED
