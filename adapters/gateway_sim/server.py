@@ -81,12 +81,15 @@ class GatewayServer:
         self._max_order_ids: dict[int, int] = {}
         self._server: asyncio.Server | None = None
         self._bound_port: int | None = None
-        engine.add_listener(self._on_engine_event)
+        self._listening = False
 
     # ---- lifecycle ----
     async def start(self) -> int:
         """Start listening; return the bound port (useful with port 0)."""
         port = self._bound_port if self._bound_port is not None else self._requested_port
+        if not self._listening:
+            self.engine.add_listener(self._on_engine_event)
+            self._listening = True
         self._server = await asyncio.start_server(self._on_connect, self.host, port)
         self._bound_port = self._server.sockets[0].getsockname()[1]
         _log.info("TWS gateway emulator listening on %s:%s", self.host, self._bound_port)
@@ -113,7 +116,9 @@ class GatewayServer:
             self._server = None
         while self._handler_tasks:
             await asyncio.gather(*list(self._handler_tasks), return_exceptions=True)
-        self.engine.remove_listener(self._on_engine_event)
+        if self._listening:
+            self.engine.remove_listener(self._on_engine_event)
+            self._listening = False
 
     async def __aenter__(self) -> GatewayServer:
         await self.start()
@@ -335,11 +340,12 @@ class GatewayServer:
     async def restart(self, downtime: float = 0.0) -> None:
         """Simulate a gateway restart: drop every client, stop listening for `downtime`
         seconds, forget per-client order-id memory, listen again on the same port."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        listener, self._server = self._server, None
+        if listener is not None:
+            listener.close()
         await self.drop_connection()
+        if listener is not None:
+            await listener.wait_closed()  # from 3.12 this also waits for the dropped connections
         self._max_order_ids.clear()
         await asyncio.sleep(downtime)
         await self.start()
