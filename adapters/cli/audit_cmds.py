@@ -1,0 +1,241 @@
+"""`ordergate audit verify|tail|export`: read a SQLite audit log through `SqliteAuditLog`.
+
+The file is `--path`, else `audit.path` of the configuration; the HMAC key is read from the
+variable `--hmac-key-env` (else `audit.hmac_key_env`) names. `verify` exits 0 when the chain is
+intact and 1 naming the first bad record; `tail` prints the last records as a table; `export`
+writes JSON lines. These commands never append, update or delete a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from ordergate.adapters.cli.app import (
+    ConfigOption,
+    ProfileOption,
+    environment_secrets,
+    err_console,
+    exit_on_errors,
+    fail,
+    load,
+    out_console,
+)
+from ordergate.adapters.cli.exit_codes import ExitCode
+from ordergate.adapters.serialization import format_ts, hmac_key_from_env
+from ordergate.adapters.sqlite import SqliteAuditLog
+from ordergate.application.config import AuditKind, redact
+from ordergate.domain.audit import AuditEntry
+from ordergate.domain.values import CorrelationId
+
+__all__ = ["audit_app", "register"]
+
+_T = TypeVar("_T")
+
+audit_app = typer.Typer(
+    help="Verify, show and export the tamper-evident audit log (SQLite).", no_args_is_help=True
+)
+
+PathOption = Annotated[
+    Path | None,
+    typer.Option("--path", dir_okay=False, help="Audit file (default: audit.path of the config)."),
+]
+KeyEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--hmac-key-env",
+        metavar="VARIABLE",
+        help="Environment variable holding the HMAC key (default: audit.hmac_key_env).",
+    ),
+]
+KindOption = Annotated[str | None, typer.Option("--kind", help="Only records of this kind.")]
+CorrelationOption = Annotated[
+    str | None, typer.Option("--correlation-id", help="Only records of this correlation id.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `audit` command group to `app`."""
+    app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def verify(
+    *,
+    path: PathOption = None,
+    hmac_key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad record."""
+    file, key = _target(path, hmac_key_env, config, profile)
+    with err_console().status(f"verifying {file} ..."):
+        result = _with_log(file, key, lambda log: log.verify())
+    console = out_console()
+    if result.ok:
+        console.print(f"OK: {result.checked} records verified in {file}", markup=False)
+        return
+    reason = result.reason.removeprefix(f"{result.first_bad_sequence}: ")
+    console.print(
+        f"FAILED: record {result.first_bad_sequence}: {reason} "
+        f"({result.checked} records before it verified) in {file}",
+        markup=False,
+    )
+    raise typer.Exit(int(ExitCode.FAILURE))
+
+
+@audit_app.command("tail")
+def tail(
+    *,
+    path: PathOption = None,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many records.")] = 20,
+    kind: KindOption = None,
+    correlation_id: CorrelationOption = None,
+    hmac_key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Print the last records (oldest first) as a table."""
+    file, key = _target(path, hmac_key_env, config, profile)
+    entries = _query(file, key, kind=kind, correlation_id=correlation_id, since=None, until=None)[
+        -count:
+    ]
+    secrets = environment_secrets()
+    table = Table(title=str(file), title_justify="left")
+    table.add_column("seq", no_wrap=True, justify="right")
+    table.add_column("ts", no_wrap=True)
+    for column in ("kind", "correlation", "payload"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        record = entry.record
+        payload = json.dumps(dict(record.payload), sort_keys=True, separators=(",", ":"))
+        table.add_row(
+            str(entry.sequence),
+            format_ts(record.ts),
+            record.kind,
+            str(record.correlation_id or ""),
+            redact(payload if len(payload) <= 120 else payload[:117] + "...", secrets),
+        )
+    out_console().print(table)
+
+
+@audit_app.command("export")
+def export(
+    *,
+    path: PathOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", dir_okay=False, help="File (default: stdout).")
+    ] = None,
+    kind: KindOption = None,
+    correlation_id: CorrelationOption = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only records at or after (ISO-8601, UTC if naive).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only records at or before (ISO-8601, UTC if naive).")
+    ] = None,
+    hmac_key_env: KeyEnvOption = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Write records as JSON lines (sequence, ts, kind, correlation_id, payload, hashes)."""
+    file, key = _target(path, hmac_key_env, config, profile)
+    entries = _query(
+        file, key, kind=kind, correlation_id=correlation_id, since=_utc(since), until=_utc(until)
+    )
+    secrets = environment_secrets()
+    # Records never hold secrets (the writers see to that); masking here keeps a leak contained.
+    lines = [redact(json.dumps(_document(e), sort_keys=True), secrets) + "\n" for e in entries]
+    if out is None:
+        sys.stdout.writelines(lines)
+        sys.stdout.flush()
+        return
+    with exit_on_errors():
+        out.write_text("".join(lines), encoding="utf-8")
+    err_console().print(f"exported {len(lines)} records to {out}", markup=False)
+
+
+def _document(entry: AuditEntry) -> dict[str, object]:
+    record = entry.record
+    return {
+        "sequence": entry.sequence,
+        "ts": format_ts(record.ts),
+        "kind": record.kind,
+        "correlation_id": None if record.correlation_id is None else str(record.correlation_id),
+        "payload": dict(record.payload),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _target(
+    path: Path | None, hmac_key_env: str | None, config: Path | None, profile: str | None
+) -> tuple[Path, bytes | None]:
+    """The audit file and its HMAC key; exit 2 when the file is missing or not SQLite."""
+    variable = hmac_key_env
+    if path is None or variable is None:
+        with exit_on_errors():
+            settings = load(config, profile)
+        if path is None:
+            if settings.audit.kind is not AuditKind.SQLITE:
+                raise fail(
+                    f"audit.kind is {settings.audit.kind.value!r}: these commands read a SQLite "
+                    "audit file; pass --path FILE",
+                    ExitCode.BAD_CONFIG,
+                )
+            path = Path(settings.audit.path)
+        variable = variable or settings.audit.hmac_key_env
+    if not path.is_file():
+        raise fail(f"audit file {path} does not exist", ExitCode.BAD_CONFIG)
+    with exit_on_errors():
+        return path, hmac_key_from_env(variable, os.environ)
+
+
+def _query(
+    file: Path,
+    key: bytes | None,
+    *,
+    kind: str | None,
+    correlation_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[AuditEntry]:
+    correlation = CorrelationId(correlation_id) if correlation_id else None
+    return _with_log(
+        file,
+        key,
+        lambda log: log.query(kind=kind, correlation_id=correlation, since=since, until=until),
+    )
+
+
+def _with_log(
+    file: Path, key: bytes | None, action: Callable[[SqliteAuditLog], Awaitable[_T]]
+) -> _T:
+    async def run() -> _T:
+        log = await SqliteAuditLog.open(file, hmac_key=key)
+        try:
+            return await action(log)
+        finally:
+            await log.close()
+
+    with exit_on_errors():
+        try:
+            return asyncio.run(run())
+        except sqlite3.Error as error:  # e.g. "file is not a database"
+            raise fail(f"{file}: {error}", ExitCode.FAILURE) from None

@@ -1,0 +1,43 @@
+"""Exit codes of the `ordergate` command: stable numbers that scripts may rely on.
+
+| code | meaning |
+|---|---|
+| 0 | success (for `audit verify`: the chain verified) |
+| 1 | failure (for `audit verify`: the chain is broken; any other error) |
+| 2 | bad configuration or usage (the message names the key and value) |
+| 3 | refused for safety (live trading not armed, mode/port/account mismatch) |
+| 4 | broker unavailable (cannot connect, timed out) |
+
+Never renumber: add new codes at the end. `docs/cli.md` carries the same table.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ordergate.application.arming import ArmingRefused
+from ordergate.application.config import ConfigError
+from ordergate.domain.errors import BrokerError, BrokerRejected
+
+__all__ = ["ExitCode", "exit_code_for"]
+
+
+class ExitCode(enum.IntEnum):
+    """The process exit codes of every `ordergate` command."""
+
+    OK = 0
+    FAILURE = 1
+    BAD_CONFIG = 2
+    REFUSED = 3
+    BROKER_UNAVAILABLE = 4
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code that reports `error` (anything unrecognised is a plain failure)."""
+    if isinstance(error, ConfigError):
+        return ExitCode.BAD_CONFIG
+    if isinstance(error, ArmingRefused):
+        return ExitCode.REFUSED
+    if isinstance(error, BrokerError) and not isinstance(error, BrokerRejected):
+        return ExitCode.BROKER_UNAVAILABLE
+    return ExitCode.FAILURE
