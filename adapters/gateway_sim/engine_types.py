@@ -63,6 +63,7 @@ class ContractSpec:
 
     @property
     def sec_type(self) -> SecType:
+        """STOCK or OPTION, from the instrument."""
         return SecType.OPTION if isinstance(self.instrument, OptionContract) else SecType.STOCK
 
     @property
@@ -78,6 +79,7 @@ class ContractSpec:
 
     @property
     def multiplier(self) -> Decimal:
+        """Contract multiplier (1 for stocks, 100 for standard options)."""
         return self.instrument.multiplier
 
 
@@ -203,6 +205,7 @@ class OrderStatus(enum.Enum):
 
     @property
     def is_done(self) -> bool:
+        """True for the terminal statuses: cancelled, filled, inactive."""
         return self in {OrderStatus.CANCELLED, OrderStatus.FILLED, OrderStatus.INACTIVE}
 
 
@@ -267,11 +270,13 @@ class PositionView:
 
     @property
     def market_value(self) -> Decimal:
+        """Quantity × mark × multiplier (the average price when there is no mark)."""
         mark = self.avg_price if self.market_price is None else self.market_price
         return self.quantity * mark * self.contract.multiplier
 
     @property
     def unrealized_pnl(self) -> Decimal:
+        """Market value minus cost."""
         return self.market_value - self.quantity * self.avg_cost
 
 
@@ -294,6 +299,7 @@ class AccountSnapshot:
 
     @property
     def equity_with_loan(self) -> Decimal:
+        """Equity with loan value; equal to net liquidation in this cash-and-margin model."""
         return self.net_liquidation
 
 

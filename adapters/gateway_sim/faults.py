@@ -10,7 +10,7 @@ a list of timed steps run against a server's public fault methods, parsed from t
     wait 1
     connectivity-restored data_lost=false
     reject-next-order reason="margin check failed"
-    drop client_id=1
+    drop-connection client_id=1
 
 This module never touches sockets itself and must never import `ib_async`.
 """

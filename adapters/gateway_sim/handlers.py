@@ -25,10 +25,14 @@ from ordergate.adapters.gateway_sim.engine_types import (
     OrderSpec,
     OrderStatus,
     OrderView,
-    PositionView,
     SecType,
 )
 from ordergate.adapters.gateway_sim.faults import CONNECTIVITY_MESSAGES
+from ordergate.adapters.gateway_sim.routing import (
+    push_account_multi,
+    push_account_summary,
+    push_account_updates,
+)
 from ordergate.adapters.gateway_sim.session import ClientSession
 from ordergate.adapters.gateway_sim.translate import TranslationError, order_spec, parse_ib_time
 from ordergate.domain.values import ZERO
@@ -36,7 +40,7 @@ from ordergate.domain.values import ZERO
 if TYPE_CHECKING:
     from ordergate.adapters.gateway_sim.server import GatewayServer
 
-__all__ = ["count_message", "handle", "order_refusal", "route_execution"]
+__all__ = ["count_message", "handle", "order_refusal"]
 
 _ORDER_CODES = {
     RefusalReason.DUPLICATE_ORDER_ID: 103,
@@ -218,36 +222,12 @@ def _account_updates(
     server.send(session, ma.account_download_end(account))
 
 
-def push_account_updates(server: GatewayServer, session: ClientSession, account: str) -> None:
-    """updateAccountValue for every tag, updatePortfolio per position, updateAccountTime."""
-    snapshot = server.engine.account_snapshot(account)
-    for tag, value, currency in ma.account_tags(snapshot):
-        server.send(session, ma.update_account_value(tag, value, currency, account))
-    for pos in server.engine.positions(account):
-        server.send(session, ma.update_portfolio(pos))
-    server.send(session, ma.update_account_time(server.engine.now()))
-
-
-def _accounts_of(server: GatewayServer, account: str) -> list[str]:
-    known = list(server.engine.accounts())
-    return known if account in {"", "All"} else [a for a in known if a == account]
-
-
 def _account_multi(
     server: GatewayServer, session: ClientSession, req: rq.ReqAccountUpdatesMulti
 ) -> None:
     session.subscriptions.account_multi[req.req_id] = req.account
     push_account_multi(server, session, req.req_id, req.account)
     server.send(session, ma.account_update_multi_end(req.req_id))
-
-
-def push_account_multi(
-    server: GatewayServer, session: ClientSession, req_id: int, account: str
-) -> None:
-    """accountUpdateMulti rows for `account` ("" or All: every account)."""
-    for acct in _accounts_of(server, account):
-        for row in ma.account_tags(server.engine.account_snapshot(acct)):
-            server.send(session, ma.account_update_multi(req_id, acct, "", row))
 
 
 def _account_summary(
@@ -257,16 +237,6 @@ def _account_summary(
     session.subscriptions.account_summary[req.req_id] = tags
     push_account_summary(server, session, req.req_id, tags)
     server.send(session, ma.account_summary_end(req.req_id))
-
-
-def push_account_summary(
-    server: GatewayServer, session: ClientSession, req_id: int, tags: frozenset[str]
-) -> None:
-    """accountSummary rows of every account for the requested tags."""
-    for account in server.engine.accounts():
-        snapshot = server.engine.account_snapshot(account)
-        for tag, value, currency in ma.summary_rows(snapshot, tags):
-            server.send(session, ma.account_summary(req_id, account, tag, value, currency))
 
 
 def _pnl(server: GatewayServer, session: ClientSession, req: rq.ReqPnL) -> None:
@@ -315,48 +285,6 @@ def _simple(server: GatewayServer, session: ClientSession, req: Any) -> None:
     elif isinstance(req, rq.Unsupported):
         server.send(session, m.error(req.req_id, 320, f"Error reading request: message id "
                                      f"{req.msg_id} is not supported by the gateway emulator"))
-
-
-def route_execution(server: GatewayServer, execution: ExecutionReport) -> None:
-    """Send a live execution to its owner (execDetails reqId -1, then its commission report,
-    unless a fault reorders or duplicates them), then push position/account/PnL updates."""
-    session = server.sessions.get(execution.key.client_id)
-    if session is not None:
-        details = mo.exec_details(-1, execution, session.version)
-        commission = mo.commission_report(execution)
-        first, second = (commission, details) if server.faults.take("commission_first") else (
-            details, commission)
-        server.send(session, first)
-        server.send(session, second)
-        if server.faults.take("duplicate_executions"):
-            server.send(session, details)
-    for other in server.all_sessions():
-        _push_after_fill(server, other, execution)
-
-
-def _push_after_fill(server: GatewayServer, session: ClientSession, e: ExecutionReport) -> None:
-    subs = session.subscriptions
-    engine = server.engine
-    if subs.positions:
-        held = [p for p in engine.positions(e.account) if p.contract.con_id == e.contract.con_id]
-        for pos in held or [_flat(server, e)]:
-            server.send(session, ma.position(pos))
-    if subs.account_updates == e.account:
-        push_account_updates(server, session, e.account)
-    for req_id, account in subs.account_multi.items():
-        push_account_multi(server, session, req_id, account)
-    for req_id, tags in subs.account_summary.items():
-        push_account_summary(server, session, req_id, tags)
-    for req_id, account in subs.pnl.items():
-        server.send(session, ma.pnl(req_id, engine.pnl(account)))
-    for req_id, (account, con_id) in subs.pnl_single.items():
-        view = engine.pnl_single(account, con_id)
-        if view is not None and con_id == e.contract.con_id:
-            server.send(session, ma.pnl_single(req_id, view))
-
-
-def _flat(server: GatewayServer, e: ExecutionReport) -> PositionView:
-    return PositionView(e.account, e.contract, ZERO, ZERO, None)
 
 
 _HANDLERS: dict[type, Callable[[GatewayServer, ClientSession, Any], None]] = {

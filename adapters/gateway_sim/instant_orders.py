@@ -43,6 +43,7 @@ class OrderRecord:
     updated_at: datetime | None = None
 
     def view(self) -> OrderView:
+        """The record frozen as the engine interface's `OrderView`."""
         return OrderView(
             key=self.key,
             perm_id=self.perm_id,

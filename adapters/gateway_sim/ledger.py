@@ -53,6 +53,7 @@ class Ledger:
 
     @property
     def cash(self) -> Decimal:
+        """Cash balance after every fill and commission booked so far."""
         return self._cash
 
     def apply_fill(

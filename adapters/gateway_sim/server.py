@@ -1,9 +1,9 @@
 """`GatewayServer`: an asyncio TCP server speaking the TWS API so unmodified IB clients (ib_async,
 ibapi) connect, trade and read state from a `GatewayEngine`.
 
-The server owns connections, the handshake, client ids and routing: requests are parsed
-(`requests.py`) and answered (`handlers.py`, `handlers_market.py`); engine events are routed to the
-connection of the client that owns the order. Every request is answered with its data and End
+The server owns connections, the handshake and client ids: requests are parsed (`requests.py`)
+and answered (`handlers.py`, `handlers_market.py`); engine events are routed (`routing.py`) to
+the connection of the client that owns the order. Every request is answered with its data and End
 message, or with an error carrying its reqId, so no client call waits forever; a malformed message
 gets an IB-style error and never ends the connection. Faults (`faults.py`) are armed through the
 methods at the bottom. It must never import `ib_async`.
@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from ordergate.adapters.gateway_sim import handlers
+from ordergate.adapters.gateway_sim import handlers, routing
 from ordergate.adapters.gateway_sim import messages as m
 from ordergate.adapters.gateway_sim import messages_orders as mo
 from ordergate.adapters.gateway_sim.engine import (
@@ -264,7 +264,7 @@ class GatewayServer:
             if session is not None:
                 self.announce(session, event.order)
         elif isinstance(event, OrderExecuted):
-            handlers.route_execution(self, event.execution)
+            routing.route_execution(self, event.execution)
         elif isinstance(event, OrderRejected):
             session = self.sessions.get(event.key.client_id)
             if session is not None:

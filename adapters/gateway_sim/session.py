@@ -60,6 +60,7 @@ class ClientSession:
 
     @property
     def is_open(self) -> bool:
+        """False once `close` has started."""
         return not self._closing
 
     def send(self, message: list[str], delay: float = 0.0) -> None:

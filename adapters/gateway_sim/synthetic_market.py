@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ordergate.adapters.gateway_sim.catalogue import Catalogue
@@ -30,7 +30,6 @@ __all__ = ["MAX_BARS", "SyntheticMarket", "black_scholes"]
 MAX_BARS = 10_000
 """Requests that would produce more bars than this are refused (IB limits them too)."""
 
-_CENT = Decimal("0.01")
 _YEAR_SECONDS = 365.0 * 24 * 3600
 _DAY = timedelta(days=1)
 _OPEN = timedelta(hours=9, minutes=30)
@@ -239,8 +238,3 @@ def _in_session(ts: datetime, size: timedelta, zone: ZoneInfo) -> bool:
         return False
     since_midnight = timedelta(hours=local.hour, minutes=local.minute, seconds=local.second)
     return _OPEN <= since_midnight and since_midnight + size <= _CLOSE
-
-
-def cents(value: Decimal) -> Decimal:
-    """Round money to the cent, half-even."""
-    return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
