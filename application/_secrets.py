@@ -37,9 +37,11 @@ REDIS_PASSWORD_VARIABLE = "ORDERGATE_REDIS_PASSWORD"
 _URL_PASSWORD = re.compile(
     r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?=@)", re.I
 )
-# libpq keyword DSNs and ad-hoc text: password=..., passwd: ..., pwd=...
+# libpq keyword DSNs and ad-hoc text: password=..., passwd: ..., REDIS_PASSWORD=...
 _KEY_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd)\s*[=:]\s*)(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.I
+    r"(?P<head>(?<![a-z0-9])(?:password|passwd|pwd)\s*[=:]\s*)"
+    r"(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&]+)",
+    re.I,
 )
 _PASSWORD_WORDS = ("password", "passwd", "pwd")
 

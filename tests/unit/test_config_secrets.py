@@ -88,6 +88,11 @@ def test_secrets_never_appear_in_repr_or_settings_rows() -> None:
         ("postgresql://og:s3cret@db:5432/og", "postgresql://og:***@db:5432/og"),
         ("host=db user=og password=s3cret dbname=og", "host=db user=og password=*** dbname=og"),
         ("connect failed: password: 's3 cret'", "connect failed: password: ***"),
+        ("ORDERGATE_REDIS_PASSWORD=s3cret ./run", "ORDERGATE_REDIS_PASSWORD=*** ./run"),
+        (
+            "set ORDERGATE_REDIS_PASSWORD in the environment",
+            "set ORDERGATE_REDIS_PASSWORD in the environment",
+        ),
         ("redis://cache:6379/0", "redis://cache:6379/0"),
         ("no secrets here", "no secrets here"),
     ],
