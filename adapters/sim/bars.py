@@ -54,9 +54,10 @@ def from_units(units: int) -> Decimal:
 
 
 class SimBar:
-    """One OHLCV bar in integer price units. `ts` is the start, `end` the end (aware UTC)."""
+    """One OHLCV bar in integer price units. `ts` is the start, `end` the end (aware UTC);
+    `key` is the instrument id as a plain string."""
 
-    __slots__ = ("close", "end", "high", "instrument_id", "low", "open", "ts", "volume")
+    __slots__ = ("close", "end", "high", "instrument_id", "key", "low", "open", "ts", "volume")
 
     def __init__(  # noqa: PLR0917  (a bar is its eight fields, built in tight replay loops)
         self,
@@ -72,6 +73,7 @@ class SimBar:
         if not (0 < low <= min(open_, close) and max(open_, close) <= high):
             raise InvalidValue("SimBar", (open_, high, low, close), "needs 0 < low <= o, c <= high")
         self.instrument_id = instrument_id
+        self.key = instrument_id.value  # a str: cheap to hash on the hot path
         self.ts = ts
         self.end = end
         self.open = open_

@@ -33,7 +33,7 @@ class OrderBook:
     def __init__(self) -> None:
         self.orders: dict[ClientOrderId, SimOrder] = {}
         self.open: dict[ClientOrderId, SimOrder] = {}  # submitted or working
-        self.by_instrument: dict[InstrumentId, list[SimOrder]] = {}
+        self.by_instrument: dict[str, list[SimOrder]] = {}  # keyed by instrument id value
         self.oca_groups: dict[str, list[SimOrder]] = {}
         self.next_expiry: datetime | None = None
         self.out: list[_BrokerEvent] = []
@@ -53,7 +53,7 @@ class OrderBook:
         )
 
     def working(self, instrument_id: InstrumentId) -> list[SimOrder] | None:
-        return self.by_instrument.get(instrument_id)
+        return self.by_instrument.get(instrument_id.value)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def emit(self, order: SimOrder, kind: OrderEventKind, ts: datetime, reason: str = "") -> None:
@@ -105,7 +105,7 @@ class OrderBook:
             self.next_expiry is None or order.expire_at < self.next_expiry
         ):
             self.next_expiry = order.expire_at
-        self.by_instrument.setdefault(order.instrument_id, []).append(order)
+        self.by_instrument.setdefault(order.key, []).append(order)
         parent_id = order.request.parent_id
         parent = None if parent_id is None else self.orders.get(parent_id)
         if parent is not None:
@@ -134,11 +134,11 @@ class OrderBook:
         """Take a finished order out of the working indexes."""
         order.status = status
         self.open.pop(order.client_order_id, None)
-        book = self.by_instrument.get(order.instrument_id)
+        book = self.by_instrument.get(order.key)
         if book is not None:
             book.remove(order)
             if not book:
-                del self.by_instrument[order.instrument_id]
+                del self.by_instrument[order.key]
         if order.oca is not None:
             group = self.oca_groups.get(order.oca)
             if group is not None and order in group:

@@ -69,7 +69,10 @@ class SimClock:
     def move_quietly(self, when: datetime) -> None:
         """Move to `when` without notifying listeners: for the component that already acted on
         the new time itself (the broker replaying a bar). Sleepers are still woken."""
-        self._move(when)
+        if when < self._now or self._sleepers:
+            self._move(when)
+        else:
+            self._now = when
 
     def _move(self, when: datetime) -> None:
         if when < self._now:

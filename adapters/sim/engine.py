@@ -98,9 +98,10 @@ class MatchingEngine:
         self._rng = random.Random(seed)
         self.executor = Executor(self.book, self.ledger, model, self._rng)
         self._instruments: dict[InstrumentId, Instrument] = {}
-        self._last: dict[InstrumentId, int] = {}
-        self._last_ts: dict[InstrumentId, datetime] = {}
-        self._quotes: dict[InstrumentId, tuple[int, int, int]] = {}
+        # Market state keyed by the instrument id's string (cheap to hash on the hot path).
+        self._last: dict[str, int] = {}
+        self._last_ts: dict[str, datetime] = {}
+        self._quotes: dict[str, tuple[int, int, int]] = {}
         self._inflight: list[tuple[datetime, int, int, SimOrder, tuple[Decimal | None, ...]]] = []
         self._inflight_after: dict[ClientOrderId, datetime] = {}
         self._seq = 0
@@ -128,10 +129,10 @@ class MatchingEngine:
 
     def last_price(self, instrument_id: InstrumentId) -> tuple[Decimal, datetime] | None:
         """The last traded price of an instrument and when it traded, if any."""
-        units = self._last.get(instrument_id)
+        units = self._last.get(instrument_id.value)
         if units is None:
             return None
-        return from_units(units), self._last_ts[instrument_id]
+        return from_units(units), self._last_ts[instrument_id.value]
 
     def reject_next(self, reason: str) -> None:
         """The next order to reach acceptance is REJECTED with `reason`."""
@@ -196,14 +197,14 @@ class MatchingEngine:
         book = self.book
         if book.next_expiry is not None and book.next_expiry <= ts:
             book.expire_due(ts)
-        iid = bar.instrument_id
+        key = bar.key
         if self._quotes:
-            self._quotes.pop(iid, None)
-        working = book.by_instrument.get(iid)
+            self._quotes.pop(key, None)
+        working = book.by_instrument.get(key)
         if working:
             self.executor.match_bar(working, bar)
-        self._last[iid] = bar.close
-        self._last_ts[iid] = bar.end
+        self._last[key] = bar.close
+        self._last_ts[key] = bar.end
         self.now = max(self.now, bar.end)
         if book.next_expiry is not None and book.next_expiry <= self.now:
             book.expire_due(self.now)
@@ -232,10 +233,11 @@ class MatchingEngine:
             last if ask is None else to_units(ask),
             last,
         )
-        self._quotes[instrument_id] = quote
-        self._last[instrument_id] = last
-        self._last_ts[instrument_id] = when
-        working = self.book.by_instrument.get(instrument_id)
+        key = instrument_id.value
+        self._quotes[key] = quote
+        self._last[key] = last
+        self._last_ts[key] = when
+        working = self.book.by_instrument.get(key)
         if working:
             self.executor.match_quote(working, quote, when, None if size is None else int(size))
         return self._take()
@@ -329,7 +331,7 @@ class MatchingEngine:
         order.month_volume = self.ledger.month_volume(at)
         self.book.accept(order, at)
         if order.kind == TRAIL:
-            last = self._last.get(order.instrument_id)
+            last = self._last.get(order.key)
             if last is not None:
                 observe(order, last)
         if order.active:
@@ -337,7 +339,7 @@ class MatchingEngine:
 
     def _arrive(self, order: SimOrder, at: datetime) -> None:
         """An order that just became active meets the live quote (tick-driven markets only)."""
-        quote = self._quotes.get(order.instrument_id)
+        quote = self._quotes.get(order.key)
         if quote is not None:
             self.executor.match_quote([order], quote, at, None)
 

@@ -2,9 +2,10 @@
 
 Positions are the domain's `Position` (built from fills, exact Decimal cost basis), so the sim's
 truth and a portfolio rebuilt from its events agree to the cent. Cash moves by each execution's
-value and commission. Marks come from the engine as integer price units and are converted only
-when a summary is asked for. Buying power: `available_funds = equity − (gross position value +
-reserved for working orders) / leverage`, `buying_power = available_funds × leverage`.
+value and commission. Marks come from the engine as integer price units keyed by the instrument
+id's string, and are converted only when a summary is asked for. Buying power:
+`available_funds = equity − (gross position value + reserved for working orders) / leverage`,
+`buying_power = available_funds × leverage`.
 """
 
 from __future__ import annotations
@@ -77,25 +78,25 @@ class SimLedger:
                 result.append(BrokerPosition(position.instrument, position.quantity, abs(avg)))
         return result
 
-    def _values(self, marks: Mapping[InstrumentId, int]) -> tuple[Decimal, Decimal, Decimal]:
+    def _values(self, marks: Mapping[str, int]) -> tuple[Decimal, Decimal, Decimal]:
         market_value = gross = unrealized = ZERO
         for iid, position in self.positions.items():
             if position.quantity == 0:
                 continue
-            units = marks.get(iid)
+            units = marks.get(iid.value)
             mark = from_units(units) if units is not None else position.avg_open_price or ZERO
             market_value += position.market_value(mark)
             gross += position.notional(mark)
             unrealized += position.unrealized_pnl(mark)
         return market_value, gross, unrealized
 
-    def available_funds(self, marks: Mapping[InstrumentId, int], reserved: Decimal) -> Decimal:
+    def available_funds(self, marks: Mapping[str, int], reserved: Decimal) -> Decimal:
         """Equity not tied up by positions and working orders, at `leverage`."""
         market_value, gross, _ = self._values(marks)
         return self.cash + market_value - (gross + reserved) / self.leverage
 
     def summary(
-        self, marks: Mapping[InstrumentId, int], reserved: Decimal, now: datetime
+        self, marks: Mapping[str, int], reserved: Decimal, now: datetime
     ) -> AccountSummary:
         """The account summary at `now` with positions marked at `marks`."""
         market_value, gross, unrealized = self._values(marks)

@@ -65,6 +65,7 @@ class SimOrder:
         "instrument",
         "instrument_id",
         "ioc",
+        "key",
         "kind",
         "last_update",
         "limit",
@@ -96,6 +97,7 @@ class SimOrder:
         self.client_order_id = request.client_order_id
         self.instrument: Instrument = instrument
         self.instrument_id = instrument.id
+        self.key = self.instrument_id.value
         self.size_increment = instrument.size_increment
         self.units_per_tick = to_units(instrument.tick_size)
         self.buy = request.side.sign > 0

@@ -15,12 +15,12 @@ from decimal import Decimal
 from ordergate.adapters.sim.bars import from_units
 from ordergate.adapters.sim.ledger import SimLedger
 from ordergate.adapters.sim.orders import TRAIL, SimOrder
-from ordergate.domain.values import ZERO, InstrumentId
+from ordergate.domain.values import ZERO
 
 __all__ = ["funds_problem", "order_cost", "reserved_funds"]
 
 
-def order_cost(order: SimOrder, ledger: SimLedger, last: Mapping[InstrumentId, int]) -> Decimal:
+def order_cost(order: SimOrder, ledger: SimLedger, last: Mapping[str, int]) -> Decimal:
     """Gross value of the part of `order`'s leaves that opens or extends a position."""
     position = ledger.position_units(order.instrument_id)
     covering = max(-position, ZERO) if order.buy else max(position, ZERO)
@@ -31,31 +31,27 @@ def order_cost(order: SimOrder, ledger: SimLedger, last: Mapping[InstrumentId, i
     if reference is None:
         reference = order.stop
     if reference is None:
-        reference = last.get(order.instrument_id)
+        reference = last.get(order.key)
     if reference is None:
         return ZERO
     return opening * from_units(reference) * order.instrument.multiplier
 
 
 def reserved_funds(
-    orders: Iterable[SimOrder], ledger: SimLedger, last: Mapping[InstrumentId, int]
+    orders: Iterable[SimOrder], ledger: SimLedger, last: Mapping[str, int]
 ) -> Decimal:
     """Buying power held by working parent orders."""
-    return sum(
-        (
-            order_cost(o, ledger, last)
-            for o in orders
-            if o.is_working and o.request.parent_id is None
-        ),
-        ZERO,
-    )
+    working = [o for o in orders if o.is_working and o.request.parent_id is None]
+    if not working:
+        return ZERO
+    return sum((order_cost(o, ledger, last) for o in working), ZERO)
 
 
 def funds_problem(
     order: SimOrder,
     open_orders: Iterable[SimOrder],
     ledger: SimLedger,
-    last: Mapping[InstrumentId, int],
+    last: Mapping[str, int],
 ) -> str:
     """IB-style rejection text when the account cannot afford `order`, else ""."""
     cost = order_cost(order, ledger, last)
