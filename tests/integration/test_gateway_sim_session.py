@@ -204,3 +204,17 @@ async def test_message_rate_above_50_per_second_gets_error_100(ib: IB) -> None:
         ib.client.reqCurrentTime()
     await within(_until(lambda: 100 in codes))
     assert codes.count(100) == 1
+
+
+async def test_client_id_zero_connects_and_its_auto_open_orders_request_is_accepted(
+    server: GatewayServer,
+) -> None:
+    client = IB()
+    codes: list[int] = []
+    client.errorEvent += lambda req_id, code, text, contract: codes.append(code)
+    await client.connectAsync("127.0.0.1", server.port, clientId=0, timeout=5)
+    try:
+        await within(client.reqCurrentTimeAsync())
+        assert [c for c in codes if c < 2100] == []
+    finally:
+        client.disconnect()
