@@ -47,13 +47,13 @@ def vwap(high: Any, low: Any, close: Any, volume: Any, session: Any) -> FloatArr
     if v.min() < 0.0:
         bad = int(np.flatnonzero(v < 0.0)[0])
         raise InvalidValue(f"volume[{bad}]", float(v[bad]), "must be >= 0")
-    typical = (h + lo + c) / 3.0
-    turnover = typical * v
+    turnover = (h + lo + c) / 3.0 * v  # new arrays: the caller's inputs stay untouched
+    traded = v.copy()
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     _session_cumsum(turnover, starts)
-    _session_cumsum(v, starts)
+    _session_cumsum(traded, starts)
     out = np.full(len(h), np.nan)
-    np.divide(turnover, v, out=out, where=v > 0.0)
+    np.divide(turnover, traded, out=out, where=traded > 0.0)
     return out
 
 
