@@ -206,7 +206,8 @@ class MarketDataSettings:
 
 @attrs.frozen
 class AuditSettings:
-    """`[audit]`: where the audit log lives. `dsn` (postgres) never holds the password.
+    """`[audit]`: where the audit log lives: `path` (sqlite), or `dsn`, `schema` and `table`
+    (postgres; the DSN never holds the password).
 
     `hmac_key_env` names the environment variable that holds the HMAC key (never the key).
     """
@@ -214,6 +215,8 @@ class AuditSettings:
     kind: AuditKind = AuditKind.SQLITE
     path: str = attrs.field(default="ordergate-audit.db", validator=_text)
     dsn: str | None = attrs.field(default=None, validator=_no_password(POSTGRES_PASSWORD_VARIABLE))
+    schema: str = attrs.field(default="public", validator=_text)
+    table: str = attrs.field(default="ordergate_audit", validator=_text)
     hmac_key_env: str | None = attrs.field(default=None, validator=_text)
 
     def __attrs_post_init__(self) -> None:

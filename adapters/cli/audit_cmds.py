@@ -1,22 +1,18 @@
-"""`ordergate audit verify|tail|export`: read a SQLite audit log through `SqliteAuditLog`.
+"""`ordergate audit verify|tail|export`: read the audit log through the `AuditLog` port.
 
-The file is `--path`, else `audit.path` of the configuration; the HMAC key is read from the
-variable `--hmac-key-env` (else `audit.hmac_key_env`) names. `verify` exits 0 when the chain is
-intact and 1 naming the first bad record; `tail` prints the last records as a table; `export`
-writes JSON lines. These commands never append, update or delete a record.
+Which log: `--path FILE` (SQLite), else `[audit]` of the configuration (sqlite or postgres; see
+`audit_target`). `verify` exits 0 when the chain is intact and 1 naming the first bad record;
+`tail` prints the last records as a table; `export` writes JSON lines. These commands never
+append, update or delete a record.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -27,28 +23,26 @@ from ordergate.adapters.cli.app import (
     environment_secrets,
     err_console,
     exit_on_errors,
-    fail,
-    load,
     out_console,
 )
+from ordergate.adapters.cli.audit_target import AuditTarget, resolve_target, with_log
 from ordergate.adapters.cli.exit_codes import ExitCode
-from ordergate.adapters.serialization import format_ts, hmac_key_from_env
-from ordergate.adapters.sqlite import SqliteAuditLog
-from ordergate.application.config import AuditKind, redact
+from ordergate.adapters.serialization import format_ts
+from ordergate.application.config import redact
 from ordergate.domain.audit import AuditEntry
 from ordergate.domain.values import CorrelationId
 
 __all__ = ["audit_app", "register"]
 
-_T = TypeVar("_T")
-
 audit_app = typer.Typer(
-    help="Verify, show and export the tamper-evident audit log (SQLite).", no_args_is_help=True
+    help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True
 )
 
 PathOption = Annotated[
     Path | None,
-    typer.Option("--path", dir_okay=False, help="Audit file (default: audit.path of the config)."),
+    typer.Option(
+        "--path", dir_okay=False, help="SQLite audit file (default: [audit] of the config)."
+    ),
 ]
 KeyEnvOption = Annotated[
     str | None,
@@ -78,17 +72,17 @@ def verify(
     profile: ProfileOption = None,
 ) -> None:
     """Recompute the hash chain; exit 0 if intact, 1 naming the first bad record."""
-    file, key = _target(path, hmac_key_env, config, profile)
-    with err_console().status(f"verifying {file} ..."):
-        result = _with_log(file, key, lambda log: log.verify())
+    target = resolve_target(path, hmac_key_env, config, profile)
+    with err_console().status(f"verifying {target.label} ..."):
+        result = with_log(target, lambda log: log.verify())
     console = out_console()
     if result.ok:
-        console.print(f"OK: {result.checked} records verified in {file}", markup=False)
+        console.print(f"OK: {result.checked} records verified in {target.label}", markup=False)
         return
     reason = result.reason.removeprefix(f"{result.first_bad_sequence}: ")
     console.print(
         f"FAILED: record {result.first_bad_sequence}: {reason} "
-        f"({result.checked} records before it verified) in {file}",
+        f"({result.checked} records before it verified) in {target.label}",
         markup=False,
     )
     raise typer.Exit(int(ExitCode.FAILURE))
@@ -106,12 +100,12 @@ def tail(
     profile: ProfileOption = None,
 ) -> None:
     """Print the last records (oldest first) as a table."""
-    file, key = _target(path, hmac_key_env, config, profile)
-    entries = _query(file, key, kind=kind, correlation_id=correlation_id, since=None, until=None)[
+    target = resolve_target(path, hmac_key_env, config, profile)
+    entries = _query(target, kind=kind, correlation_id=correlation_id, since=None, until=None)[
         -count:
     ]
     secrets = environment_secrets()
-    table = Table(title=str(file), title_justify="left")
+    table = Table(title=target.label, title_justify="left")
     table.add_column("seq", no_wrap=True, justify="right")
     table.add_column("ts", no_wrap=True)
     for column in ("kind", "correlation", "payload"):
@@ -149,9 +143,9 @@ def export(
     profile: ProfileOption = None,
 ) -> None:
     """Write records as JSON lines (sequence, ts, kind, correlation_id, payload, hashes)."""
-    file, key = _target(path, hmac_key_env, config, profile)
+    target = resolve_target(path, hmac_key_env, config, profile)
     entries = _query(
-        file, key, kind=kind, correlation_id=correlation_id, since=_utc(since), until=_utc(until)
+        target, kind=kind, correlation_id=correlation_id, since=_utc(since), until=_utc(until)
     )
     secrets = environment_secrets()
     # Records never hold secrets (the writers see to that); masking here keeps a leak contained.
@@ -184,32 +178,8 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _target(
-    path: Path | None, hmac_key_env: str | None, config: Path | None, profile: str | None
-) -> tuple[Path, bytes | None]:
-    """The audit file and its HMAC key; exit 2 when the file is missing or not SQLite."""
-    variable = hmac_key_env
-    if path is None or variable is None:
-        with exit_on_errors():
-            settings = load(config, profile)
-        if path is None:
-            if settings.audit.kind is not AuditKind.SQLITE:
-                raise fail(
-                    f"audit.kind is {settings.audit.kind.value!r}: these commands read a SQLite "
-                    "audit file; pass --path FILE",
-                    ExitCode.BAD_CONFIG,
-                )
-            path = Path(settings.audit.path)
-        variable = variable or settings.audit.hmac_key_env
-    if not path.is_file():
-        raise fail(f"audit file {path} does not exist", ExitCode.BAD_CONFIG)
-    with exit_on_errors():
-        return path, hmac_key_from_env(variable, os.environ)
-
-
 def _query(
-    file: Path,
-    key: bytes | None,
+    target: AuditTarget,
     *,
     kind: str | None,
     correlation_id: str | None,
@@ -217,25 +187,7 @@ def _query(
     until: datetime | None,
 ) -> list[AuditEntry]:
     correlation = CorrelationId(correlation_id) if correlation_id else None
-    return _with_log(
-        file,
-        key,
+    return with_log(
+        target,
         lambda log: log.query(kind=kind, correlation_id=correlation, since=since, until=until),
     )
-
-
-def _with_log(
-    file: Path, key: bytes | None, action: Callable[[SqliteAuditLog], Awaitable[_T]]
-) -> _T:
-    async def run() -> _T:
-        log = await SqliteAuditLog.open(file, hmac_key=key)
-        try:
-            return await action(log)
-        finally:
-            await log.close()
-
-    with exit_on_errors():
-        try:
-            return asyncio.run(run())
-        except sqlite3.Error as error:  # e.g. "file is not a database"
-            raise fail(f"{file}: {error}", ExitCode.FAILURE) from None
