@@ -2,14 +2,12 @@
 
 An adapter joins a suite by shipping a harness (`adapters/<name>/testing.py`) and being listed
 here. Adapters that need a service (PostgreSQL, Redis) get it from the shared fixtures in
-`tests/conftest.py`, which skip with a reason when it is absent. Every harness is closed after
-its test.
+`tests/conftest.py`, which skip with a reason when it is absent (and fail under
+`ORDERGATE_REQUIRE_SERVICES=1`). Every harness is closed after its test.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -30,28 +28,30 @@ from ordergate.adapters.sqlite.testing import SqliteAuditLogHarness
 Factory = Callable[[pytest.FixtureRequest], Awaitable[Any]]
 
 
-def _optional(module: str, name: str, *fixtures: str) -> Factory | None:
-    """A factory for `module.name.create(*fixtures)` once that module exists (adapters still
-    being written join the suites as soon as their harness lands)."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    harness = getattr(importlib.import_module(module), name, None)
-    if harness is None:
+def _postgres_audit_log(request: pytest.FixtureRequest) -> Awaitable[Any]:
+    dsn = request.getfixturevalue("postgres_dsn")  # skips (fails under CI) without PostgreSQL
+    # Imported here: psycopg is an optional extra, and its absence must skip, not break collection.
+    from ordergate.adapters.postgres.testing import PostgresAuditLogHarness
 
-        def missing(request: pytest.FixtureRequest) -> Awaitable[Any]:
-            pytest.fail(f"{module} exists but has no {name}: list its harness in this conftest")
-
-        return missing
-    create = harness.create
-
-    def factory(request: pytest.FixtureRequest) -> Awaitable[Any]:
-        return create(*(request.getfixturevalue(fixture) for fixture in fixtures))  # type: ignore[no-any-return]
-
-    return factory
+    return PostgresAuditLogHarness.create(dsn)
 
 
-def _registry(**factories: Factory | None) -> dict[str, Factory]:
-    return {name: factory for name, factory in factories.items() if factory is not None}
+def _redis_publisher(request: pytest.FixtureRequest) -> Awaitable[Any]:
+    url = request.getfixturevalue("redis_url")  # skips (fails under CI) without Redis
+    from ordergate.adapters.redis.testing import RedisPublisherHarness
+
+    return RedisPublisherHarness.create(url)
+
+
+def _redis_signal_source(request: pytest.FixtureRequest) -> Awaitable[Any]:
+    url = request.getfixturevalue("redis_url")
+    from ordergate.adapters.redis.testing import RedisSignalSourceHarness
+
+    return RedisSignalSourceHarness.create(url)
+
+
+def _registry(**factories: Factory) -> dict[str, Factory]:
+    return factories
 
 
 BROKERS = _registry(
@@ -65,18 +65,16 @@ MARKET_DATA = _registry(
 AUDIT_LOGS = _registry(
     memory=lambda _: InMemoryAuditLogHarness.create(),
     sqlite=lambda request: SqliteAuditLogHarness.create(request.getfixturevalue("tmp_path")),
-    postgres=_optional(
-        "ordergate.adapters.postgres.testing", "PostgresAuditLogHarness", "postgres_dsn"
-    ),
+    postgres=_postgres_audit_log,
 )
 CLOCKS = _registry(fake=lambda _: FakeClockHarness.create())
 PUBLISHERS = _registry(
     memory=lambda _: InMemoryPublisherHarness.create(),
-    redis=_optional("ordergate.adapters.redis.testing", "RedisPublisherHarness", "redis_url"),
+    redis=_redis_publisher,
 )
 SIGNAL_SOURCES = _registry(
     memory=lambda _: InMemorySignalSourceHarness.create(),
-    redis=_optional("ordergate.adapters.redis.testing", "RedisSignalSourceHarness", "redis_url"),
+    redis=_redis_signal_source,
 )
 
 
