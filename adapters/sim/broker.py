@@ -194,7 +194,7 @@ class SimBroker:
             raise BrokerRejected(f"only ApprovedOrder may be submitted, got {type(order).__name__}")
         broker_order_id, events = self.engine.submit(order.request)
         if events:
-            self._publish(events)  # type: ignore[arg-type]
+            self._publish(events)
         return broker_order_id
 
     async def submit_list(
@@ -207,7 +207,7 @@ class SimBroker:
             raise BrokerRejected("submit_list needs one or more ApprovedOrder")
         ids, events = self.engine.submit_list([o.request for o in orders])
         if events:
-            self._publish(events)  # type: ignore[arg-type]
+            self._publish(events)
         return ids
 
     async def modify(
@@ -226,7 +226,7 @@ class SimBroker:
             client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
         )
         if events:
-            self._publish(events)  # type: ignore[arg-type]
+            self._publish(events)
 
     async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
         """Request a cancellation; CANCELED arrives on `events()`."""
@@ -234,7 +234,7 @@ class SimBroker:
         self._require_connection("cancel")
         events = self.engine.cancel(client_order_id)
         if events:
-            self._publish(events)  # type: ignore[arg-type]
+            self._publish(events)
 
     async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
         """The simulated broker's view of one order; `UnknownOrder` if it has none."""

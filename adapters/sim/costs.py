@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -38,7 +38,7 @@ class CommissionSchedule(Protocol):
         ...
 
 
-def _tiers_ok(inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _tiers_ok(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     tiers = value if isinstance(value, tuple) else ()
     if not tiers or tiers[-1][0] is not None:
         raise InvalidValue("PerShareCommission.tiers", value, "the last tier must be open (None)")
@@ -97,17 +97,17 @@ class PerContractCommission:
         return total.quantize(_CENT_HUNDREDTHS, rounding=ROUND_HALF_UP)
 
 
-def _non_negative_delta(inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _non_negative_delta(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, timedelta) or value < timedelta(0):
         raise InvalidValue(f"FillModel.{attribute.name}", value, "must be a timedelta >= 0")
 
 
-def _non_negative_int(inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _non_negative_int(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidValue(f"FillModel.{attribute.name}", value, "must be an int >= 0")
 
 
-def _participation(inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _participation(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, Decimal) or not 0 < value <= 1):
         raise InvalidValue("FillModel.participation", value, "must be None or a Decimal in (0, 1]")
 
