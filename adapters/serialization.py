@@ -208,7 +208,12 @@ def canonical_record_parts(record: AuditRecord) -> tuple[bytes, str]:
         + ts
         + '"}'
     )
-    return text.encode("utf-8"), ts
+    try:
+        return text.encode("utf-8"), ts
+    except UnicodeEncodeError as exc:  # lone surrogates cannot be stored as UTF-8
+        raise InvalidValue(
+            "AuditRecord", exc.object[exc.start : exc.end], "must be valid Unicode"
+        ) from None
 
 
 def record_from_canonical(body: bytes | str) -> AuditRecord:
