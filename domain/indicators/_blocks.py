@@ -24,6 +24,10 @@ __all__ = [
 Array = npt.NDArray[Any]
 Ufunc = Callable[..., Any]
 
+# Below this many values per column, numpy's per-call overhead of the column loop (~1 µs a
+# column) costs more than a row-wise accumulate (~2.5 ns more per value); measured.
+_COLUMN_LOOP_MIN_PER_COLUMN = 400
+
 
 def _split(arr: Array, block: int) -> tuple[Array, Array]:
     """The full blocks of `arr` as an (n_blocks, block) view, and the tail after them."""
@@ -59,9 +63,13 @@ def prefix_sums_within_blocks(arr: Array, block: int) -> list[float]:
     Returns the sum of each *full* block (its last prefix).
     """
     full, tail = _split(arr, block)
-    # Column j of every block at once: S_j = S_{j-1} + t_j, the order a stream adds in.
-    for j in range(1, block):
-        np.add(full[:, j - 1], full[:, j], out=full[:, j])
-    np.cumsum(tail, out=tail)  # accumulate is strictly sequential too
+    if full.size < _COLUMN_LOOP_MIN_PER_COLUMN * block:
+        # Few blocks: one accumulate along the rows beats `block` tiny column additions.
+        np.cumsum(full, axis=1, out=full)
+    else:
+        # Column j of every block at once: S_j = S_{j-1} + t_j, the order a stream adds in.
+        for j in range(1, block):
+            np.add(full[:, j - 1], full[:, j], out=full[:, j])
+    np.cumsum(tail, out=tail)  # accumulate is strictly sequential, in both branches too
     totals: list[float] = full[:, block - 1].tolist()
     return totals

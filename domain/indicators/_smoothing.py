@@ -64,6 +64,8 @@ class SmoothingPlan:
         with np.errstate(divide="ignore"):  # decay 0: 0**-1 is inf, unused
             scale = gain * np.power(decay, -j)
         decay_pow = np.power(decay, j)
+        for table in (scale, decay_pow):
+            table.setflags(write=False)  # plans are cached and shared
         return cls(gain=gain, decay=decay, block=block, scale=scale, decay_pow=decay_pow)
 
     @property

@@ -9,6 +9,7 @@ and agree with `talib.EMA` to ~1e-14 relative.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -33,6 +34,7 @@ from ordergate.domain.indicators._validation import (
 __all__ = ["Ema", "ema"]
 
 
+@functools.lru_cache(maxsize=64)
 def _plan(period: int) -> SmoothingPlan:
     gain = 2.0 / (period + 1)  # TA-Lib's PER_TO_K
     return SmoothingPlan.build(gain, 1.0 - gain)

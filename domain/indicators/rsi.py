@@ -20,6 +20,7 @@ The first value is at index `period`: it needs `period` changes, i.e. `period + 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -56,6 +57,7 @@ def _check_method(method: Any) -> RsiMethod:
     raise InvalidValue("method", method, f"must be one of {_METHODS}")
 
 
+@functools.lru_cache(maxsize=64)
 def _wilder_plan(period: int) -> SmoothingPlan:
     return SmoothingPlan.build(1.0 / period, (period - 1) / period)
 
