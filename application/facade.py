@@ -9,7 +9,7 @@ order is through the risk gate (`submit_signal`, `submit_request`, `close_positi
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 
@@ -19,6 +19,7 @@ from ordergate.application.audit_records import system_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.events import BrokerEventProcessor, cancel_task
 from ordergate.application.execution import ExecutionGate
+from ordergate.application.market import MarketSnapshotService
 from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
@@ -26,6 +27,8 @@ from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.audit import VerifyResult
 from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import TradingStateChanged
+from ordergate.domain.indicators.snapshot import MarketSnapshot
+from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.portfolio import Portfolio, Position
 from ordergate.domain.risk.breakers import BreakerConfig
@@ -67,6 +70,9 @@ class GateOptions:
     sizing: SizingPolicy = attrs.field(factory=SizingPolicy)
     timeout: float = 10.0
     connect_timeout: float = 10.0
+    staleness_seconds: float = 300.0
+    snapshot_window: timedelta = timedelta(hours=1)
+    snapshot_bar_size: timedelta = timedelta(minutes=1)
 
 
 class OrderGate:
@@ -119,6 +125,15 @@ class OrderGate:
             clock=clock,
             publisher=publisher,
         )
+        self.__snapshots = MarketSnapshotService(
+            market_data=ports.market_data,
+            clock=clock,
+            desk=self._desk,
+            timeout=options.timeout,
+            staleness_seconds=options.staleness_seconds,
+            window=options.snapshot_window,
+            bar_size=options.snapshot_bar_size,
+        )
         self._pump: asyncio.Task[None] | None = None
         self.started_at: datetime | None = None
 
@@ -157,6 +172,10 @@ class OrderGate:
         await ports.publisher.close()
         await ports.audit.close()
 
+    def begin_day(self) -> None:
+        """Start a new trading session: daily loss and the losing streak count from now."""
+        self.portfolio.start_session(self.__ports.clock.now())
+
     async def settle(self) -> None:
         """Wait until broker events emitted so far have been processed."""
         await self._processor.settle()
@@ -190,6 +209,10 @@ class OrderGate:
     def order_status(self, client_order_id: ClientOrderId) -> OrderResult:
         """An order as the broker's events have built it."""
         return self.__orders.order_status(client_order_id)
+
+    async def market_snapshot(self, instrument: Instrument) -> MarketSnapshot:
+        """Snapshot quote + bounded bars → indicators and data quality."""
+        return await self.__snapshots.snapshot(instrument)
 
     def positions(self) -> list[Position]:
         """Open positions (rebuilt from the broker's fills)."""

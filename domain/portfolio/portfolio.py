@@ -176,7 +176,8 @@ class Portfolio:
         self.week_high_equity = max(self.week_high_equity, self.equity())
 
     def start_session(self, now: datetime) -> None:
-        """Begin a trading session: fix the session start equity; roll the week if needed."""
+        """Begin a trading session: fix the session start equity, restart the losing streak
+        (it is counted within a session), and roll the week's high-water mark if needed."""
         check_utc("now", now)
         today = now.astimezone(self.zone).date()
         monday = today - timedelta(days=today.weekday())
@@ -186,6 +187,7 @@ class Portfolio:
             self.week_high_equity = equity
         self.session_date = today
         self.session_start_equity = equity
+        self.consecutive_losses = 0
         self.week_high_equity = max(self.week_high_equity, equity)
 
     # -- read model ------------------------------------------------------------------------
