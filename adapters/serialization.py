@@ -141,7 +141,7 @@ def _plain(value: object) -> object:
 _PAYLOAD_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
 )
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 
 
 def canonical_record_json(record: AuditRecord) -> bytes:
@@ -320,7 +320,8 @@ def _structure_signal(converter: JsonConverter) -> Callable[[Any, type], Signal]
             raise ValueError(f"_type must be 'Signal', got {tag!r}")
         if version != SIGNAL_WIRE_VERSION:
             raise ValueError(f"unsupported signal version {version!r} (this reader speaks 1)")
-        return inner(body, Signal)
+        signal: Signal = inner(body, Signal)
+        return signal
 
     return structure
 

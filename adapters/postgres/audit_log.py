@@ -52,7 +52,7 @@ def redact_dsn(dsn: str) -> str:
         return "<unparseable dsn>"
     if "password" in params:
         params["password"] = "***"
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 @attrs.frozen
@@ -111,7 +111,7 @@ class PostgresAuditLog:
             raise InvalidValue(
                 "dsn", redact_dsn(dsn), "must not hold a password; pass it from the environment"
             )
-        extra = {} if password is None else {"password": password}
+        extra: dict[str, Any] = {} if password is None else {"password": password}
         names = Names(schema, table)
         connections: list[psycopg.AsyncConnection[Any]] = []
         try:

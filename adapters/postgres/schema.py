@@ -101,7 +101,7 @@ END
 """
 
 
-def schema_statements(names: Names, retention_years: int) -> list[sql.Composable]:
+def schema_statements(names: Names, retention_years: int) -> list[sql.Composed]:
     """Idempotent DDL creating one chain (run inside one transaction)."""
     head_q = names.head.as_string(None)
     guard = sql.SQL(_GUARD_BODY.format(setting=PURGE_SETTING, head=head_q))

@@ -20,6 +20,7 @@ This adapter must never swallow a failed XADD (it raises `RedisUnavailable`) and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -113,7 +114,7 @@ class RedisStreamPublisher:
     async def publish(self, event: LifecycleEvent) -> None:
         """XADD `event` to its topic (and the all-events stream) in one MULTI/EXEC."""
         topic = self.topic_for(event)
-        fields: dict[str | bytes, str | bytes | int] = {
+        fields: dict[Any, Any] = {  # redis-py's own field types are invariant dicts
             "type": type(event).__name__,
             "version": event.version,
             "correlation_id": "" if event.correlation_id is None else event.correlation_id.value,

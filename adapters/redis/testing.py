@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -60,7 +61,7 @@ class RedisPublisherHarness:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            reply = await self.client.xread(
+            reply: Any = await self.client.xread(
                 {stream: self._last_id}, block=max(1, int(min(remaining, 1.0) * 1000))
             )
             for _name, entries in reply or []:
