@@ -103,7 +103,11 @@ class GroupCommitWriter:
         self._index_batch = index_batch
         self._backlog = 0  # records committed but not yet in the correlation lookup
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"audit-writer:{path.name}")
+        # A daemon: a log nobody closed must not keep the process alive at exit. Stopping there
+        # is a crash as far as SQLite is concerned (WAL: safe), and no waiter is left to lie to.
+        self._thread = threading.Thread(
+            target=self._run, name=f"audit-writer:{path.name}", daemon=True
+        )
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._failure: BaseException | None = None
