@@ -9,13 +9,14 @@ module must be accurate too. It uses, identically in `bollinger()` and `Bollinge
   shift `c` is set to that window's newest value and `A = Σ(x−c)`, `Q = Σ(x−c)²` are summed
   afresh (oldest first); the next windows of the block update them by the entering and leaving
   values: `dA = y_new − y_old`, `A += dA`, `Q += dA·(y_new + y_old)`, with `y = x − c`. Then
-  `mean = c + A/p` and `var = Q/p − (A/p)²`. The batch does the updates of all blocks at once,
+  `mean = c + A/p` and `var = (Q − A·(A/p))/p`. The batch does the updates of all blocks at once,
   column by column (see `_blocks`).
 * **A proven error bound, and an exact fallback.** The variance error is at most
-  `_error_factor(p)·Qmax`, where `Qmax` is the largest `Q` of the block so far (a rounding
-  analysis of the sums above, with a factor-2 margin). When that bound could move the deviation
-  by more than `_STD_TOLERANCE` (5e-11), the window is recomputed directly, two-pass:
-  `d = x − mean`, `var = Σd²/p − (Σd/p)²` — exactly 0 for a flat window.
+  `_error_factors(p)[j]·Qmax`, j windows into the block, where `Qmax` is the largest `Q` of
+  the block so far (a rounding analysis of the sums above, with a factor-2 margin). When that
+  bound could move the deviation by more than `_STD_TOLERANCE` (5e-11), the window is
+  recomputed directly, two-pass: `d = x − mean`, `var = Σd²/p − (Σd/p)²` — exactly 0 for a
+  flat window.
 
 On ordinary prices the fallback is rare (quiet or flat windows); when it triggers, that window
 costs O(period) instead of O(1).
@@ -54,9 +55,17 @@ _STD_TOLERANCE = 5e-11
 _UNIT_ROUNDOFF = 2.0**-53
 
 
-def _error_factor(period: int) -> float:
-    """Bound on |computed − true variance| per unit of `Qmax` (see the module docstring)."""
-    return 2.0 * _UNIT_ROUNDOFF * (5 * period + 19 * _BLOCK + 16) / period
+def _error_factors(period: int) -> FloatArray:
+    """Bound on |computed − true variance| per unit of `Qmax`, j windows into a block.
+
+    Rounding analysis of the shifted sums (module docstring): the fresh sums contribute
+    ~(p+1)·u·Qmax/p, each update ≤ 7u·Qmax to Q and ≤ 3u·sqrt(p·Qmax) to A, the final
+    operations ≤ 6u·Qmax/p; in all ≤ u·(5p + 19j + 16)·Qmax/p, doubled for safety.
+    """
+    j = np.arange(_BLOCK, dtype=np.float64)
+    factors = 2.0 * _UNIT_ROUNDOFF * (5 * period + 19 * j + 16) / period
+    factors.setflags(write=False)
+    return factors
 
 
 class Bands(NamedTuple):
@@ -142,16 +151,17 @@ def _recompute_unsafe(
 ) -> None:
     """Replace, two-pass, every deviation whose error bound exceeds `_STD_TOLERANCE`.
 
-    A window is unsafe when `Qmax·factor > deviation·tolerance`, `Qmax` being the largest `Q`
-    of its block up to that window (what the stream knows). Most blocks are cleared at once:
-    if the block's largest `Q` passes against its smallest deviation, every window passes
-    (both roundings are monotone); only the other blocks are checked window by window.
+    A window j into its block is unsafe when `Qmax·factors[j] > deviation·tolerance`, `Qmax`
+    being the largest `Q` of the block up to that window (what the stream knows). Most blocks
+    are cleared at once: if the block's largest `Q` with the largest factor passes against its
+    smallest deviation, every window passes (the roundings are monotone); only the other
+    blocks are checked window by window.
     """
-    factor = _error_factor(period)
+    factors = _error_factors(period)
     windows = len(squares)
     starts = np.arange(0, windows, _BLOCK)
     suspect = np.flatnonzero(
-        np.maximum.reduceat(squares, starts) * factor
+        np.maximum.reduceat(squares, starts) * factors[-1]
         > np.minimum.reduceat(deviation, starts) * _STD_TOLERANCE
     )
     if not len(suspect):
@@ -161,7 +171,8 @@ def _recompute_unsafe(
     positions = np.where(inside, positions, windows - 1)
     q_max = np.where(inside, squares[positions], -np.inf)
     np.maximum.accumulate(q_max, axis=1, out=q_max)  # max is exact: any order agrees
-    unsafe_rows = (q_max * factor > deviation[positions] * _STD_TOLERANCE) & inside
+    bound = q_max * factors
+    unsafe_rows = (bound > deviation[positions] * _STD_TOLERANCE) & inside
     unsafe = positions[unsafe_rows]
     if not len(unsafe):
         return
@@ -201,7 +212,7 @@ class BollingerBands:
 
     __slots__ = (
         "_count",
-        "_factor",
+        "_factors",
         "_lower",
         "_middle",
         "_pos",
@@ -219,7 +230,7 @@ class BollingerBands:
     def __init__(self, period: int = 20, k: float = 2.0) -> None:
         self.period: int = check_period("period", period)
         self.k: float = check_multiplier("k", k)
-        self._factor = _error_factor(self.period)
+        self._factors: list[float] = _error_factors(self.period).tolist()
         self.reset()
 
     def reset(self) -> None:
@@ -269,7 +280,9 @@ class BollingerBands:
             self._count += 1
             if self._count < period:
                 return
-        if self._windows % _BLOCK == 0:
+        j = self._windows % _BLOCK  # windows since the block started
+        self._windows += 1
+        if j == 0:
             self._restart_block(x, window, pos)
         else:
             shift = self._shift
@@ -281,12 +294,11 @@ class BollingerBands:
             self._squares = squares
             if squares > self._q_max:  # noqa: PLR1730 - a compare is cheaper than max()
                 self._q_max = squares
-        self._windows += 1
         mean_shifted = self._sum / period
         mean = self._shift + mean_shifted
         variance = (self._squares - self._sum * mean_shifted) / period
         deviation = math.sqrt(variance) if variance > 0.0 else 0.0
-        if self._q_max * self._factor > deviation * _STD_TOLERANCE:
+        if self._q_max * self._factors[j] > deviation * _STD_TOLERANCE:
             deviation = _two_pass_deviation(window, pos, mean)
         deviation *= self.k
         self._middle = mean
