@@ -35,7 +35,11 @@ from ordergate.adapters.serialization import (
     retention_limit,
     verify_chain,
 )
-from ordergate.adapters.sqlite.schema import MISMATCHED_COLUMNS, connect
+from ordergate.adapters.sqlite.schema import (
+    MISMATCHED_COLUMNS,
+    MISMATCHED_COLUMNS_GUARDED,
+    connect,
+)
 from ordergate.adapters.sqlite.writer import GroupCommitWriter
 from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.values import CorrelationId, check_utc
@@ -249,7 +253,10 @@ class SqliteAuditLog:
 
     def _mismatched_columns(self) -> int | None:
         with contextlib.closing(self._connect()) as conn:
-            (sequence,) = conn.execute(MISMATCHED_COLUMNS).fetchone()
+            try:
+                (sequence,) = conn.execute(MISMATCHED_COLUMNS).fetchone()
+            except sqlite3.OperationalError:  # some body is not JSON at all
+                (sequence,) = conn.execute(MISMATCHED_COLUMNS_GUARDED).fetchone()
             return None if sequence is None else int(sequence)
 
     def _verify_chain(self) -> tuple[VerifyResult, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "MISMATCHED_COLUMNS",
+    "MISMATCHED_COLUMNS_GUARDED",
     "TRIGGERS",
     "connect",
     "create_schema",
@@ -26,12 +27,18 @@ __all__ = [
     "index_correlations",
 ]
 
+# One parse per row: SQLite renders both arrays with its own JSON writer, so they compare exactly.
+# A body that is not JSON makes this fail ("malformed JSON"); then the guarded form runs.
 MISMATCHED_COLUMNS = """
 SELECT min(seq) FROM audit_log
+WHERE json_array(ts, kind, correlation_id)
+    IS NOT json_extract(CAST(body AS TEXT), '$.ts', '$.kind', '$.correlation_id')
+"""
+MISMATCHED_COLUMNS_GUARDED = """
+SELECT min(seq) FROM audit_log
 WHERE CASE WHEN json_valid(CAST(body AS TEXT)) THEN
-    ts IS NOT json_extract(CAST(body AS TEXT), '$.ts')
-    OR kind IS NOT json_extract(CAST(body AS TEXT), '$.kind')
-    OR correlation_id IS NOT json_extract(CAST(body AS TEXT), '$.correlation_id')
+    json_array(ts, kind, correlation_id)
+        IS NOT json_extract(CAST(body AS TEXT), '$.ts', '$.kind', '$.correlation_id')
 ELSE 1 END
 """
 

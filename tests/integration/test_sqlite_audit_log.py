@@ -80,6 +80,14 @@ async def test_editing_one_payload_byte_is_found_by_verify(log: SqliteAuditLog) 
     assert "hash" in result.reason
 
 
+async def test_a_body_that_is_not_json_is_named_by_verify(log: SqliteAuditLog) -> None:
+    for i in range(4):
+        await log.append(record(i))
+    await asyncio.to_thread(tamper_body, log.path, 3, b"not json at all")
+    result = await log.verify()
+    assert (False, 3) == (result.ok, result.first_bad_sequence)
+
+
 async def test_a_deleted_record_is_named_by_verify(log: SqliteAuditLog) -> None:
     for i in range(5):
         await log.append(record(i))
