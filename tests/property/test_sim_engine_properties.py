@@ -1,7 +1,8 @@
 """Properties of the sim matching engine for any seeded price path and any set of orders.
 
-For every generated run: a limit buy never fills above its limit (a sell never below); a stop
-never fills before the path reached its stop; at most one member of a cancel-type OCA group
+Price paths are drawn by Hypothesis or produced by the seeded intraday generator from a drawn
+seed. For every generated run: a limit buy never fills above its limit (a sell never below); a
+stop never fills before the path reached its stop; at most one member of a cancel-type OCA group
 (bracket children included) fills; no order fills more than its quantity, nor a bracket child
 more than its parent; every bar fill lies inside its bar; the events form a valid lifecycle for
 the domain `Order`; the account reconciles; and the same seed gives the same events, byte for
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from ordergate.adapters.sim.bars import from_units
 from ordergate.adapters.sim.costs import FillModel
 from ordergate.adapters.sim.scenario import Scenario
+from ordergate.adapters.sim.synthetic import SyntheticIntraday
 from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.orders import (
     CommissionReport,
@@ -33,7 +35,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.values import ClientOrderId, Side
+from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
 TICK = 100  # 0.01 in price units
 K = OrderEventKind
@@ -53,8 +55,17 @@ class Plan:
     seed: int
 
 
+def synthetic_path(seed: int, count: int) -> list[tuple[int, int, int, int, int]]:
+    """A path from the seeded intraday generator (in ticks), starting at 100.00."""
+    bars = SyntheticIntraday(InstrumentId("AAPL"), seed).bars(count)
+    return [(b.open // TICK, b.high // TICK, b.low // TICK, b.close // TICK, b.volume // 10)
+            for b in bars]
+
+
 @st.composite
 def bar_paths(draw: st.DrawFn) -> list[tuple[int, int, int, int, int]]:
+    if draw(st.booleans()):
+        return synthetic_path(draw(st.integers(0, 10_000)), draw(st.integers(3, 25)))
     close = 10_000  # 100.00 in ticks
     bars = []
     for _ in range(draw(st.integers(3, 25))):
