@@ -36,7 +36,8 @@ def seeded_closes(n: int, seed: int = 42) -> np.ndarray:
     for shock in shocks:
         log_price += 0.001 * (level - log_price) + shock
         out.append(log_price)
-    return np.round(np.exp(np.array(out)), 2)
+    closes: np.ndarray = np.round(np.exp(np.array(out)), 2)
+    return closes
 
 
 def best_times(
@@ -78,7 +79,7 @@ def bench_batch(close: np.ndarray, rounds: int = 5) -> dict[str, dict[str, Any]]
         "RSI(14)": (lambda: rsi(close, 14), lambda: talib.RSI(close, 14)),
         "BBANDS(20, 2)": (
             lambda: bollinger(close, 20, 2.0),
-            lambda: talib.BBANDS(close, 20, 2.0, 2.0, 0),
+            lambda: talib.BBANDS(close, 20, 2.0, 2.0),  # matype defaults to SMA
         ),
     }
     results = {}

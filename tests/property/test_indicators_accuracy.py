@@ -38,7 +38,7 @@ def test_deviation_is_within_tolerance_of_the_exact_value(values: np.ndarray, pe
     exact = [Fraction(v) for v in values]
     for end in range(period - 1, len(values)):
         window = exact[end - period + 1 : end + 1]
-        mean = sum(window) / period
+        mean = sum(window, Fraction(0)) / period
         deviation = math.sqrt(sum((v - mean) ** 2 for v in window) / period)
         assert abs((bands.upper[end] - bands.middle[end]) - deviation) <= 5e-11 + 1e-15 * float(
             abs(mean)
