@@ -10,6 +10,7 @@ Nothing here may print a password: every address shown in a reason is redacted.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,13 +25,17 @@ POSTGRES_CANDIDATES = (
 )
 REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 _PROBE_TIMEOUT = 2.0
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('[^']*'|[^&\s]+)", re.IGNORECASE)
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***`."""
-    parts = urlsplit(url)
+    """`url` (URL or libpq key=value DSN) with any password replaced by `***`."""
+    shown = _PASSWORD_PARAM.sub(r"\1***", url)
+    if "://" not in shown:
+        return shown
+    parts = urlsplit(shown)
     if parts.password is None:
-        return url
+        return shown
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
