@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any, TypeVar
@@ -350,7 +350,6 @@ def converter() -> JsonConverter:
     conv.register_structure_hook(date, _structure_from_str(date.fromisoformat))
     conv.register_unstructure_hook(time, lambda t: t.isoformat())
     conv.register_structure_hook(time, _structure_from_str(time.fromisoformat))
-    conv.register_unstructure_hook(timedelta, lambda d: d.total_seconds())
     for id_type in _IDS:
         conv.register_unstructure_hook(id_type, str)
         conv.register_structure_hook(id_type, _structure_id)

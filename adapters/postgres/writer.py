@@ -91,12 +91,10 @@ class PostgresGroupWriter:
                     )
                     (purged,) = await _one(cur)
                     await cur.execute(
-                        sql.SQL("SELECT min(seq), max(seq) FROM {} WHERE ts >= %s").format(
-                            names.log
-                        ),
+                        sql.SQL("SELECT min(seq) FROM {} WHERE ts >= %s").format(names.log),
                         (cutoff,),
                     )
-                    (first_young, _) = await _one(cur)
+                    (first_young,) = await _one(cur)
                     if first_young is None:
                         await cur.execute(sql.SQL("SELECT max(seq) FROM {}").format(names.log))
                         (last,) = await _one(cur)
