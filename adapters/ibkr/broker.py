@@ -1,0 +1,418 @@
+"""`IbkrBroker`: the `Broker` port on Interactive Brokers through ib_async.
+
+Every order is qualified first (an unknown contract never produces a placeOrder), carries
+`orderRef = "<operator>:<client order id>"` (never the operator in `Order.account`), and is sent
+only while the connection is up and resynced; `submit` returns once IB acknowledged it. Queries
+(`open_orders`, `positions`, `executions`, `account_summary`, `order_status`) ask IB each time.
+Every call is bounded by its `timeout` and raises `BrokerTimeout`; IB's refusals raise
+`BrokerRejected` and are not published again as events. It must never let an ib_async type or a
+float cross the port, and never place an order the risk gate did not approve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+import attrs
+from ib_async import ExecutionFilter, Order, Trade
+
+from ordergate.adapters.ibkr import parsing
+from ordergate.adapters.ibkr.connection import IbkrConfig, IbkrConnection, bounded
+from ordergate.adapters.ibkr.contracts import ContractBook
+from ordergate.adapters.ibkr.health import ConnectionHealth
+from ordergate.adapters.ibkr.orders import OrderRecord, OrderTracker, PendingModify
+from ordergate.adapters.ibkr.resync import AppliedExecutions, Resync
+from ordergate.adapters.ibkr.stream import EventFanout
+from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
+from ordergate.domain.errors import BrokerRejected, UnknownOrder
+from ordergate.domain.events import ConnectionStateChanged
+from ordergate.domain.instruments import Instrument
+from ordergate.domain.orders import ExecutionFill
+from ordergate.domain.risk.decision import ApprovedOrder
+from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId
+from ordergate.ports.broker import BrokerEvent
+
+__all__ = ["IbkrBroker"]
+
+_log = logging.getLogger(__name__)
+_SUMMARY_TAGS = "TotalCashValue,NetLiquidation,AvailableFunds,BuyingPower"
+_SWEEP_EVERY = 0.25
+
+
+class IbkrBroker:
+    """The IB adapter of the `Broker` port. Build with an `IbkrConfig`; `known_execution_ids`
+    (and the time of the latest) seed the applied-executions set across process restarts."""
+
+    def __init__(
+        self,
+        config: IbkrConfig,
+        *,
+        known_execution_ids: Iterable[str | ExecutionId] = (),
+        last_execution_time: datetime | None = None,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self.config = config
+        self._events: EventFanout[Any] = EventFanout()
+        self.applied = AppliedExecutions(known_execution_ids, last_execution_time)
+        self.connection = IbkrConnection(
+            config, on_state=self._on_state, on_connected=self._on_connected
+        )
+        self.contracts = ContractBook(self.connection)
+        self.orders = OrderTracker(self.connection, self.contracts, self.applied,
+                                   self._events.publish)
+        self.resync = Resync(self.connection, self.orders, self._events.publish,
+                             timeout=request_timeout)
+        self._incomplete: list[tuple[ClientOrderId, ...]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- connection ------------------------------------------------------------------------------
+    async def connect(self, *, timeout: float) -> None:
+        """Connect, resync, start the heartbeat; idempotent when already connected."""
+        await self.connection.connect(timeout=timeout)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep_commissions())
+
+    async def disconnect(self, *, timeout: float) -> None:
+        """Graceful shutdown. Working orders stay at IB, except members of an order list whose
+        submission never completed (they would sit untransmitted): those are cancelled."""
+        orphans = [self.orders.records[c] for group in self._incomplete for c in group
+                   if c in self.orders.records and not self.orders.records[c].finished]
+        if orphans and self.connection.is_ready():
+            with contextlib.suppress(Exception):
+                await bounded(self._cancel_all(orphans), timeout, "cancel incomplete order lists")
+        self._incomplete.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.connection.disconnect()
+
+    async def close(self) -> None:
+        """Disconnect and end every `events()` subscription."""
+        await self.disconnect(timeout=5.0)
+        self._events.close()
+
+    def is_connected(self) -> bool:
+        """True while orders can be sent (connected and resynced, possibly DEGRADED by IB)."""
+        return self.connection.is_ready()
+
+    def connection_health(self) -> ConnectionHealth:
+        """Typed connection health (heartbeat age, breaker, reconnect attempts)."""
+        return self.connection.connection_health()
+
+    def events(self) -> AsyncIterator[BrokerEvent]:
+        """Every event from now on, in broker order per order. Besides the port's events this
+        stream carries `FillRecovered` for executions found by a resync (SPEC §7)."""
+        return cast(AsyncIterator[BrokerEvent], self._events.subscribe())
+
+    async def sync(self, *, timeout: float = 5.0) -> None:
+        """Return once everything IB sent before this call has been published (a round trip on
+        the same socket), including expiries still being classified."""
+        await self.connection.server_time(timeout=timeout)
+        while self.orders.tasks:
+            await bounded(asyncio.gather(*list(self.orders.tasks), return_exceptions=True),
+                          timeout, "sync")
+
+    # -- orders ----------------------------------------------------------------------------------
+    async def qualify(self, instrument: Instrument, *, timeout: float) -> Instrument:
+        """The instrument as IB knows it (IB's tick size); `BrokerRejected` if IB has none."""
+        _, qualified = await self.contracts.qualify(instrument, timeout=timeout)
+        return qualified
+
+    async def submit(self, order: ApprovedOrder, *, timeout: float) -> BrokerOrderId:
+        """Qualify, place, and return IB's permId once IB acknowledged the order."""
+        what = f"submit {order.request.client_order_id}"
+        ids = await bounded(self._place((order,)), timeout, what)
+        return ids[0]
+
+    async def submit_list(
+        self, orders: tuple[ApprovedOrder, ...], *, timeout: float
+    ) -> tuple[BrokerOrderId, ...]:
+        """A bracket (parent first) or OCA group: every member is held (transmit=False) until
+        the last is placed, so IB sees the list at once; a refused member cancels the rest."""
+        first = orders[0].request.client_order_id if orders else "empty list"
+        return await bounded(self._place(orders), timeout, f"submit list {first}")
+
+    async def _place(self, orders: tuple[ApprovedOrder, ...]) -> tuple[BrokerOrderId, ...]:
+        requests = [a.request for a in orders]
+        for request in requests:
+            if request.client_order_id in self.orders.records:
+                raise BrokerRejected(f"client order id {request.client_order_id} was already "
+                                     "sent; use a new id", 103)
+        await self.connection.ready(timeout=3600, operation="submit")
+        qualified = {}
+        for request in requests:
+            if request.instrument.id not in qualified:
+                qualified[request.instrument.id] = await self.contracts.qualify(
+                    request.instrument, timeout=3600)
+        ib = self.connection.ib
+        group = tuple(r.client_order_id for r in requests)
+        if len(requests) > 1:
+            self._incomplete.append(group)
+        ids: dict[ClientOrderId, int] = {}
+        records: list[OrderRecord] = []
+        loop = asyncio.get_running_loop()
+        for index, request in enumerate(requests):
+            contract, instrument = qualified[request.instrument.id]
+            order_id = ib.client.getReqId()
+            ids[request.client_order_id] = order_id
+            parent = 0
+            if request.parent_id is not None:
+                parent = ids.get(request.parent_id) or self._order_id_of(request.parent_id)
+            last = index == len(requests) - 1
+            ib_order = parsing.ib_order(
+                attrs.evolve(request, instrument=instrument),
+                operator_id=self.config.operator_id,
+                account=self.connection.account if self.config.account else "",
+                parent_order_id=parent,
+                transmit=(request.transmit if len(requests) == 1 else last),
+            )
+            ib_order.orderId = order_id
+            record = self.orders.new_record(request, order_id, contract)
+            record.ack = loop.create_future()
+            records.append(record)
+            ib.placeOrder(contract, ib_order)
+        try:
+            results = await asyncio.gather(*(r.ack for r in records if r.ack),
+                                           return_exceptions=True)
+        finally:
+            for record in records:
+                if record.ack is not None and not record.ack.done():
+                    record.ack.cancel()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            accepted = [r for r in records if r.accepted and not r.finished]
+            await self._cancel_all(accepted)
+            raise errors[0]
+        if group in self._incomplete:
+            self._incomplete.remove(group)
+        return tuple(cast(BrokerOrderId, r) for r in results)
+
+    def _order_id_of(self, client_order_id: ClientOrderId) -> int:
+        record = self.orders.records.get(client_order_id)
+        if record is None:
+            raise BrokerRejected(f"parent order {client_order_id} is unknown to this adapter")
+        return record.order_id
+
+    async def modify(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        timeout: float,
+    ) -> None:
+        """Re-send the order with new values; returns when IB confirmed (UPDATED published)."""
+        record = self._working(client_order_id, "modified")
+        changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price),
+                                      ("stop_price", stop_price)) if v is not None}
+        request = attrs.evolve(record.request, **changes)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def send() -> None:
+            await self.connection.ready(timeout=timeout, operation="modify")
+            order = self._ib_order(record, request)
+            record.modify = PendingModify(quantity, limit_price, stop_price, waiter, request)
+            self.connection.ib.placeOrder(self._contract(record), order)
+            await waiter
+
+        await bounded(send(), timeout, f"modify {client_order_id}")
+
+    async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
+        """Ask IB to cancel; returns when IB confirmed (CANCELED published)."""
+        record = self._working(client_order_id, "cancelled")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        record.cancel_waiter = waiter
+
+        async def send() -> None:
+            await self.connection.ready(timeout=timeout, operation="cancel")
+            record.cancel_requested = True
+            self.connection.ib.cancelOrder(self._live_order(record))
+            await waiter
+
+        await bounded(send(), timeout, f"cancel {client_order_id}")
+
+    async def _cancel_all(self, records: list[OrderRecord]) -> None:
+        for record in records:
+            record.cancel_requested = True
+            self.connection.ib.cancelOrder(self._live_order(record))
+
+    def _working(self, client_order_id: ClientOrderId, verb: str) -> OrderRecord:
+        record = self.orders.records.get(client_order_id)
+        if record is None:
+            raise BrokerRejected(f"order {client_order_id} is unknown; it cannot be {verb}", 10147)
+        if record.finished:
+            status = record.mirror.status.value
+            raise BrokerRejected(f"order {client_order_id} is {status}; it cannot be {verb}", 161)
+        return record
+
+    def _ib_order(self, record: OrderRecord, request: Any) -> Order:
+        parent = 0
+        if request.parent_id is not None:
+            parent = self._order_id_of(request.parent_id)
+        order = parsing.ib_order(
+            attrs.evolve(request, instrument=self._instrument(record)),
+            operator_id=self.config.operator_id,
+            account=self.connection.account if self.config.account else "",
+            parent_order_id=parent,
+            transmit=True,
+        )
+        order.orderId = record.order_id
+        order.permId = record.perm_id
+        return order
+
+    def _instrument(self, record: OrderRecord) -> Instrument:
+        known = self.contracts.known(record.request.instrument.id)
+        return known[1] if known else record.request.instrument
+
+    def _contract(self, record: OrderRecord) -> Any:
+        known = self.contracts.known(record.request.instrument.id)
+        return known[0] if known else record.contract
+
+    def _live_order(self, record: OrderRecord) -> Order:
+        trade = self._trade(record)
+        if trade is not None:
+            return trade.order
+        return Order(orderId=record.order_id, clientId=self.config.client_id,
+                     permId=record.perm_id)
+
+    def _trade(self, record: OrderRecord) -> Trade | None:
+        trades = self.connection.ib.wrapper.trades
+        return trades.get((self.config.client_id, record.order_id))
+
+    # -- queries ---------------------------------------------------------------------------------
+    async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
+        """IB's view of one order (asked of IB); `UnknownOrder` when neither IB nor we know it."""
+        trades = await self._open_trades(timeout)
+        record = self.orders.records.get(client_order_id)
+        for trade in trades:
+            ref = parsing.parse_order_ref(trade.order.orderRef)
+            if ref is not None and ref[1] == client_order_id:
+                return self._view(trade, client_order_id, record)
+        if record is None:
+            raise UnknownOrder(f"IB has no order {client_order_id}")
+        mirror = record.mirror
+        return OrderView(client_order_id, record.broker_order_id, record.request.instrument_id,
+                         record.request.side, record.request.order_type, mirror.status,
+                         mirror.quantity, mirror.filled_qty, mirror.limit_price,
+                         mirror.stop_price, mirror.avg_px)
+
+    async def open_orders(self, *, timeout: float) -> list[OrderView]:
+        """Every working order of this client at IB (asked of IB)."""
+        views = []
+        for trade in await self._open_trades(timeout):
+            if trade.orderStatus.status in ("Filled", "Cancelled", "ApiCancelled", "Inactive"):
+                continue
+            ref = parsing.parse_order_ref(trade.order.orderRef)
+            cid = ref[1] if ref else ClientOrderId(f"IB-{trade.order.permId}")
+            views.append(self._view(trade, cid, self.orders.records.get(cid)))
+        return views
+
+    async def _open_trades(self, timeout: float) -> list[Trade]:
+        ib = self.connection.ib
+        trades: list[Trade] = await self.connection.request(
+            "openOrders", ib.reqOpenOrdersAsync, timeout, "reqOpenOrders")
+        for trade in trades:
+            record = self.orders.record_for(trade)
+            if record is not None and record.modify is not None:
+                self.orders.on_status(trade)
+        return trades
+
+    def _view(self, trade: Trade, cid: ClientOrderId, record: OrderRecord | None) -> OrderView:
+        instrument = record.request.instrument if record else self.contracts.instrument_for(
+            trade.contract)
+        avg = record.mirror.avg_px if record and record.mirror.filled_qty else (
+            parsing.decimal_or_none(trade.orderStatus.avgFillPrice) or None)
+        return parsing.order_view(cid, instrument, trade.order, trade.orderStatus.status,
+                                  trade.orderStatus.filled, avg_px=avg)
+
+    async def positions(self, *, timeout: float) -> list[BrokerPosition]:
+        """Every non-zero position of the account (asked of IB)."""
+        ib = self.connection.ib
+        found = await self.connection.request("positions", ib.reqPositionsAsync, timeout,
+                                              "reqPositions")
+        views = [parsing.broker_position(p, self.contracts.instrument_for(p.contract))
+                 for p in found if p.account == self.connection.account]
+        return [v for v in views if v.quantity != 0]
+
+    async def executions(self, since: datetime, *, timeout: float) -> list[ExecutionFill]:
+        """Executions at or after `since` (second resolution, as IB reports them), oldest
+        first, with their commissions where IB sent them."""
+        ib = self.connection.ib
+        flt = ExecutionFilter(time=parsing.ib_time(since))
+        fills = await self.connection.request(None, lambda: ib.reqExecutionsAsync(flt),
+                                              timeout, "reqExecutions")
+        floor = since.replace(microsecond=0)
+        now = datetime.now(UTC)
+        out = []
+        for fill in fills:
+            ref = parsing.parse_order_ref(fill.execution.orderRef)
+            cid = ref[1] if ref else ClientOrderId(f"IB-{fill.execution.permId}")
+            record = self.orders.records.get(cid)
+            instrument = record.request.instrument if record else self.contracts.instrument_for(
+                fill.contract)
+            report = self.orders.reported_commission(fill)
+            commission = parsing.commission_of(report, fill.execution.execId) if report else None
+            event = parsing.execution_fill(fill, cid, instrument, now, commission=commission)
+            if event.ts_event >= floor:
+                out.append(event)
+        return sorted(out, key=lambda f: (f.ts_event, str(f.execution_id)))
+
+    async def account_summary(self, *, timeout: float) -> AccountSummary:
+        """Cash, net liquidation, available funds and buying power (asked of IB); realised and
+        unrealised PnL from the account-values subscription ib_async keeps."""
+        ib = self.connection.ib
+
+        async def ask() -> None:
+            req_id = ib.client.getReqId()
+            future = ib.wrapper.startReq(req_id)
+            ib.client.reqAccountSummary(req_id, "All", _SUMMARY_TAGS)
+            try:
+                await future
+            finally:
+                if ib.isConnected():
+                    ib.client.cancelAccountSummary(req_id)
+
+        await self.connection.request("accountSummary", ask, timeout, "reqAccountSummary")
+        account = self.connection.account
+        values = [*ib.wrapper.acctSummary.values(), *ib.accountValues(account)]
+        return parsing.account_summary(values, account, datetime.now(UTC))
+
+    # -- internals -------------------------------------------------------------------------------
+    def _on_state(self, event: ConnectionStateChanged) -> None:
+        self._events.publish(event)
+
+    async def _on_connected(self, full: bool) -> None:
+        await self.resync.run(full)
+
+    async def _sweep_commissions(self) -> None:
+        """Late commissions: a fill whose commission did not follow within the grace period
+        (IB reordered it, ib_async dropped it) gets it from reqExecutions."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(_SWEEP_EVERY)
+            overdue = [e for e, due in self.orders.awaiting_commission.items()
+                       if due <= loop.time()]
+            if not overdue or not self.connection.is_ready():
+                continue
+            try:
+                await self._fetch_commissions()
+            except Exception as exc:  # a failed sweep is retried on the next round
+                _log.warning("commission sweep failed: %r", exc)
+
+    async def _fetch_commissions(self) -> None:
+        ib = self.connection.ib
+        fills = await self.connection.request(
+            None, lambda: ib.reqExecutionsAsync(ExecutionFilter()), 10.0, "commission sweep")
+        for fill in fills:
+            report = self.orders.reported_commission(fill)
+            if report is not None:
+                self.orders.commission(report)

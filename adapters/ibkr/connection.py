@@ -1,0 +1,376 @@
+"""The IB connection manager: configuration, paper/live detection, backoff, a circuit breaker
+against retry storms, a heartbeat with a typed health value, IB connectivity codes, reconnects.
+
+`IbkrConnection` owns one `ib_async.IB`. It reconnects by itself after the socket drops
+(1 → 2 → 4 → … → 30 s, 10 attempts, the breaker opening for 60 s after 5 failures in a row) and
+calls its owner's `on_connected` hook (the resync) before it reports CONNECTED again. 1100/2110
+make it DEGRADED, 1101 (data lost) triggers a full resync, 1102 a resync, 502/504 a reconnect.
+Every wait is bounded. It never places, modifies or cancels orders and never swallows a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+from ib_async import IB
+
+from ordergate.adapters.ibkr.health import (
+    BackoffPolicy,
+    ConnectionBreaker,
+    ConnectionHealth,
+    ModeMismatch,
+    TradingMode,
+    detect_mode,
+)
+from ordergate.domain.errors import BrokerError, BrokerTimeout
+from ordergate.domain.events import ConnectionState, ConnectionStateChanged
+
+__all__ = [
+    "CLI_CLIENT_ID",
+    "DIAGNOSTIC_CLIENT_ID",
+    "TRADING_CLIENT_ID",
+    "IbkrConfig",
+    "IbkrConnection",
+    "bounded",
+]
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TRADING_CLIENT_ID = 1
+DIAGNOSTIC_CLIENT_ID = 2
+CLI_CLIENT_ID = 3
+
+_DEGRADING = frozenset({1100, 2110})
+_RESTORED = {1101: True, 1102: False}  # code -> full resync (data lost)
+_RECONNECT = frozenset({502, 504})
+_READY = frozenset({ConnectionState.CONNECTED, ConnectionState.DEGRADED})
+
+
+def _positive(inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"IbkrConfig.{attribute.name} must be > 0; got {value}")
+
+
+@attrs.frozen
+class IbkrConfig:
+    """Where and how to connect. `account` is the IB account code (empty: the only managed
+    account); `operator_id` travels in every order's `orderRef`, never in `Order.account`."""
+
+    operator_id: str = attrs.field()
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = TRADING_CLIENT_ID
+    account: str = ""
+    expected_mode: TradingMode | None = None
+    connect_timeout: float = attrs.field(default=10.0, validator=_positive)
+    heartbeat_interval: float = attrs.field(default=30.0, validator=_positive)
+    heartbeat_timeout: float = attrs.field(default=10.0, validator=_positive)
+    heartbeat_misses: int = 2
+    backoff: BackoffPolicy = BackoffPolicy()
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 60.0
+    commission_grace: float = attrs.field(default=1.0, validator=_positive)
+
+    @operator_id.validator
+    def _check_operator(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value.strip() or ":" in value:
+            raise ValueError(
+                f"IbkrConfig.operator_id must be a non-empty id without ':' "
+                f"(it prefixes every orderRef); got {value!r}"
+            )
+
+
+async def bounded(awaitable: Awaitable[T], timeout: float, operation: str) -> T:
+    """Await with a deadline: `BrokerTimeout` naming `operation` when it passes; a lost
+    connection becomes `BrokerError`."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    except TimeoutError:
+        raise BrokerTimeout(operation, timeout) from None
+    except ConnectionError as exc:
+        raise BrokerError(f"{operation} failed: the gateway connection is down ({exc})") from None
+
+
+class IbkrConnection:
+    """One managed connection to TWS / IB Gateway (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: IbkrConfig,
+        *,
+        on_state: Callable[[ConnectionStateChanged], None] = lambda event: None,
+        on_connected: Callable[[bool], Awaitable[None]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = True  # a request IB refuses raises instead of returning []
+        self.breaker = ConnectionBreaker(
+            config.breaker_threshold, config.breaker_cooldown, monotonic
+        )
+        self.state = ConnectionState.DISCONNECTED
+        self.generation = 0
+        self.account = config.account
+        self.mode = TradingMode.UNKNOWN
+        self.reconnect_attempts = 0
+        self._on_state = on_state
+        self._on_connected = on_connected
+        self._monotonic = monotonic
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_beat: datetime | None = None
+        self._server_sample: tuple[datetime, float] | None = None
+        self._misses = 0
+        self.ib.disconnectedEvent += self._on_disconnected
+        self.ib.errorEvent += self._on_error
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def is_ready(self) -> bool:
+        """True while requests and orders can be sent (CONNECTED, or DEGRADED by IB)."""
+        return self.state in _READY and self.ib.isConnected()
+
+    async def connect(self, *, timeout: float) -> None:
+        """Connect (retrying with backoff inside `timeout`); idempotent when connected."""
+        if self.is_ready():
+            return
+        self._closing = False
+        if self._reconnecting is not None and not self._reconnecting.done():
+            await self.ready(timeout=timeout, operation="connect")
+            return
+        if not self.breaker.allow():
+            raise BrokerError(
+                f"connection circuit breaker is open after {self.breaker.failures} failures; "
+                f"next attempt allowed in {self.breaker.retry_in():.0f}s"
+            )
+        await bounded(self._attempts("connect"), timeout, "connect to the IB gateway")
+        if not self.is_ready():
+            raise BrokerError(
+                f"could not connect to {self.config.host}:{self.config.port} "
+                f"(client id {self.config.client_id}) after {self.config.backoff.attempts} "
+                "attempts; is the gateway running and its API port open?"
+            )
+
+    async def disconnect(self) -> None:
+        """Graceful shutdown: stop the heartbeat and any reconnect, close the socket."""
+        self._closing = True
+        for task in (self._heartbeat, self._reconnecting, *self._tasks):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        for task in (self._heartbeat, self._reconnecting, *list(self._tasks)):
+            if task is not None and task is not asyncio.current_task():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._heartbeat = self._reconnecting = None
+        self.ib.disconnect()
+        self._set_state(ConnectionState.DISCONNECTED, "disconnect requested")
+
+    async def ready(self, *, timeout: float, operation: str) -> None:
+        """Wait (bounded) until the connection is usable; fail fast when nothing will fix it."""
+        if self.is_ready():
+            return
+        reconnecting = self._reconnecting is not None and not self._reconnecting.done()
+        if not reconnecting:
+            raise BrokerError(f"{operation}: not connected to the IB gateway (call connect())")
+        await bounded(self._ready.wait(), timeout, f"{operation} (waiting for the reconnect)")
+        if not self.is_ready():
+            raise BrokerError(f"{operation}: the IB gateway connection was lost")
+
+    def connection_health(self) -> ConnectionHealth:
+        """Typed health: state, heartbeat age, misses, breaker and reconnect attempts."""
+        now = datetime.now(UTC)
+        age = None if self._last_beat is None else (now - self._last_beat).total_seconds()
+        return ConnectionHealth(
+            state=self.state,
+            connected=self.is_ready(),
+            mode=self.mode,
+            last_heartbeat=self._last_beat,
+            heartbeat_age_seconds=age,
+            heartbeat_interval=self.config.heartbeat_interval,
+            heartbeat_misses=self._misses,
+            breaker=self.breaker.state,
+            reconnect_attempts=self.reconnect_attempts,
+        )
+
+    # -- requests --------------------------------------------------------------------------------
+    async def request(
+        self, key: str | None, start: Callable[[], Awaitable[T]], timeout: float, operation: str
+    ) -> T:
+        """Run one ib_async request within `timeout`. Requests IB answers by a fixed key
+        (openOrders, positions, currentTime) run one at a time per `key`, so two callers never
+        share an answer. While the socket is down this first waits for the reconnect."""
+        if not self.ib.isConnected():
+            await self.ready(timeout=timeout, operation=operation)
+        lock = None if key is None else self._locks.setdefault(key, asyncio.Lock())
+        return await bounded(self._locked(lock, start), timeout, operation)
+
+    @staticmethod
+    async def _locked(lock: asyncio.Lock | None, start: Callable[[], Awaitable[T]]) -> T:
+        if lock is None:
+            return await start()
+        async with lock:
+            return await start()
+
+    async def server_time(self, *, timeout: float) -> datetime:
+        """The gateway's clock (reqCurrentTime), aware UTC; also refreshes `server_now`."""
+        moment = await self.request(
+            "currentTime", self.ib.reqCurrentTimeAsync, timeout, "reqCurrentTime"
+        )
+        stamp = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self._server_sample = (stamp, self._monotonic())
+        return stamp
+
+    def server_now(self) -> datetime:
+        """The gateway's clock estimated from the last sample (local UTC time without one)."""
+        if self._server_sample is None:
+            return datetime.now(UTC)
+        stamp, taken = self._server_sample
+        return stamp + timedelta(seconds=max(0.0, self._monotonic() - taken))
+
+    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        """Run `coro` as a task the connection cancels on shutdown."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- connecting ------------------------------------------------------------------------------
+    async def _attempts(self, reason: str) -> None:
+        policy = self.config.backoff
+        for attempt in range(1, policy.attempts + 1):
+            if self._closing:
+                return
+            if attempt > 1:
+                await asyncio.sleep(policy.delay(attempt - 1))
+            wait = self.breaker.retry_in()
+            if wait > 0:
+                _log.warning("connection breaker open; next attempt in %.1fs", wait)
+                await asyncio.sleep(wait)
+            self.reconnect_attempts = attempt
+            if await self._attempt(attempt, reason):
+                self.reconnect_attempts = 0
+                return
+        self._set_state(
+            ConnectionState.DISCONNECTED, f"gave up after {policy.attempts} attempts ({reason})"
+        )
+
+    async def _attempt(self, attempt: int, reason: str) -> bool:
+        cfg = self.config
+        try:
+            await self.ib.connectAsync(
+                cfg.host, cfg.port, clientId=cfg.client_id, timeout=cfg.connect_timeout,
+                account=cfg.account,
+            )
+            accounts = self.ib.managedAccounts()
+            self.account = cfg.account or (accounts[0] if accounts else "")
+            self.mode = detect_mode(cfg.port, self.account, cfg.expected_mode)
+            await self._sample_server_time()
+            self.generation += 1
+            if self._on_connected is not None:
+                await self._on_connected(True)
+        except ModeMismatch:
+            self._closing = True
+            self.ib.disconnect()
+            raise
+        except (BrokerError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            return self._failed(attempt, reason, exc)
+        self.breaker.record_success()
+        self._misses = 0
+        self._last_beat = datetime.now(UTC)
+        self._set_state(ConnectionState.CONNECTED, f"connected ({reason}, attempt {attempt})")
+        self._start_heartbeat()
+        return True
+
+    async def _sample_server_time(self) -> None:
+        moment = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.config.connect_timeout)
+        stamp = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self._server_sample = (stamp, self._monotonic())
+
+    def _failed(self, attempt: int, reason: str, exc: BaseException) -> bool:
+        self.breaker.record_failure()
+        _log.warning("IB connect attempt %s (%s) failed: %r", attempt, reason, exc)
+        if self.ib.isConnected():
+            self.ib.disconnect()
+        return False
+
+    # -- events from ib_async ------------------------------------------------------------------
+    def _on_disconnected(self) -> None:
+        self._ready.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if self._closing or self.state is ConnectionState.RECONNECTING:
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        self._set_state(ConnectionState.RECONNECTING, "socket to the gateway closed")
+        self._reconnecting = asyncio.ensure_future(self._attempts("reconnect"))
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: object) -> None:
+        if code in _DEGRADING and self.state is ConnectionState.CONNECTED:
+            self._set_state(ConnectionState.DEGRADED, message, code)
+        elif code in _RESTORED and self.ib.isConnected():
+            self.spawn(self._restored(code, full=_RESTORED[code]))
+        elif code in _RECONNECT and req_id == -1 and not self._closing:
+            self.spawn(self._force_reconnect(f"IB error {code}: {message}"))
+
+    async def _restored(self, code: int, *, full: bool) -> None:
+        try:
+            if self._on_connected is not None:
+                await self._on_connected(full)
+        except (BrokerError, ConnectionError, TimeoutError) as exc:
+            _log.warning("resync after IB %s failed: %r; reconnecting", code, exc)
+            await self._force_reconnect(f"resync after {code} failed")
+            return
+        self._set_state(ConnectionState.CONNECTED, f"IB {code}: connectivity restored", code)
+
+    async def _force_reconnect(self, reason: str) -> None:
+        _log.warning("forcing a reconnect: %s", reason)
+        self.ib.disconnect()  # fires disconnectedEvent, which starts the reconnect loop
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        cfg = self.config
+        while not self._closing:
+            await asyncio.sleep(cfg.heartbeat_interval)
+            try:
+                await self.server_time(timeout=cfg.heartbeat_timeout)
+            except BrokerError as exc:
+                self._misses += 1
+                _log.warning("heartbeat missed (%s in a row): %s", self._misses, exc)
+                if self._misses >= cfg.heartbeat_misses:
+                    self._heartbeat = None
+                    await self._force_reconnect("heartbeat missed")
+                    return
+                continue
+            self._misses = 0
+            self._last_beat = datetime.now(UTC)
+
+    def _set_state(self, state: ConnectionState, detail: str, code: int | None = None) -> None:
+        previous, self.state = self.state, state
+        if state in _READY:
+            self._ready.set()
+        elif state is ConnectionState.DISCONNECTED:
+            self._ready.set()  # wake waiters: they fail fast instead of waiting out a timeout
+            self._ready = asyncio.Event()
+        if previous is state and code is None:
+            return
+        now = datetime.now(UTC)
+        _log.info("IB connection %s -> %s: %s", previous.value, state.value, detail)
+        self._on_state(ConnectionStateChanged(state, previous, now, now, detail, code))
+
