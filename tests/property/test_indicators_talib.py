@@ -81,7 +81,7 @@ def sessions_of_bars(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     return close + spread, np.maximum(close - spread, 0.0), close, volume, session
 
 
-@EXAMPLES
+@settings(max_examples=300, deadline=None)  # no TA-Lib reference: fewer examples suffice
 @given(sessions_of_bars())
 def test_vwap_equals_the_direct_prefix_computation(bars: tuple[np.ndarray, ...]) -> None:
     high, low, close, volume, session = bars
