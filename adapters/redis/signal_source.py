@@ -107,6 +107,8 @@ class RedisSignalSource:
 
     async def receive(self, *, max_count: int, timeout: float) -> list[SignalDelivery]:
         """Up to `max_count` deliveries — overdue ones first — waiting at most `timeout` s."""
+        if max_count < 1:
+            raise InvalidValue("receive(max_count)", max_count, "must be at least 1")
         try:
             await self._ensure_group()
             deliveries = await self._reclaim(max_count)
