@@ -35,6 +35,7 @@ class OrderBook:
         self.open: dict[ClientOrderId, SimOrder] = {}  # submitted or working
         self.by_instrument: dict[str, list[SimOrder]] = {}  # keyed by instrument id value
         self.oca_groups: dict[str, list[SimOrder]] = {}
+        self.oca_executed: dict[str, int] = {}  # units executed so far by each group's members
         self.next_expiry: datetime | None = None
         self.out: list[_BrokerEvent] = []
 
@@ -115,6 +116,18 @@ class OrderBook:
         if order.oca is not None:
             self.oca_groups.setdefault(order.oca, []).append(order)
         self.emit(order, _K.ACCEPTED, ts)
+        executed = self.oca_executed.get(order.oca or "")
+        if executed:
+            self._join_executed_group(order, executed, ts)
+
+    def _join_executed_group(self, order: SimOrder, executed: int, ts: datetime) -> None:
+        """An order joining an OCA group whose members already executed is cancelled (cancel
+        type) or reduced by what they executed (reduce types), as if it had been there."""
+        if order.oca_type is OcaType.CANCEL_WITH_BLOCK or order.qty <= executed:
+            self.end(order, _K.CANCELED, ts, f"OCA group {order.oca} already executed")
+            return
+        order.qty -= executed
+        self.emit_updated(order, ts, f"OCA group {order.oca} reduced it")
 
     def _expiry(self, order: SimOrder, ts: datetime) -> datetime | None:
         request = order.request
@@ -173,7 +186,9 @@ class OrderBook:
 
     def oca_filled(self, order: SimOrder, units: int, ts: datetime) -> None:
         """Another member of `order`'s OCA group executed `units`: cancel or reduce the rest."""
-        group = self.oca_groups.get(order.oca or "")
+        name = order.oca or ""
+        self.oca_executed[name] = self.oca_executed.get(name, 0) + units
+        group = self.oca_groups.get(name)
         if not group:
             return
         for other in list(group):

@@ -106,6 +106,7 @@ class MatchingEngine:
         self._inflight_after: dict[ClientOrderId, datetime] = {}
         self._seq = 0
         self._reject_next: str | None = None
+        self._held_arrivals: list[tuple[SimOrder, datetime]] | None = None
         self._latency_us = model.latency // timedelta(microseconds=1)
         self._jitter_us = model.latency_jitter // timedelta(microseconds=1)
 
@@ -159,10 +160,19 @@ class MatchingEngine:
             raise BrokerRejected(f"duplicate order id in {[str(i) for i in ids]}", 103)
         broker_ids: list[BrokerOrderId] = []
         events: list[EngineEvent] = []
-        for request in requests:
-            broker_id, caused = self.submit(request)
-            broker_ids.append(broker_id)
-            events.extend(caused)
+        # The list is accepted as a whole before any member meets the live quote.
+        self._held_arrivals = []
+        try:
+            for request in requests:
+                broker_id, caused = self.submit(request)
+                broker_ids.append(broker_id)
+                events.extend(caused)
+        finally:
+            held, self._held_arrivals = self._held_arrivals, None
+        for order, at in held:
+            if order.active and order.is_working:
+                self._arrive(order, at)
+        events.extend(self._take())
         return tuple(broker_ids), events
 
     def modify(
@@ -335,7 +345,10 @@ class MatchingEngine:
             if last is not None:
                 observe(order, last)
         if order.active:
-            self._arrive(order, at)
+            if self._held_arrivals is not None:
+                self._held_arrivals.append((order, at))
+            else:
+                self._arrive(order, at)
 
     def _arrive(self, order: SimOrder, at: datetime) -> None:
         """An order that just became active meets the live quote (tick-driven markets only)."""

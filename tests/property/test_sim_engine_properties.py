@@ -38,6 +38,7 @@ from ordergate.domain.orders import (
 from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
 TICK = 100  # 0.01 in price units
+TICK_STEP = -1  # a step whose "volume" is this is a tick at its close, not a bar
 K = OrderEventKind
 
 
@@ -74,7 +75,10 @@ def bar_paths(draw: st.DrawFn) -> list[tuple[int, int, int, int, int]]:
         c = max(o + draw(st.integers(-150, 150)), 50)
         h = max(o, c) + draw(st.integers(0, 120))
         lo = max(min(o, c) - draw(st.integers(0, 120)), 1)
-        bars.append((o, h, lo, c, draw(st.integers(0, 3000))))
+        if draw(st.integers(0, 4)) == 0:  # now and then a tick instead of a bar
+            bars.append((c, c, c, c, TICK_STEP))
+        else:
+            bars.append((o, h, lo, c, draw(st.integers(0, 3000))))
         close = c
     return bars
 
@@ -143,15 +147,17 @@ def price(ticks: int) -> Decimal:
 
 
 def run(plan: Plan) -> tuple[Scenario, dict[ClientOrderId, OrderRequest], dict, list]:
-    """Play the plan; returns the scenario, the requests, the bar index of each request's
-    submission, and for each bar index the events it caused."""
+    """Play the plan; returns the scenario, the requests, the step index of each request's
+    submission, and each event with the index of the price step it happened at (an order that
+    executes on arrival, against a live tick, belongs to the step before its submission)."""
     sim = Scenario(fill_model=plan.model, seed=plan.seed)
     if plan.fill_limit is not None:
         sim.engine.fill_limit = Decimal(plan.fill_limit)
     requests: dict[ClientOrderId, OrderRequest] = {}
     sent_at: dict[ClientOrderId, int] = {}
-    per_bar: list[list] = []
+    stepped: list[tuple[int, object]] = []
     for index, (o, h, lo, c, volume) in enumerate(plan.bars):
+        before = len(sim.events)
         for at, fields in plan.singles:
             if at == index:
                 values = {k: (price(v) if k.endswith(("_price", "_amount", "_offset")) else v)
@@ -190,20 +196,25 @@ def run(plan: Plan) -> tuple[Scenario, dict[ClientOrderId, OrderRequest], dict, 
                 target = sorted(requests)[which % len(requests)]
                 with contextlib.suppress(BrokerRejected):
                     sim.events.extend(sim.engine.cancel(target))
-        per_bar.append(sim.bar(price(o), price(h), price(lo), price(c), volume=volume))
-    return sim, requests, sent_at, per_bar
+        stepped.extend((index - 1, e) for e in sim.events[before:])
+        if volume == TICK_STEP:
+            caused = sim.tick(price(c))
+        else:
+            caused = sim.bar(price(o), price(h), price(lo), price(c), volume=volume)
+        stepped.extend((index, e) for e in caused)
+    return sim, requests, sent_at, stepped
 
 
 @settings(max_examples=250, deadline=None)
 @given(plans())
 def test_sim_engine_invariants_hold_for_any_path_and_orders(plan: Plan) -> None:
-    sim, requests, sent_at, per_bar = run(plan)
+    sim, requests, sent_at, stepped = run(plan)
     fills_by_order: dict[ClientOrderId, list[tuple[int, ExecutionFill]]] = defaultdict(list)
-    for index, events in enumerate(per_bar):
-        for event in events:
-            if isinstance(event, ExecutionFill):
-                fills_by_order[event.client_order_id].append((index, event))
-                _o, h, lo, _c, _ = plan.bars[index]
+    for index, event in stepped:
+        if isinstance(event, ExecutionFill):
+            fills_by_order[event.client_order_id].append((index, event))
+            _o, h, lo, _c, volume = plan.bars[index]
+            if volume != TICK_STEP:  # (tick fills may slip past the tick: no range to clamp to)
                 assert price(lo) <= event.price <= price(h), "a bar fill lies inside its bar"
 
     # Limits are never crossed; stops never fill before the path reached them.
@@ -216,7 +227,10 @@ def test_sim_engine_invariants_hold_for_any_path_and_orders(plan: Plan) -> None:
                     fill.price >= request.limit_price)
         if request.stop_price is not None and request.order_type is not OrderType.TRAILING_STOP:
             first = fills[0][0]
-            window = plan.bars[sent_at[cid]: first + 1]
+            start = sent_at[cid]
+            if start > 0 and plan.bars[start - 1][4] == TICK_STEP:
+                start -= 1  # it met the live tick on arrival
+            window = plan.bars[start: first + 1]
             reached = (max(b[1] for b in window) >= request.stop_price * 100 if buy
                        else min(b[2] for b in window) <= request.stop_price * 100)
             assert reached, f"{cid} filled before its stop {request.stop_price} was reached"
