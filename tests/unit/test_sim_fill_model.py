@@ -189,3 +189,14 @@ def test_account_cash_moves_by_value_and_commission() -> None:
     summary = sim.engine.account_summary()
     assert Decimal("8999.65") == summary.cash
     assert Decimal("9999.65") == summary.net_liquidation
+
+
+def test_a_cancel_still_in_flight_does_not_undo_a_fill_that_came_first() -> None:
+    sim = Scenario(fill_model=FillModel(latency=timedelta(seconds=30)))
+    order = sim.request(BUY, 10, OrderType.LIMIT, limit_price="100")
+    sim.submit(order)
+    sim.bar(101, 101, 100.5, 101)  # the order is accepted at the end of this bar
+    sim.events.extend(sim.engine.cancel(order.client_order_id))  # takes effect 30 s later
+    sim.bar(99, 100, 98, 99)  # starts before the cancel arrives: fills at the open
+    assert [Decimal(99)] == sim.fill_prices(order)
+    assert [K.ACCEPTED] == sim.kinds(order)

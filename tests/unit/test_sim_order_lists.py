@@ -165,3 +165,22 @@ def test_ioc_on_a_live_quote_executes_on_arrival() -> None:
     order = sim.request(BUY, 10, OrderType.LIMIT, limit_price="100", time_in_force=TimeInForce.IOC)
     sim.submit(order)
     assert [Decimal("100")] == sim.fill_prices(order)
+
+
+def test_oca_list_on_a_live_quote_fills_only_its_first_member() -> None:
+    sim = Scenario()
+    sim.tick("100")
+    first = sim.request(BUY, 10, OrderType.LIMIT, limit_price="100", oca_group="Q")
+    second = sim.request(BUY, 10, OrderType.LIMIT, limit_price="101", oca_group="Q")
+    sim.submit_list(first, second)
+    assert [Decimal("100")] == sim.fill_prices(first)
+    assert [K.ACCEPTED, K.CANCELED] == sim.kinds(second)
+
+
+def test_an_order_joining_an_oca_group_that_already_executed_is_cancelled() -> None:
+    sim = Scenario()
+    sim.tick("100")
+    sim.submit(sim.request(BUY, 10, OrderType.MARKET, oca_group="LATE"))
+    late = sim.request(BUY, 10, OrderType.LIMIT, limit_price="99", oca_group="LATE")
+    sim.submit(late)
+    assert [K.ACCEPTED, K.CANCELED] == sim.kinds(late)
