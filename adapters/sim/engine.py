@@ -18,6 +18,9 @@ Fill model (the full text with examples is `docs/sim.md`):
 - **Arrival.** An accepted order is eligible from the first bar that starts at or after its
   acceptance (so an order sent after a bar closed can fill at the next open); on a tick-driven
   market (after `on_tick`), it is matched against the current quote at once.
+- **Order lists.** Bracket children work once their parent has filled, for at most what it
+  filled, and may fill later in the same bar; OCA groups cancel (or reduce) the other members on
+  an execution. A list is accepted whole before any member meets a live quote.
 - **Quantity.** Each order executes at most once per price update (bar or tick), for at most its
   leaves, what its bracket parent has filled, `participation` × the bar's volume (shared by the
   instrument's orders in priority order) and `fill_limit`; the rest works on.
