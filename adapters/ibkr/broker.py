@@ -212,9 +212,12 @@ class IbkrBroker:
     ) -> None:
         """Re-send the order with new values; returns when IB confirmed (UPDATED published)."""
         record = self._working(client_order_id, "modified")
-        changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price),
-                                      ("stop_price", stop_price)) if v is not None}
-        request = attrs.evolve(record.request, **changes)
+        request = attrs.evolve(
+            record.request,
+            quantity=record.request.quantity if quantity is None else quantity,
+            limit_price=record.request.limit_price if limit_price is None else limit_price,
+            stop_price=record.request.stop_price if stop_price is None else stop_price,
+        )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def send() -> None:
@@ -373,13 +376,14 @@ class IbkrBroker:
 
         async def ask() -> None:
             req_id = ib.client.getReqId()
-            future = ib.wrapper.startReq(req_id)
-            ib.client.reqAccountSummary(req_id, "All", _SUMMARY_TAGS)
+            future = ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
+            ib.client.reqAccountSummary(  # type: ignore[no-untyped-call]
+                req_id, "All", _SUMMARY_TAGS)
             try:
                 await future
             finally:
                 if ib.isConnected():
-                    ib.client.cancelAccountSummary(req_id)
+                    ib.client.cancelAccountSummary(req_id)  # type: ignore[no-untyped-call]
 
         await self.connection.request("accountSummary", ask, timeout, "reqAccountSummary")
         account = self.connection.account

@@ -21,7 +21,7 @@ from ib_async.wrapper import RequestError
 from ordergate.adapters.ibkr import parsing
 from ordergate.adapters.ibkr.connection import IbkrConfig, IbkrConnection, bounded
 from ordergate.adapters.ibkr.contracts import ContractBook
-from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout, InvalidValue
+from ordergate.domain.errors import BrokerError, BrokerRejected, InvalidValue
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.market import Bar, Quote
 from ordergate.domain.values import check_utc
@@ -73,23 +73,25 @@ class IbkrMarketData:
         wrapper = ib.wrapper
         wrapper.tickers.pop(hash(contract), None)  # a fresh ticker: no values from an old one
         req_id = ib.client.getReqId()
-        future = wrapper.startReq(req_id, contract)
+        future = wrapper.startReq(req_id, contract)  # type: ignore[no-untyped-call]
         ticker = wrapper.startTicker(req_id, contract, "snapshot")
-        ib.client.reqMktData(req_id, contract, "", True, False, [])  # snapshot only, always
+        # snapshot=True, always: a streaming subscription is never opened (alpha learning)
+        ib.client.reqMktData(  # type: ignore[no-untyped-call]
+            req_id, contract, "", True, False, [])
         try:
             await bounded(future, timeout, f"snapshot of {contract.symbol}")
         except RequestError as exc:
             raise BrokerRejected(
                 f"no quote for {contract.symbol}: {exc.message}", exc.code) from None
-        except BrokerTimeout:
+        except BaseException:  # timed out or cancelled: tell IB to drop the request too
             if ib.isConnected():
-                ib.client.cancelMktData(req_id)
+                ib.client.cancelMktData(req_id)  # type: ignore[no-untyped-call]
             raise
         finally:
             wrapper.endTicker(ticker, "snapshot")
             wrapper.tickers.pop(hash(contract), None)
             wrapper.reqId2Ticker.pop(req_id, None)
-        return ticker
+        return ticker  # type: ignore[no-any-return]
 
     async def bars(
         self,
@@ -136,11 +138,12 @@ class IbkrMarketData:
         contract, qualified = await self.contracts.qualify(instrument, timeout=timeout)
         ib = self.connection.ib
         req_id = ib.client.getReqId()
-        container = BarDataList()
+        container = BarDataList()  # type: ignore[no-untyped-call]
         container.reqId = req_id
-        future = ib.wrapper.startReq(req_id, contract, container=container)
+        future = ib.wrapper.startReq(  # type: ignore[no-untyped-call]
+            req_id, contract, container=container)
         seconds = math.ceil(duration.total_seconds())
-        ib.client.reqHistoricalData(
+        ib.client.reqHistoricalData(  # type: ignore[no-untyped-call]
             req_id, contract, parsing.ib_time(end), f"{seconds} S", size_text, "TRADES",
             True, 2, False, [],
         )
@@ -156,7 +159,7 @@ class IbkrMarketData:
                 f"historical bars of {instrument.id}: [{exc.code}] {exc.message}") from None
         except BaseException:
             if ib.isConnected():
-                ib.client.cancelHistoricalData(req_id)
+                ib.client.cancelHistoricalData(req_id)  # type: ignore[no-untyped-call]
             raise
         start = end - duration
         bars = [parsing.bar_from_ib(b, qualified, bar_size) for b in received]

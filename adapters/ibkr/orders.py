@@ -169,12 +169,12 @@ class OrderTracker:
 
     # -- publishing ------------------------------------------------------------------------------
     def lifecycle(self, record: OrderRecord, kind: OrderEventKind, reason: str = "",
-                  **values: Decimal | None) -> bool:
+                  values: dict[str, Decimal] | None = None) -> bool:
         """Publish a lifecycle event if the mirror accepts it as a change."""
         now = datetime.now(UTC)
         event = OrderLifecycleEvent(
             record.client_order_id, kind, now, now, record.broker_order_id, reason,
-            correlation_id=record.request.correlation_id, **values,  # type: ignore[arg-type]
+            correlation_id=record.request.correlation_id, **(values or {}),  # type: ignore[arg-type]
         )
         try:
             changed = record.mirror.apply(event)
@@ -355,7 +355,7 @@ class OrderTracker:
         values = {name: sent for name, sent, _ in confirmed if sent is not None}
         record.modify = None
         record.request = pending.request
-        self.lifecycle(record, K.UPDATED, **values)
+        self.lifecycle(record, K.UPDATED, values=values)
         self._resolve(pending.waiter, None)
 
     def _fail_modify(self, record: OrderRecord, error: BrokerError) -> None:

@@ -95,7 +95,8 @@ class Resync:
         started = time.perf_counter()
         ib = self._connection.ib
         tracker = self._tracker
-        ib.client.updateReqId(tracker.max_order_id + 1)  # never reuse an id (nextValidId rollback)
+        # never reuse an order id, even when the gateway rolled nextValidId back
+        ib.client.updateReqId(tracker.max_order_id + 1)  # type: ignore[no-untyped-call]
         if full:
             await self._request("positions", ib.reqPositionsAsync, "resubscribe positions")
         open_trades = await self._request("openOrders", ib.reqOpenOrdersAsync, "reqOpenOrders")
@@ -103,7 +104,7 @@ class Resync:
         recovered = await self._recover_fills(full)
         ended, lost = await self._close_missing(seen_open)
         positions = await self._positions()
-        ib.client.updateReqId(tracker.max_order_id + 1)
+        ib.client.updateReqId(tracker.max_order_id + 1)  # type: ignore[no-untyped-call]
         report = ResyncReport(full, len(seen_open), recovered, ended, lost, positions,
                               time.perf_counter() - started)
         self.reports.append(report)
