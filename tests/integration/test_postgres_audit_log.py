@@ -86,6 +86,35 @@ async def test_editing_one_payload_byte_is_found_by_verify(
     assert (False, 4, 3) == (result.ok, result.first_bad_sequence, result.checked)
 
 
+async def test_a_body_that_is_not_json_is_named_by_verify(
+    harness: PostgresAuditLogHarness, log: PostgresAuditLog
+) -> None:
+    for i in range(4):
+        await log.append(record(i))
+    await tamper_body(harness.dsn, harness.names, 2, b"not json at all")
+    result = await log.verify()
+    assert (False, 2) == (result.ok, result.first_bad_sequence)
+
+
+async def test_an_edited_index_column_is_named_by_verify(
+    harness: PostgresAuditLogHarness, log: PostgresAuditLog
+) -> None:
+    for i in range(4):
+        await log.append(record(i, corr="real"))
+    names = harness.names
+    trigger = names.trigger("guard")
+    conn: Any
+    async with await psycopg.AsyncConnection.connect(harness.dsn) as conn, conn.transaction():
+        await conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(names.log, trigger))
+        await conn.execute(
+            sql.SQL("UPDATE {} SET correlation_id = 'forged' WHERE seq = 3").format(names.log)
+        )
+        await conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(names.log, trigger))
+    result = await log.verify()
+    assert (False, 3) == (result.ok, result.first_bad_sequence)
+    assert [] == await log.query(correlation_id=CorrelationId("forged"))
+
+
 async def _body(harness: PostgresAuditLogHarness, sequence: int) -> bytes:
     conn: Any
     async with await psycopg.AsyncConnection.connect(harness.dsn) as conn:
