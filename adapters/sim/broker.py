@@ -112,9 +112,13 @@ class SimBroker:
         bid: Decimal | None = None,
         ask: Decimal | None = None,
         size: Decimal | None = None,
+        ts: datetime | None = None,
     ) -> list[BrokerEvent]:
-        """A trade at `price` now (bid/ask default to it): working orders match the quote."""
-        events = self.engine.on_tick(instrument.id, price, bid=bid, ask=ask, size=size)
+        """A trade at `price` at `ts` (default: now; bid/ask default to the price): working
+        orders match the quote, and the clock moves to `ts`."""
+        events = self.engine.on_tick(instrument.id, price, ts=ts, bid=bid, ask=ask, size=size)
+        if ts is not None:
+            self.clock.move_quietly(self.engine.now)
         if events:
             self._publish(events)
         return events  # type: ignore[return-value]

@@ -1,4 +1,4 @@
-"""`Replay`: drives a simulated market through bar series, in time order.
+"""`Replay`: drives a simulated market through bar series (and trade ticks), in time order.
 
 Each bar goes to the `SimBroker` (which matches working orders and moves the clock to the bar's
 end); after an underlying's bar, every watched option on it is re-priced with Black–Scholes and
@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from ordergate.adapters.sim.bars import SimBar, from_units
 from ordergate.adapters.sim.broker import SimBroker
 from ordergate.adapters.sim.options import OptionMarket
+from ordergate.adapters.sim.ticks import SimTick
+from ordergate.domain.errors import BrokerRejected
 from ordergate.ports.broker import BrokerEvent
 
 __all__ = ["Replay", "merge_series"]
@@ -42,6 +44,17 @@ class Replay:
             for contract, price in options.repriced(bar.instrument_id, spot, now):
                 events.extend(self.broker.feed_tick(contract, price))
         return events
+
+    def step_tick(self, tick: SimTick) -> list[BrokerEvent]:
+        """Replay one trade tick at its time; `BrokerRejected` if the broker does not know the
+        instrument."""
+        instrument = self.broker.engine.instrument(tick.instrument_id)
+        if instrument is None:
+            raise BrokerRejected(f"No security definition has been found for {tick.instrument_id}",
+                                 200)
+        return self.broker.feed_tick(
+            instrument, tick.price, bid=tick.bid, ask=tick.ask, size=tick.size, ts=tick.ts
+        )
 
     def run(self, bars: Iterable[SimBar]) -> Iterator[tuple[SimBar, list[BrokerEvent]]]:
         """Replay `bars` one by one, yielding each with the events it caused."""

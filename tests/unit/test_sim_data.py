@@ -1,4 +1,5 @@
-"""Bundled daily bars, the CSV loader, the synthetic intraday generator and the sim clock."""
+"""Bundled daily bars, the CSV bar and tick loaders, the synthetic intraday generator and the
+sim clock."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from ordergate.adapters.sim.bars import (
     load_bundled_daily_bars,
     load_daily_bars_csv,
 )
+from ordergate.adapters.sim.broker import SimBroker
 from ordergate.adapters.sim.clock import SimClock
-from ordergate.adapters.sim.replay import merge_series
+from ordergate.adapters.sim.engine import MatchingEngine
+from ordergate.adapters.sim.replay import Replay, merge_series
 from ordergate.adapters.sim.synthetic import BARS_PER_SESSION, SyntheticIntraday
+from ordergate.adapters.sim.ticks import load_ticks_csv
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.instruments import NEW_YORK
+from ordergate.domain.instruments import NEW_YORK, Stock
 from ordergate.domain.market import Bar
-from ordergate.domain.values import InstrumentId
+from ordergate.domain.orders import ExecutionFill, OrderRequest, OrderType
+from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
 START = datetime(2024, 1, 2, 15, tzinfo=UTC)
 
@@ -130,3 +135,26 @@ async def test_clock_wakes_sleepers_in_deadline_order_and_notifies_listeners() -
     await asyncio.gather(*tasks)
     assert [10, 30] == woke
     assert [START + timedelta(seconds=15), START + timedelta(seconds=30)] == seen
+
+
+def test_tick_file_replays_through_the_broker_at_the_ticks_times(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "Timestamp,Symbol,Price,Size,Bid,Ask\n"
+        "2024-01-02T15:00:02Z,AAPL,100.02,300,100.01,100.03\n"
+        "2024-01-02T15:00:01Z,AAPL,100.05,100,,\n"
+        "2024-01-02T15:00:03+00:00,AAPL,99.98,200,99.97,99.99\n"
+    )
+    ticks = load_ticks_csv(path)
+    assert [Decimal("100.05"), Decimal("100.02"), Decimal("99.98")] == [t.price for t in ticks]
+    engine = MatchingEngine(start=START)
+    engine.add_instrument(Stock("AAPL"))
+    broker = SimBroker(engine, SimClock(START))
+    replay = Replay(broker)
+    request = OrderRequest(ClientOrderId("L"), Stock("AAPL"), Side.BUY, Decimal(10),
+                           OrderType.LIMIT, limit_price=Decimal("100.00"))
+    engine.submit(request)
+    fills = [e for t in ticks for e in replay.step_tick(t) if isinstance(e, ExecutionFill)]
+    # Buys pay the ask: 99.99 on the third tick is the first ask at or below 100.00.
+    assert [(Decimal("99.99"), ticks[2].ts)] == [(f.price, f.ts_event) for f in fills]
+    assert ticks[2].ts == broker.clock.now()
