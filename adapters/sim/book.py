@@ -54,10 +54,12 @@ class OrderBook:
         )
 
     def working(self, instrument_id: InstrumentId) -> list[SimOrder] | None:
+        """The working orders of one instrument in priority order, if any."""
         return self.by_instrument.get(instrument_id.value)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def emit(self, order: SimOrder, kind: OrderEventKind, ts: datetime, reason: str = "") -> None:
+        """Append a lifecycle event of `kind` for `order` at `ts`."""
         self.out.append(
             OrderLifecycleEvent(
                 order.client_order_id,
@@ -90,10 +92,12 @@ class OrderBook:
         order.reported_stop = order.stop
 
     def register(self, order: SimOrder) -> None:
+        """Record a newly submitted order (status SUBMITTED)."""
         self.orders[order.client_order_id] = order
         self.open[order.client_order_id] = order
 
     def reject(self, order: SimOrder, reason: str, ts: datetime) -> None:
+        """The broker refuses the order: REJECTED with IB-style `reason`."""
         order.status = _S.REJECTED
         self.open.pop(order.client_order_id, None)
         self.emit(order, _K.REJECTED, ts, reason)

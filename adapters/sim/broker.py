@@ -43,6 +43,7 @@ class SimEventStream:
         self._closed = False
 
     def put(self, event: BrokerEvent) -> None:
+        """Deliver one event to this subscription (never blocks)."""
         self._queue.put_nowait(event)
 
     def pending(self) -> int:
@@ -124,6 +125,7 @@ class SimBroker:
         return events  # type: ignore[return-value]
 
     def unsubscribe(self, stream: SimEventStream) -> None:
+        """Stop delivering events to `stream`."""
         if stream in self._subscribers:
             self._subscribers.remove(stream)
 

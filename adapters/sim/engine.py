@@ -129,6 +129,7 @@ class MatchingEngine:
         self._instruments[instrument.id] = instrument
 
     def instrument(self, instrument_id: InstrumentId) -> Instrument | None:
+        """The simulation's definition of an instrument, or None if unknown."""
         return self._instruments.get(instrument_id)
 
     def last_price(self, instrument_id: InstrumentId) -> tuple[Decimal, datetime] | None:
@@ -280,12 +281,15 @@ class MatchingEngine:
         return [o.view() for o in sorted(self.book.open.values(), key=lambda o: o.seq)]
 
     def positions(self) -> list[BrokerPosition]:
+        """Every non-zero position of the account."""
         return self.ledger.broker_positions()
 
     def executions(self, since: datetime) -> list[ExecutionFill]:
+        """Executions at or after `since`, with commissions, in execution order."""
         return self.ledger.executions(since)
 
     def account_summary(self) -> AccountSummary:
+        """Cash, net liquidation and buying power, marked at last prices."""
         reserved = reserved_funds(self.book.open.values(), self.ledger, self._last)
         return self.ledger.summary(self._last, reserved, self.now)
 

@@ -51,6 +51,7 @@ class Executor:
         self.slip_jitter = model.slippage_jitter_ticks
 
     def volume_cap(self, volume: int | None) -> int | None:
+        """The quantity units `participation` allows out of `volume` (None: no cap)."""
         ratio = self.participation
         if ratio is None or volume is None:
             return None
@@ -70,6 +71,7 @@ class Executor:
         self._end_update(orders, ts)
 
     def match_bar(self, working: list[SimOrder], bar: SimBar) -> None:
+        """Walk one bar's path over the instrument's working orders."""
         self.update += 1
         self.cap = self.volume_cap(bar.volume)
         o, h, lo, c = bar.open, bar.high, bar.low, bar.close

@@ -44,6 +44,7 @@ class SimLedger:
         return self._month_volume.get((local.year, local.month), ZERO)
 
     def position_units(self, instrument_id: InstrumentId) -> Decimal:
+        """The signed position quantity of an instrument (zero when flat)."""
         position = self.positions.get(instrument_id)
         return ZERO if position is None else position.quantity
 

@@ -100,6 +100,7 @@ class SimMarketData:
         self._frozen[instrument.id] = self._build_quote(instrument)
 
     def unfreeze(self, instrument: Instrument) -> None:
+        """Let a frozen quote follow the market again."""
         self._frozen.pop(instrument.id, None)
 
     def stall(self, seconds: float) -> None:

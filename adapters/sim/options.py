@@ -132,6 +132,7 @@ class OptionMarket:
         self._watched: dict[str, list[OptionContract]] = {}
 
     def chain(self, underlying: str) -> OptionChain | None:
+        """The option chain of `underlying`, if there is one."""
         return self._chains.get(underlying)
 
     def watch(self, contract: OptionContract) -> None:
@@ -143,6 +144,7 @@ class OptionMarket:
             watched.append(contract)
 
     def watched(self, underlying: str) -> Sequence[OptionContract]:
+        """The contracts on `underlying` re-priced as it moves."""
         return self._watched.get(underlying, ())
 
     def price(self, contract: OptionContract, spot: Decimal, now: datetime) -> Decimal:

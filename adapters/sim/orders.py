@@ -141,6 +141,7 @@ class SimOrder:
 
     @property
     def leaves(self) -> int:
+        """Quantity units not yet filled."""
         return self.qty - self.filled
 
     def fillable(self) -> int:
@@ -177,9 +178,11 @@ class SimOrder:
 
     # -- views -------------------------------------------------------------------------------
     def quantity_decimal(self, units: int) -> Decimal:
+        """`units` size increments as a Decimal quantity."""
         return units * self.size_increment
 
     def avg_price(self) -> Decimal | None:
+        """Average execution price so far, or None before the first fill."""
         if self.filled == 0:
             return None
         return (from_units(self.value) / self.filled).quantize(Decimal("0.0001"))

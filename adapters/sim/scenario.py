@@ -83,11 +83,13 @@ class Scenario:
         )
 
     def submit(self, request: OrderRequest) -> list[EngineEvent]:
+        """Send one order; returns (and logs) the events it caused."""
         _, events = self.engine.submit(request)
         self.events.extend(events)
         return events
 
     def submit_list(self, *requests: OrderRequest) -> list[EngineEvent]:
+        """Send a bracket or OCA group; returns (and logs) the events."""
         _, events = self.engine.submit_list(requests)
         self.events.extend(events)
         return events
@@ -112,11 +114,13 @@ class Scenario:
         return events
 
     def tick(self, price: Any, **kwargs: Any) -> list[EngineEvent]:
+        """A trade at `price` now; returns (and logs) the events."""
         events = self.engine.on_tick(self.stock.id, _dec(price), **kwargs)
         self.events.extend(events)
         return events
 
     def advance(self, delta: timedelta) -> list[EngineEvent]:
+        """Let `delta` of simulated time pass; returns (and logs) the events."""
         events = self.engine.advance_to(self.engine.now + delta)
         self.next_bar_at = max(self.next_bar_at, self.engine.now)
         self.events.extend(events)
@@ -124,6 +128,7 @@ class Scenario:
 
     # -- reading the log -------------------------------------------------------------------------
     def fills(self, request: OrderRequest | None = None) -> list[ExecutionFill]:
+        """Executions logged so far (of one order, or all)."""
         return [
             e
             for e in self.events
@@ -132,12 +137,15 @@ class Scenario:
         ]
 
     def fill_prices(self, request: OrderRequest) -> list[Decimal]:
+        """Execution prices of one order, in order."""
         return [f.price for f in self.fills(request)]
 
     def filled(self, request: OrderRequest) -> Decimal:
+        """Quantity filled of one order."""
         return sum((f.quantity for f in self.fills(request)), Decimal(0))
 
     def kinds(self, request: OrderRequest) -> list[OrderEventKind]:
+        """Lifecycle event kinds logged for one order, in order."""
         return [
             e.kind
             for e in self.events
@@ -145,4 +153,5 @@ class Scenario:
         ]
 
     def commissions(self) -> list[Decimal]:
+        """Every commission reported, in order."""
         return [e.commission for e in self.events if isinstance(e, CommissionReport)]

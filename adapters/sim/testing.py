@@ -87,6 +87,7 @@ class SimBrokerHarness:
         self.broker.clock.advance(seconds)
 
     async def now(self) -> datetime:
+        """The simulation's current time."""
         return self.broker.clock.now()
 
     async def settle(self) -> None:
@@ -94,6 +95,7 @@ class SimBrokerHarness:
         await asyncio.sleep(0)
 
     async def close(self) -> None:
+        """Disconnect the broker."""
         await self.broker.disconnect(timeout=_TIMEOUT)
 
 
@@ -134,6 +136,7 @@ class SimMarketDataHarness:
         self.market_data.stall(seconds)
 
     async def now(self) -> datetime:
+        """The simulation's current time."""
         return self.clock.now()
 
     async def close(self) -> None:
