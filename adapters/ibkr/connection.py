@@ -77,6 +77,7 @@ class IbkrConfig:
     backoff: BackoffPolicy = BackoffPolicy()
     breaker_threshold: int = 5
     breaker_cooldown: float = 60.0
+    probe_interval: float | None = 0.25
     commission_grace: float = attrs.field(default=1.0, validator=_positive)
 
     @operator_id.validator
@@ -134,6 +135,9 @@ class IbkrConnection:
         self._last_beat: datetime | None = None
         self._server_sample: tuple[datetime, float] | None = None
         self._misses = 0
+        self._connecting = False
+        self._refused = False
+        self._drop_reason = ""
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.errorEvent += self._on_error
 
@@ -249,22 +253,52 @@ class IbkrConnection:
     # -- connecting ------------------------------------------------------------------------------
     async def _attempts(self, reason: str) -> None:
         policy = self.config.backoff
-        for attempt in range(1, policy.attempts + 1):
-            if self._closing:
-                return
-            if attempt > 1:
-                await asyncio.sleep(policy.delay(attempt - 1))
-            wait = self.breaker.retry_in()
-            if wait > 0:
-                _log.warning("connection breaker open; next attempt in %.1fs", wait)
-                await asyncio.sleep(wait)
-            self.reconnect_attempts = attempt
-            if await self._attempt(attempt, reason):
-                self.reconnect_attempts = 0
-                return
+        self._connecting = True
+        try:
+            for attempt in range(1, policy.attempts + 1):
+                if self._closing:
+                    return
+                if attempt > 1:
+                    await self._wait_before_retry(policy.delay(attempt - 1))
+                wait = self.breaker.retry_in()
+                if wait > 0:
+                    _log.warning("connection breaker open; next attempt in %.1fs", wait)
+                    await asyncio.sleep(wait)
+                self.reconnect_attempts = attempt
+                if await self._attempt(attempt, reason):
+                    self.reconnect_attempts = 0
+                    return
+        finally:
+            self._connecting = False
         self._set_state(
             ConnectionState.DISCONNECTED, f"gave up after {policy.attempts} attempts ({reason})"
         )
+
+    async def _wait_before_retry(self, delay: float) -> None:
+        """Back off for `delay`, but when the last attempt was refused (the gateway was not
+        listening), probe the port every `probe_interval` and retry as soon as it listens. A
+        gateway that listens but fails the API handshake always gets the full backoff."""
+        interval = self.config.probe_interval
+        if not self._refused or interval is None:
+            await asyncio.sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(interval, left))
+            if await self._listening():
+                return
+
+    async def _listening(self) -> bool:
+        cfg = self.config
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(cfg.host, cfg.port), 1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def _attempt(self, attempt: int, reason: str) -> bool:
         cfg = self.config
@@ -279,14 +313,15 @@ class IbkrConnection:
             await self._sample_server_time()
             self.generation += 1
             if self._on_connected is not None:
-                await self._on_connected(True)
+                await self._on_connected(False)
         except ModeMismatch:
             self._closing = True
             self.ib.disconnect()
             raise
-        except (BrokerError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        except Exception as exc:  # any failed attempt is retried (and counted by the breaker)
             return self._failed(attempt, reason, exc)
         self.breaker.record_success()
+        self._refused = False
         self._misses = 0
         self._last_beat = datetime.now(UTC)
         self._set_state(ConnectionState.CONNECTED, f"connected ({reason}, attempt {attempt})")
@@ -300,6 +335,7 @@ class IbkrConnection:
 
     def _failed(self, attempt: int, reason: str, exc: BaseException) -> bool:
         self.breaker.record_failure()
+        self._refused = isinstance(exc, ConnectionRefusedError)
         _log.warning("IB connect attempt %s (%s) failed: %r", attempt, reason, exc)
         if self.ib.isConnected():
             self.ib.disconnect()
@@ -311,11 +347,12 @@ class IbkrConnection:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
-        if self._closing or self.state is ConnectionState.RECONNECTING:
+        if self._closing or self._connecting or self.state is ConnectionState.RECONNECTING:
             return
         if self._reconnecting is not None and not self._reconnecting.done():
             return
-        self._set_state(ConnectionState.RECONNECTING, "socket to the gateway closed")
+        reason, self._drop_reason = self._drop_reason or "socket to the gateway closed", ""
+        self._set_state(ConnectionState.RECONNECTING, reason)
         self._reconnecting = asyncio.ensure_future(self._attempts("reconnect"))
 
     def _on_error(self, req_id: int, code: int, message: str, contract: object) -> None:
@@ -338,6 +375,7 @@ class IbkrConnection:
 
     async def _force_reconnect(self, reason: str) -> None:
         _log.warning("forcing a reconnect: %s", reason)
+        self._drop_reason = reason
         self.ib.disconnect()  # fires disconnectedEvent, which starts the reconnect loop
 
     def _start_heartbeat(self) -> None:
