@@ -369,12 +369,13 @@ class StrategyCSettings:
 class SessionSettings:
     """`[session]`: what `ordergate run` replays on the simulated broker.
 
-    `bars` is how many daily bars per symbol to replay (0 = all); `bars_file` a CSV of daily
-    bars (unset = the bundled AAPL/MSFT/IBM data); `seed` makes the simulation repeatable.
+    `bars` is how many daily bars per symbol to replay (default 500, about two years; 0 = all);
+    `bars_file` a CSV of daily bars (unset = the bundled AAPL/MSFT/IBM data); `seed` makes the
+    simulation repeatable.
     """
 
     symbols: tuple[str, ...] = attrs.field(default=("AAPL", "MSFT", "IBM"))
-    bars: int = _count(0)
+    bars: int = _count(500)
     bars_file: str | None = attrs.field(default=None, validator=_text)
     seed: int = _count(7)
     starting_cash: Decimal = attrs.field(

@@ -1,0 +1,223 @@
+"""The composition root: builds an `OrderGate` and its adapters from `Settings`.
+
+This is the only application module that imports adapters and dependency_injector (an
+import-linter exception says so). Each port is a `providers.Selector` keyed by configuration:
+broker `sim | fake` (and `ibkr` where the adapter is installed), market data alike, audit
+`sqlite | postgres | memory`, publisher `redis | memory`. Connections that must be opened and
+closed are `providers.Resource`s: the selected ones are opened when the gate is built and closed by
+`shutdown_resources()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+from dependency_injector import containers, providers
+
+from ordergate.adapters.fakes.audit_log import InMemoryAuditLog
+from ordergate.adapters.fakes.broker import FakeBroker
+from ordergate.adapters.fakes.clock import FakeClock
+from ordergate.adapters.fakes.market_data import FakeMarketData
+from ordergate.adapters.fakes.publisher import InMemoryPublisher
+from ordergate.adapters.postgres.audit_log import PostgresAuditLog
+from ordergate.adapters.redis.config import RedisConfig, connect
+from ordergate.adapters.redis.publisher import RedisStreamPublisher
+from ordergate.adapters.serialization import hmac_key_from_env
+from ordergate.adapters.sim.session import DAILY_BAR, SimSession
+from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
+from ordergate.adapters.system_clock import SystemClock
+from ordergate.application.config import Settings
+from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.results import ExecutionMode
+from ordergate.application.session import MomentumStrategyA, Strategy
+from ordergate.domain.instruments import Stock
+from ordergate.ports.audit_log import AuditLog
+from ordergate.ports.event_publisher import EventPublisher
+
+__all__ = ["Application", "build_application", "session_strategies"]
+
+
+async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
+    key = hmac_key_from_env(settings.audit.hmac_key_env, environ)
+    log = await SqliteAuditLog.open(settings.audit.path, hmac_key=key)
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def _postgres_audit(
+    settings: Settings, environ: Mapping[str, str]
+) -> AsyncIterator[AuditLog]:
+    audit = settings.audit
+    if audit.dsn is None:
+        raise ValueError("audit.dsn: required when audit.kind is 'postgres'")
+    log = await PostgresAuditLog.open(
+        audit.dsn,
+        schema=audit.schema,
+        table=audit.table,
+        password=settings.secrets.postgres_password,
+        hmac_key=hmac_key_from_env(audit.hmac_key_env, environ),
+    )
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def _memory_audit() -> AsyncIterator[AuditLog]:
+    log = InMemoryAuditLog()
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def _redis_publisher(
+    settings: Settings, environ: Mapping[str, str]
+) -> AsyncIterator[EventPublisher]:
+    config = RedisConfig(url=settings.publisher.url, stream_maxlen=settings.publisher.stream_maxlen)
+    publisher = RedisStreamPublisher(
+        connect(config, environ), maxlen=config.stream_maxlen, owns_client=True
+    )
+    try:
+        yield publisher
+    finally:
+        await publisher.close()
+
+
+async def _memory_publisher() -> AsyncIterator[EventPublisher]:
+    publisher = InMemoryPublisher()
+    try:
+        yield publisher
+    finally:
+        await publisher.close()
+
+
+def _sim_session(settings: Settings) -> SimSession:
+    session = settings.session
+    return SimSession.build(
+        session.symbols,
+        bars=session.bars,
+        bars_file=session.bars_file,
+        seed=session.seed,
+        starting_cash=session.starting_cash,
+    )
+
+
+def _fake_clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+def _fake_instruments(settings: Settings) -> list[Stock]:
+    return [Stock(symbol) for symbol in settings.session.symbols]
+
+
+class Application(containers.DeclarativeContainer):
+    """Every adapter and the gate, chosen by `config` (the `Settings` kinds) and `settings`."""
+
+    config = providers.Configuration(strict=True)
+    settings = providers.Dependency(instance_of=Settings)
+    environ = providers.Dependency(instance_of=Mapping)
+
+    sim = providers.Singleton(_sim_session, settings)
+    fake_clock = providers.Singleton(_fake_clock)
+
+    clock = providers.Selector(
+        config.broker.kind,
+        sim=providers.Callable(lambda s: s.clock, sim),
+        fake=fake_clock,
+        ibkr=providers.Singleton(SystemClock),
+    )
+    broker = providers.Selector(
+        config.broker.kind,
+        sim=providers.Callable(lambda s: s.broker, sim),
+        fake=providers.Singleton(
+            FakeBroker, fake_clock, providers.Callable(_fake_instruments, settings)
+        ),
+    )
+    market_data = providers.Selector(
+        config.market_data.kind,
+        sim=providers.Callable(lambda s: s.market_data, sim),
+        fake=providers.Singleton(
+            FakeMarketData, fake_clock, providers.Callable(_fake_instruments, settings)
+        ),
+    )
+    audit = providers.Selector(
+        config.audit.kind,
+        sqlite=providers.Resource(_sqlite_audit, settings, environ),
+        postgres=providers.Resource(_postgres_audit, settings, environ),
+        memory=providers.Resource(_memory_audit),
+    )
+    publisher = providers.Selector(
+        config.publisher.kind,
+        redis=providers.Resource(_redis_publisher, settings, environ),
+        memory=providers.Resource(_memory_publisher),
+    )
+
+
+def gate_options(settings: Settings) -> GateOptions:
+    """The facade's options for `settings` (sim sessions decide on daily bars)."""
+    daily = settings.broker.kind.value == "sim"
+    return GateOptions(
+        mode=ExecutionMode(settings.mode.value),
+        operator_id=settings.operator_id,
+        starting_cash=settings.session.starting_cash,
+        limits=settings.risk.to_limits(),
+        breakers=settings.risk.to_breaker_config(),
+        strategy_c=settings.strategy_c.to_config(),
+        timeout=settings.broker.request_timeout,
+        connect_timeout=settings.broker.connect_timeout,
+        staleness_seconds=(
+            3 * 86_400 if daily else settings.market_data.staleness_seconds
+        ),  # a replayed daily close is "fresh" until the next session's bar
+        snapshot_window=timedelta(days=120) if daily else timedelta(hours=1),
+        snapshot_bar_size=DAILY_BAR if daily else timedelta(minutes=1),
+    )
+
+
+async def build_application(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[Application, OrderGate]:
+    """Wire the container for `settings`, open its resources and build the gate.
+
+    Call `await container.shutdown_resources()` after the gate has stopped.
+    """
+    env = os.environ if environ is None else environ
+    container = Application(settings=settings, environ=env)
+    container.config.from_dict(
+        {
+            "broker": {"kind": settings.broker.kind.value},
+            "market_data": {"kind": settings.market_data.kind.value},
+            "audit": {"kind": settings.audit.kind.value},
+            "publisher": {"kind": settings.publisher.kind.value},
+        }
+    )
+    # Only the selected resources are opened (calling a Resource provider initialises it);
+    # `init_resources()` would open every backend, chosen or not.
+    ports = Ports(
+        broker=container.broker(),
+        market_data=container.market_data(),
+        audit=await container.audit(),  # type: ignore[misc]
+        clock=container.clock(),
+        publisher=await container.publisher(),  # type: ignore[misc]
+    )
+    return container, OrderGate(ports, gate_options(settings))
+
+
+def session_strategies(container: Application, settings: Settings) -> list[Strategy]:
+    """Strategy A on every session symbol; with the simulator, AAPL trades calls instead so
+    Strategy C has option positions to close."""
+    if settings.broker.kind.value != "sim":
+        return [MomentumStrategyA([Stock(s) for s in settings.session.symbols])]
+    sim: SimSession = container.sim()
+    options = [s for s in sim.stocks if s.symbol == "AAPL"]
+    stocks = [s for s in sim.stocks if s.symbol != "AAPL"]
+    strategies: list[Strategy] = []
+    if stocks:
+        strategies.append(MomentumStrategyA(stocks))
+    if options:
+        strategies.append(MomentumStrategyA(options, name="A-calls", option_picker=sim.pick_call))
+    return strategies
