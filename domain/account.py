@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import attrs
+
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.enums import OrderStatus, OrderType
 from ordergate.domain.values import (

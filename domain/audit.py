@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import CorrelationId, utc_field
 

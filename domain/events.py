@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import attrs
+
 from ordergate.domain.orders.events import (
     CommissionReport,
     ExecutionFill,

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import POSITIVE_DECIMAL, InstrumentId, check_utc, decimal_field
 

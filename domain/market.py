@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import InstrumentId, decimal_field, opt_decimal_field, utc_field
 

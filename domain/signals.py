@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import Instrument, OptionContract, Stock
 from ordergate.domain.orders.enums import OrderType, TimeInForce

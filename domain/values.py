@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import attrs
+
 from ordergate.domain.signals import Signal
 
 __all__ = ["SignalDelivery", "SignalSource"]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import strategies as st
+
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 from ordergate.domain.orders.enums import OrderIntent, OrderType, TimeInForce
 from ordergate.domain.orders.request import OrderRequest

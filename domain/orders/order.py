@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Final
 
 import attrs
+
 from ordergate.domain.errors import DuplicateExecution, InvalidOrderTransition, InvalidValue
 from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.orders.events import (

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import Instrument, OptionContract, Stock
 from ordergate.domain.orders.enums import OrderIntent, OrderType, TimeInForce

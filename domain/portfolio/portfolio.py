@@ -17,6 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from ordergate.domain.errors import UnknownOrder
 from ordergate.domain.instruments import NEW_YORK, Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent

@@ -41,7 +41,8 @@ def test_custom_last_trade_time() -> None:
 def test_multiplier_defaults() -> None:
     assert OPT.multiplier == Decimal(100)
     assert Stock("AAPL").multiplier == Decimal(1)
-    assert OPT.is_option and not Stock("AAPL").is_option
+    assert OPT.is_option
+    assert not Stock("AAPL").is_option
 
 
 def test_price_grid() -> None:
@@ -50,4 +51,5 @@ def test_price_grid() -> None:
     assert not stock.is_valid_price(Decimal("100.015"))
     assert quantize_price(Decimal("100.016"), Decimal("0.01")) == Decimal("100.02")
     assert quantize_price(Decimal("100.07"), Decimal("0.05")) == Decimal("100.05")
-    assert OPT.is_valid_price(Decimal("1.25")) and OPT.is_valid_quantity(Decimal(2))
+    assert OPT.is_valid_price(Decimal("1.25"))
+    assert OPT.is_valid_quantity(Decimal(2))

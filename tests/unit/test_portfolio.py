@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from ordergate.domain.values import ClientOrderId, ExecutionId, InstrumentId, Si
 T0 = datetime(2024, 1, 8, 15, 0, tzinfo=UTC)  # a Monday, 10:00 New York
 AAPL = Stock("AAPL")
 CALL = OptionContract("AAPL", date(2024, 1, 19), Decimal(150), OptionRight.CALL)
-_n = 0
+_ids = itertools.count(1)
 
 
 def fill(
@@ -25,15 +26,15 @@ def fill(
     qty: int | str,
     px: str,
     instrument: Stock | OptionContract = AAPL,
+    *,
     ts: datetime = T0,
     commission: str | None = None,
     exec_id: str | None = None,
 ) -> ExecutionFill:
-    global _n
-    _n += 1
+    n = next(_ids)
     return ExecutionFill(
-        ClientOrderId(f"C{_n}"),
-        ExecutionId(exec_id or f"E{_n}"),
+        ClientOrderId(f"C{n}"),
+        ExecutionId(exec_id or f"E{n}"),
         instrument.id,
         side,
         Decimal(qty),

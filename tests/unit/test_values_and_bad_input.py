@@ -84,7 +84,7 @@ def test_limit_order_without_price_is_refused() -> None:
 
 
 def test_stop_limit_needs_both_prices() -> None:
-    with pytest.raises(InvalidValue, match="stop_price.*required for STOP_LIMIT"):
+    with pytest.raises(InvalidValue, match=r"stop_price.*required for STOP_LIMIT"):
         limit(order_type=OrderType.STOP_LIMIT)
 
 
@@ -143,12 +143,12 @@ def test_lowercase_symbol_is_refused() -> None:
 
 
 def test_option_with_float_strike_is_refused() -> None:
-    with pytest.raises(InvalidValue, match="OptionContract.strike"):
+    with pytest.raises(InvalidValue, match=r"OptionContract\.strike"):
         OptionContract("AAPL", NOW.date(), 150.0, OptionRight.CALL)  # type: ignore[arg-type]
 
 
 def test_identifiers_must_be_non_empty() -> None:
-    with pytest.raises(InvalidValue, match="ClientOrderId.value"):
+    with pytest.raises(InvalidValue, match=r"ClientOrderId\.value"):
         ClientOrderId("  ")
 
 
