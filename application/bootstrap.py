@@ -21,9 +21,6 @@ from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
-from ordergate.adapters.postgres.audit_log import PostgresAuditLog
-from ordergate.adapters.redis.config import RedisConfig, connect
-from ordergate.adapters.redis.publisher import RedisStreamPublisher
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
@@ -51,6 +48,9 @@ async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> Async
 async def _postgres_audit(
     settings: Settings, environ: Mapping[str, str]
 ) -> AsyncIterator[AuditLog]:
+    # Imported here: PostgreSQL support is the optional `postgres` extra.
+    from ordergate.adapters.postgres.audit_log import PostgresAuditLog  # noqa: PLC0415
+
     audit = settings.audit
     if audit.dsn is None:
         raise ValueError("audit.dsn: required when audit.kind is 'postgres'")
@@ -78,6 +78,10 @@ async def _memory_audit() -> AsyncIterator[AuditLog]:
 async def _redis_publisher(
     settings: Settings, environ: Mapping[str, str]
 ) -> AsyncIterator[EventPublisher]:
+    # Imported here: Redis support is the optional `redis` extra.
+    from ordergate.adapters.redis.config import RedisConfig, connect  # noqa: PLC0415
+    from ordergate.adapters.redis.publisher import RedisStreamPublisher  # noqa: PLC0415
+
     config = RedisConfig(url=settings.publisher.url, stream_maxlen=settings.publisher.stream_maxlen)
     publisher = RedisStreamPublisher(
         connect(config, environ), maxlen=config.stream_maxlen, owns_client=True
