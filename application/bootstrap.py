@@ -124,7 +124,7 @@ class Application(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
     settings = providers.Dependency(instance_of=Settings)
-    environ = providers.Dependency(instance_of=Mapping)
+    environ: providers.Dependency[Mapping[str, str]] = providers.Dependency()  # os.environ
 
     sim = providers.Singleton(_sim_session, settings)
     fake_clock = providers.Singleton(_fake_clock)
@@ -204,9 +204,9 @@ async def build_application(
     ports = Ports(
         broker=container.broker(),
         market_data=container.market_data(),
-        audit=await container.audit(),  # type: ignore[misc]
+        audit=await container.audit(),
         clock=container.clock(),
-        publisher=await container.publisher(),  # type: ignore[misc]
+        publisher=await container.publisher(),
     )
     return container, OrderGate(ports, gate_options(settings))
 

@@ -62,7 +62,9 @@ def _field_names(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None
 
 def _to_float(value: Any) -> Any:
     """Real numbers become floats; anything else is left for the validator to refuse."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return value  # a bool is an int to Python, but never a staleness
+    if isinstance(value, numbers.Real):
         return float(value)
     return value
 
