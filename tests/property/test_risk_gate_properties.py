@@ -163,6 +163,49 @@ def test_approved_orders_keep_worst_cases_gross_and_leverage_under_their_caps(
         assert request.quantity <= limits.max_order_quantity
 
 
+def only(rule: Rule, **limits: Any) -> RiskLimits:
+    """Limits with every rule but `rule` switched off (the mandatory checks still run)."""
+    return RiskLimits(disabled=set(Rule) - {rule}, **limits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), p=accounts(), cap=st.integers(0, 3000).map(D))
+def test_position_cap_alone(data: st.DataObject, p: Portfolio, cap: Decimal) -> None:
+    request = data.draw(requests(p, OrderIntent.OPEN))
+    before = worst_abs(p, request)
+    if evaluate(
+        request, context(p, request, limits=only(Rule.POSITION, max_position=cap))
+    ).approved:
+        _submit(p, request)
+        assert worst_abs(p, request) <= max(cap, before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), p=accounts(), cap=st.integers(0, 2_000_000).map(D))
+def test_gross_notional_cap_alone(data: st.DataObject, p: Portfolio, cap: Decimal) -> None:
+    request = data.draw(requests(p, OrderIntent.OPEN))
+    before = ExposureBook.of(p).gross_notional
+    limits = only(Rule.GROSS_NOTIONAL, max_gross_notional=cap)
+    if evaluate(request, context(p, request, limits=limits)).approved:
+        _submit(p, request)
+        assert ExposureBook.of(p).gross_notional <= max(cap, before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), p=accounts(), cap=st.integers(0, 40).map(lambda x: D(x) / 10))
+def test_leverage_cap_alone(data: st.DataObject, p: Portfolio, cap: Decimal) -> None:
+    request = data.draw(requests(p, OrderIntent.OPEN))
+    before = ExposureBook.of(p).gross_notional
+    equity = p.equity()
+    if evaluate(
+        request, context(p, request, limits=only(Rule.LEVERAGE, max_leverage=cap))
+    ).approved:
+        _submit(p, request)
+        after = ExposureBook.of(p).gross_notional
+        if after > before:
+            assert after <= cap * equity
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     data=st.data(),

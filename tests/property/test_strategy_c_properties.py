@@ -101,11 +101,19 @@ def stale(p: Portfolio, config: StrategyCConfig) -> bool:
 
 
 @settings(max_examples=300, deadline=None)
-@given(p=books(), dte=st.integers(0, 5), loss=st.integers(1, 100))
-def test_flags_follow_the_rules_with_emergency_priority(p: Portfolio, dte: int, loss: int) -> None:
+@given(
+    p=books(),
+    dte=st.integers(0, 5),
+    loss=st.integers(1, 100),
+    breakers=st.frozensets(st.sampled_from(["daily_loss", "drawdown", "broker_error_rate"])),
+)
+def test_flags_follow_the_rules_with_emergency_priority(
+    p: Portfolio, dte: int, loss: int, breakers: frozenset[str]
+) -> None:
     config = StrategyCConfig(dte_threshold=dte, emergency_loss_pct=D(loss) / 100)
-    review = review_positions(p, NOW, config)
+    review = review_positions(p, NOW, config, open_breakers=breakers)
     quarantine = stale(p, config)
+    governors = {"daily_loss", "drawdown"} & breakers
     assert quarantine == review.data_quarantine
     flagged = {f.instrument_id: f for f in review.flags}
     for position in p.open_positions():
@@ -114,7 +122,7 @@ def test_flags_follow_the_rules_with_emergency_priority(p: Portfolio, dte: int, 
         days = position.days_to_expiry(NOW)
         near = days is not None and days <= dte
         flag = flagged.pop(position.instrument_id, None)
-        if not (emergency or near or quarantine):
+        if not (emergency or near or quarantine or governors):
             assert flag is None
             continue
         assert flag is not None
@@ -122,6 +130,8 @@ def test_flags_follow_the_rules_with_emergency_priority(p: Portfolio, dte: int, 
         assert emergency == (R.EMERGENCY_STOP in flag.reasons)
         assert near == (R.THREE_DTE in flag.reasons)
         assert quarantine == (R.DATA_QUARANTINE in flag.reasons)
+        assert ("daily_loss" in breakers) == (R.DAILY_LOSS_LIMIT in flag.reasons)
+        assert ("drawdown" in breakers) == (R.DRAWDOWN_GOVERNOR in flag.reasons)
         if emergency:
             assert R.EMERGENCY_STOP == flag.reason
         assert flag.reason == flag.reasons[0]

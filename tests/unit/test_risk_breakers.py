@@ -188,15 +188,24 @@ def test_broker_error_rate_uses_a_sliding_window() -> None:
 
 
 def test_broker_error_breaker_probe_success_and_failure() -> None:
-    cfg = BreakerConfig(max_broker_errors=1, cooldown=COOL)
+    cfg = BreakerConfig(max_broker_errors=3, cooldown=COOL)
     board = BreakerBoard(cfg)
-    board.observe_broker_error(T0)
+    board.trip(BreakerKind.BROKER_ERRORS, T0, "operator")
     board.tick(T0 + COOL)
     board.observe_broker_error(T0 + COOL + timedelta(hours=1))  # a failed probe
     assert S.OPEN == board.state(BreakerKind.BROKER_ERRORS)
     board.tick(T0 + 2 * COOL + timedelta(hours=1))
     assert [] != board.observe_broker_success(T0 + 2 * COOL + timedelta(hours=1))
     assert S.CLOSED == board.state(BreakerKind.BROKER_ERRORS)
+
+
+def test_any_rejection_while_half_open_is_a_failed_probe() -> None:
+    board = BreakerBoard()
+    board.trip(BreakerKind.CONSECUTIVE_REJECTIONS, T0, "operator")
+    board.tick(T0 + COOL)
+    events = board.observe_rejection(T0 + COOL)  # one rejection, far below the streak limit
+    assert [BreakerTripped("consecutive_rejections", events[0].reason, S.HALF_OPEN,
+                           T0 + COOL, T0 + COOL)] == events  # fmt: skip
 
 
 def test_data_staleness_breaker() -> None:

@@ -237,6 +237,19 @@ def test_gross_notional_counts_every_instrument_worst_case() -> None:
     assert_denial(denial, RiskCode.MAX_GROSS_NOTIONAL, "150000", "150100")
 
 
+def test_gross_notional_counts_the_option_multiplier() -> None:
+    p = Portfolio(D(1_000_000))
+    hold(p, Side.BUY, 10, "3.00", instrument=CALL)  # 3,000
+    limits = RiskLimits(max_gross_notional=D(5_000))
+    option_quote = quote("3.00", CALL)
+    assert (
+        check_gross_notional(req(qty=6, instrument=CALL), ctx(p, limits, quote=option_quote))
+        is None
+    )
+    denial = check_gross_notional(req(qty=7, instrument=CALL), ctx(p, limits, quote=option_quote))
+    assert_denial(denial, RiskCode.MAX_GROSS_NOTIONAL, "5000", "5100.00")
+
+
 def test_gross_notional_ignores_orders_that_add_no_exposure() -> None:
     p = Portfolio(D(1_000_000))
     hold(p, Side.BUY, 100)

@@ -130,6 +130,19 @@ def test_emergency_stop_outranks_3dte() -> None:
     assert "days to expiry" in flag.detail
 
 
+def test_emergency_stop_outranks_every_account_wide_reason() -> None:
+    p = book((NEAR, Side.BUY, 1, "5.00", "2.00"), (AAPL, Side.BUY, 1, "100", "100"))
+    later = NOW + timedelta(hours=1)  # every mark is stale
+    review = review_positions(p, later, open_breakers={"daily_loss", "drawdown"})
+    near, stock = review.flag_for(NEAR.id), review.flag_for(AAPL.id)
+    assert near is not None
+    assert stock is not None
+    assert R.EMERGENCY_STOP == near.reason
+    expected = (R.EMERGENCY_STOP, R.DAILY_LOSS_LIMIT, R.DRAWDOWN_GOVERNOR, R.DATA_QUARANTINE)
+    assert (*expected, R.THREE_DTE) == near.reasons
+    assert expected[1:] == stock.reasons
+
+
 def test_stale_data_quarantines_every_position() -> None:
     p = book((AAPL, Side.BUY, 10, "100", "100"), (FAR, Side.BUY, 1, "3.00", "3.00"))
     later = NOW + timedelta(seconds=301)
