@@ -9,9 +9,11 @@ order is through the risk gate (`submit_signal`, `submit_request`, `close_positi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
+from typing import Any
 
 import attrs
 
@@ -24,11 +26,13 @@ from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
-from ordergate.domain.audit import VerifyResult
+from ordergate.domain.account import BrokerPosition, OrderView
+from ordergate.domain.audit import AuditRecord, VerifyResult
 from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.indicators.snapshot import MarketSnapshot
 from ordergate.domain.instruments import Instrument
+from ordergate.domain.orders.events import ExecutionFill
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.portfolio import Portfolio, Position
 from ordergate.domain.risk.breakers import BreakerConfig
@@ -36,7 +40,13 @@ from ordergate.domain.risk.decision import TradingState
 from ordergate.domain.risk.limits import RiskLimits
 from ordergate.domain.signals import Signal
 from ordergate.domain.strategy_c import StrategyCConfig
-from ordergate.domain.values import ClientOrderId, InstrumentId
+from ordergate.domain.values import (
+    ClientOrderId,
+    CorrelationId,
+    ExecutionId,
+    InstrumentId,
+    Side,
+)
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -241,6 +251,87 @@ class OrderGate:
         since = self.started_at or self.__ports.clock.now()
         return await self.__reconciler.reconcile(since, dry_run=dry_run)
 
+    # -- the broker's truth (read-only) ------------------------------------------------------
+    async def broker_positions(self) -> list[BrokerPosition]:
+        """Every non-zero position as the broker reports it now (nothing is changed)."""
+        return await self.__ports.broker.positions(timeout=self.options.timeout)
+
+    async def broker_open_orders(self) -> list[OrderView]:
+        """Every working order as the broker reports it now (nothing is changed)."""
+        return await self.__ports.broker.open_orders(timeout=self.options.timeout)
+
+    async def resync_from_broker(self) -> tuple[ExecutionFill, ...]:
+        """Rebuild positions from the broker's: how a restart learns what it holds.
+
+        For every instrument whose quantity differs from the broker's, one synthetic
+        `ExecutionFill` (execution id `RESYNC-<instrument>-<time>`) moves the portfolio to the
+        broker's quantity at the broker's average cost (or, for a position the broker no longer
+        has, at our mark). Each is audited as `portfolio.resync` before it is applied. Nothing
+        is sent to the broker. Returns the fills applied (empty when already in step).
+        """
+        now = self.__ports.clock.now()
+        theirs = {p.instrument_id: p for p in await self.broker_positions()}
+        ours = {p.instrument_id: p for p in self.portfolio.open_positions()}
+        applied: list[ExecutionFill] = []
+        for iid in sorted(set(theirs) | set(ours), key=str):
+            broker = theirs.get(iid)
+            mine = self.portfolio.position_qty(iid)
+            target = broker.quantity if broker is not None else Decimal(0)
+            if target == mine:
+                continue
+            if broker is not None:
+                self.portfolio.register_instrument(broker.instrument)
+                price = broker.avg_cost if broker.avg_cost > 0 else self.portfolio.mark_of(iid)
+            else:
+                price = self.portfolio.mark_of(iid)
+            fill = _resync_fill(iid, target - mine, price, now)
+            await self.__ports.audit.append(
+                AuditRecord(
+                    "portfolio.resync",
+                    now,
+                    {
+                        "instrument": iid.value,
+                        "ours": str(mine),
+                        "broker": str(target),
+                        "avg_cost": None if price is None else str(price),
+                        "execution_id": None if fill is None else fill.execution_id.value,
+                        "applied": fill is not None,
+                    },
+                )
+            )
+            if fill is not None:
+                self.portfolio.apply(fill)
+                applied.append(fill)
+        return tuple(applied)
+
+    # -- records for application services -----------------------------------------------------
+    async def record(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        correlation_id: CorrelationId | None = None,
+    ) -> None:
+        """Append an application record (e.g. `signal.malformed`) to the audit log.
+
+        Durable when it returns; a failing store raises (the caller must not go on as if it
+        were recorded).
+        """
+        now = self.__ports.clock.now()
+        await self.__ports.audit.append(AuditRecord(kind, now, payload, correlation_id))
+
+    async def signal_decided(self, signal: Signal) -> bool:
+        """True if the gate already decided on `signal.signal_id`: in this session, or before a
+        restart (a `risk.decision` for it in the audit log)."""
+        if signal.signal_id in self._desk.seen_signal_ids:
+            return True
+        correlation = signal.correlation_id or CorrelationId(signal.signal_id.value)
+        entries = await self.__ports.audit.query(correlation_id=correlation, kind="risk.decision")
+        return any(
+            entry.record.payload.get("request", {}).get("signal_id") == signal.signal_id.value
+            for entry in entries
+        )
+
     async def refresh_quote(self, instrument_id: InstrumentId) -> None:
         """Take a fresh snapshot quote for a known instrument."""
         for instrument in self.portfolio.instruments():
@@ -284,3 +375,24 @@ class OrderGate:
     @property
     def mode(self) -> ExecutionMode:
         return self.options.mode
+
+
+def _resync_fill(
+    instrument_id: InstrumentId, delta: Decimal, price: Decimal | None, now: datetime
+) -> ExecutionFill | None:
+    """The synthetic fill that moves a position by `delta` (None without a usable price)."""
+    if price is None or price <= 0:
+        return None
+    tag = f"{str(instrument_id).replace(' ', '')}-{now:%Y%m%dT%H%M%S%f}"
+    return ExecutionFill(
+        client_order_id=ClientOrderId(f"RESYNC-{tag}"),
+        execution_id=ExecutionId(f"RESYNC-{tag}"),
+        instrument_id=instrument_id,
+        side=Side.BUY if delta > 0 else Side.SELL,
+        quantity=abs(delta),
+        price=price,
+        ts_event=now,
+        ts_init=now,
+        commission=Decimal(0),
+        correlation_id=CorrelationId(f"RESYNC-{tag}"),
+    )

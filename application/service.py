@@ -1,0 +1,374 @@
+"""Run a service that consumes signals from a `SignalSource` (SPEC §6, §11).
+
+`SignalService.run(stop)` loops until `stop` is set (or a limit of `ServiceOptions` is reached):
+receive a bounded batch (at most `max_count` deliveries, waiting at most `receive_timeout` real
+seconds), handle each delivery and acknowledge it only **after** its outcome is durable in the
+audit log (at-least-once), then do the housekeeping: apply the trading state an operator asked
+for through a `TradingControl`, and every `monitor_interval` run a Strategy C monitor cycle.
+
+Per delivery:
+- malformed (`signal is None`): audited as `signal.malformed` with the error, acked, nothing sent;
+- a signal id seen before — by this service (a bounded memory), or decided by the gate in this
+  session or before a restart (a `risk.decision` in the audit log) — is audited as
+  `signal.duplicate` and acked without being resubmitted;
+- otherwise `gate.submit_signal` (sizing, the risk gate, audit, broker), then ack;
+- any exception is audited as `signal.failed` and the delivery acked: a failed trading signal is
+  never retried later (a late retry is not safer than the recorded failure). The loop goes on.
+A delivery whose outcome could not be audited is not acknowledged, so it is delivered again.
+
+Schedules (monitor, control polling, idle exit) run on the `clock` given to the service: the
+system clock for `ordergate serve`, a `FakeClock` in tests. This module sends orders only
+through the gate, and never acknowledges a delivery whose outcome is not in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, OrderedDict
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ordergate.application.facade import OrderGate
+from ordergate.application.results import OrderResult
+from ordergate.domain.errors import InvalidValue
+from ordergate.domain.risk.decision import TradingState
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import CorrelationId
+from ordergate.ports.clock import Clock
+from ordergate.ports.signal_source import SignalDelivery, SignalSource
+
+__all__ = [
+    "SeenSignalIds",
+    "ServiceOptions",
+    "ServiceSummary",
+    "SignalService",
+    "TradingControl",
+]
+
+
+@runtime_checkable
+class TradingControl(Protocol):
+    """Where an operator (another process, e.g. `ordergate halt`) asks for a trading state.
+
+    `requested_state` returns the state last requested, or None when nothing was requested. It
+    may raise when the channel is unreadable; the service then keeps its current state.
+    """
+
+    async def requested_state(self) -> TradingState | None:
+        """The trading state the operator asked for, or None."""
+
+
+def _positive(inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise InvalidValue(f"ServiceOptions.{attribute.name}", value, "must be > 0")
+
+
+def _optional_positive(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not value > 0:
+        raise InvalidValue(f"ServiceOptions.{attribute.name}", value, "must be > 0 (or None)")
+
+
+def _check_count(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidValue(f"ServiceOptions.{name}", value, "must be an integer >= 1")
+
+
+def _at_least_one(inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    _check_count(attribute.name, value)
+
+
+def _optional_count(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _check_count(attribute.name, value)
+
+
+@attrs.frozen
+class ServiceOptions:
+    """How the service loop runs. Durations are seconds.
+
+    `max_count` / `receive_timeout` bound each receive; `monitor_interval` (None: never) is how
+    often Strategy C runs and `control_interval` how often the `TradingControl` is read, both on
+    the service clock; `seen_capacity` bounds the memory of signal ids; `max_signals` stops after
+    that many deliveries and `idle_exit` after that long without one (None: no limit);
+    `error_backoff` is the pause after the source itself fails.
+    """
+
+    max_count: int = attrs.field(default=10, validator=_at_least_one)
+    receive_timeout: float = attrs.field(default=1.0, validator=_positive)
+    monitor_interval: float | None = attrs.field(default=60.0, validator=_optional_positive)
+    control_interval: float = attrs.field(default=1.0, validator=_positive)
+    seen_capacity: int = attrs.field(default=100_000, validator=_at_least_one)
+    max_signals: int | None = attrs.field(default=None, validator=_optional_count)
+    idle_exit: float | None = attrs.field(default=None, validator=_optional_positive)
+    error_backoff: float = attrs.field(default=1.0, validator=_positive)
+
+
+@attrs.define
+class ServiceSummary:
+    """What a service run did: deliveries by outcome, order results, monitor cycles, controls.
+
+    `gated` counts signals handed to the gate (each gives one result per order, approved or
+    not); `unacked` deliveries whose outcome could not be recorded (they come again).
+    """
+
+    deliveries: int = 0
+    gated: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    unacked: int = 0
+    source_errors: int = 0
+    monitor_cycles: int = 0
+    monitor_errors: int = 0
+    control_changes: int = 0
+    control_errors: int = 0
+    results: list[OrderResult] = attrs.field(factory=list)
+    closures: list[OrderResult] = attrs.field(factory=list)
+    stopped_because: str = ""
+
+    def status_counts(self) -> Counter[str]:
+        """How many order results ended in each status (SUBMITTED, DENIED, ...)."""
+        return Counter(r.status.value for r in self.results)
+
+
+class SeenSignalIds:
+    """The `capacity` signal ids seen most recently (least recently seen forgotten first)."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise InvalidValue("SeenSignalIds.capacity", capacity, "must be >= 1")
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, signal_id: object) -> bool:
+        return str(signal_id) in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, signal_id: object) -> None:
+        """Remember `signal_id` (refreshing it if known); forget the oldest beyond capacity."""
+        key = str(signal_id)
+        self._ids[key] = None
+        self._ids.move_to_end(key)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+
+class SignalService:
+    """Consumes `source` into `gate` until stopped (see the module docstring)."""
+
+    def __init__(
+        self,
+        gate: OrderGate,
+        source: SignalSource,
+        clock: Clock,
+        *,
+        options: ServiceOptions | None = None,
+        control: TradingControl | None = None,
+    ) -> None:
+        self._gate = gate
+        self._source = source
+        self._clock = clock
+        self.options = options or ServiceOptions()
+        self._control = control
+        self._seen = SeenSignalIds(self.options.seen_capacity)
+        self._applied_request: TradingState | None = None
+        self._last_control_error = ""
+        self._last_source_error = ""
+        self._next_monitor: datetime | None = None
+        self._next_control: datetime | None = None
+        self.summary = ServiceSummary()
+
+    async def run(self, stop: asyncio.Event) -> ServiceSummary:
+        """Serve until `stop` is set or a limit is reached; returns the summary."""
+        options = self.options
+        summary = self.summary
+        last_delivery = self._clock.now()
+        await self._housekeeping(force=True)
+        while not summary.stopped_because:
+            if stop.is_set():
+                summary.stopped_because = "stop requested"
+                break
+            deliveries = await self._receive(stop)
+            for delivery in deliveries:
+                await self.handle(delivery)
+                if stop.is_set():
+                    break
+            if deliveries:
+                await self._gate.settle()
+                last_delivery = self._clock.now()
+            await self._housekeeping()
+            if options.max_signals is not None and summary.deliveries >= options.max_signals:
+                summary.stopped_because = f"max signals ({options.max_signals}) reached"
+            elif options.idle_exit is not None and self._clock.now() - last_delivery >= timedelta(
+                seconds=options.idle_exit
+            ):
+                summary.stopped_because = f"idle for {options.idle_exit:g} s"
+        await self._gate.settle()
+        return summary
+
+    # -- one delivery ---------------------------------------------------------------------------
+    async def handle(self, delivery: SignalDelivery) -> None:
+        """Handle one delivery and acknowledge it once its outcome is audited."""
+        self.summary.deliveries += 1
+        try:
+            recorded = await self._process(delivery)
+        except Exception as exc:  # one bad signal never stops the loop: record it, go on
+            recorded = await self._record_failure(delivery, exc)
+        if not recorded:
+            self.summary.unacked += 1
+            return
+        try:
+            await self._source.ack(delivery.delivery_id)
+        except Exception as exc:  # redelivered later, then recognised as a duplicate
+            self.summary.unacked += 1
+            await self._try_record(
+                "signal.ack_failed",
+                {"delivery_id": delivery.delivery_id, "error": _describe(exc)},
+                None,
+            )
+
+    async def _process(self, delivery: SignalDelivery) -> bool:
+        signal = delivery.signal
+        if signal is None:
+            self.summary.malformed += 1
+            return await self._try_record(
+                "signal.malformed",
+                {
+                    "delivery_id": delivery.delivery_id,
+                    "error": delivery.error or "no signal in the delivery",
+                    "raw": delivery.raw[:2000],
+                },
+                None,
+            )
+        correlation = _correlation(signal)
+        if signal.signal_id in self._seen or await self._gate.signal_decided(signal):
+            self.summary.duplicates += 1
+            self._seen.add(signal.signal_id)
+            return await self._try_record(
+                "signal.duplicate",
+                {"delivery_id": delivery.delivery_id, "signal_id": signal.signal_id.value},
+                correlation,
+            )
+        self._seen.add(signal.signal_id)
+        results = await self._gate.submit_signal(signal)
+        self.summary.gated += 1
+        self.summary.results.extend(results)
+        return True  # the gate audited its decisions (an audit failure fails the order)
+
+    async def _record_failure(self, delivery: SignalDelivery, exc: Exception) -> bool:
+        self.summary.failed += 1
+        signal = delivery.signal
+        return await self._try_record(
+            "signal.failed",
+            {
+                "delivery_id": delivery.delivery_id,
+                "signal_id": None if signal is None else signal.signal_id.value,
+                "error": _describe(exc),
+            },
+            None if signal is None else _correlation(signal),
+        )
+
+    async def _try_record(
+        self, kind: str, payload: dict[str, object], correlation: CorrelationId | None
+    ) -> bool:
+        """Append a record; False when the audit log refused it (the delivery stays unacked)."""
+        try:
+            await self._gate.record(kind, payload, correlation_id=correlation)
+        except Exception:  # the store's error types vary; not recorded means not acknowledged
+            return False
+        return True
+
+    # -- the loop's other duties ----------------------------------------------------------------
+    async def _receive(self, stop: asyncio.Event) -> list[SignalDelivery]:
+        options = self.options
+        count = options.max_count
+        if options.max_signals is not None:
+            count = max(1, min(count, options.max_signals - self.summary.deliveries))
+        try:
+            deliveries = await self._source.receive(
+                max_count=count, timeout=options.receive_timeout
+            )
+        except Exception as exc:  # the transport failed: note it once, back off, try again
+            self.summary.source_errors += 1
+            message = _describe(exc)
+            if message != self._last_source_error:
+                self._last_source_error = message
+                await self._try_record("service.source_error", {"error": message}, None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), options.error_backoff)
+            return []
+        self._last_source_error = ""
+        return deliveries
+
+    async def _housekeeping(self, *, force: bool = False) -> None:
+        now = self._clock.now()
+        options = self.options
+        if self._control is not None and (
+            force or self._next_control is None or now >= self._next_control
+        ):
+            self._next_control = now + timedelta(seconds=options.control_interval)
+            await self.apply_control()
+        if options.monitor_interval is None:
+            return
+        if self._next_monitor is None:
+            self._next_monitor = now + timedelta(seconds=options.monitor_interval)
+        elif now >= self._next_monitor:
+            self._next_monitor = now + timedelta(seconds=options.monitor_interval)
+            await self.run_monitor()
+
+    async def run_monitor(self) -> None:
+        """One Strategy C cycle; a failure is audited as `service.monitor_error`, never raised."""
+        try:
+            report = await self._gate.monitor()
+        except Exception as exc:  # the service outlives a failed cycle; the next one retries
+            self.summary.monitor_errors += 1
+            await self._try_record("service.monitor_error", {"error": _describe(exc)}, None)
+            return
+        self.summary.monitor_cycles += 1
+        self.summary.closures.extend(report.closures)
+        await self._gate.settle()
+
+    async def apply_control(self) -> None:
+        """Read the `TradingControl` and apply a newly requested state through the gate.
+
+        Only a change of the request is applied (the breakers may have moved the state since);
+        the gate audits it as `risk.trading_state`. An unreadable control keeps the current
+        state and is audited once per distinct error as `service.control_error`.
+        """
+        if self._control is None:
+            return
+        try:
+            requested = await self._control.requested_state()
+            if requested is None or requested is self._applied_request:
+                return
+            reason = f"operator requested {requested.value} through the trading control"
+            if requested is TradingState.HALTED:
+                await self._gate.halt(reason)
+            elif requested is TradingState.REDUCING:
+                await self._gate.reduce(reason)
+            else:
+                await self._gate.resume(reason)
+        except Exception as exc:  # keep trading state as it is; say why once
+            self.summary.control_errors += 1
+            message = _describe(exc)
+            if message != self._last_control_error:
+                self._last_control_error = message
+                await self._try_record("service.control_error", {"error": message}, None)
+            return
+        self._applied_request = requested
+        self._last_control_error = ""
+        self.summary.control_changes += 1
+
+
+def _correlation(signal: Signal) -> CorrelationId:
+    """The correlation id the gate uses for `signal` (its own, else its signal id)."""
+    return signal.correlation_id or CorrelationId(signal.signal_id.value)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
