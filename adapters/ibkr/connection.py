@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ _DEGRADING = frozenset({1100, 2110})
 _RESTORED = {1101: True, 1102: False}  # code -> full resync (data lost)
 _RECONNECT = frozenset({502, 504})
 _READY = frozenset({ConnectionState.CONNECTED, ConnectionState.DEGRADED})
+_SYNCING: contextvars.ContextVar[bool] = contextvars.ContextVar("ibkr_syncing", default=False)
 
 
 def _positive(inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -185,12 +187,8 @@ class IbkrConnection:
         """Wait (bounded) until the connection is usable; fail fast when nothing will fix it."""
         if self.is_ready():
             return
-        reconnecting = self._reconnecting is not None and not self._reconnecting.done()
-        if not reconnecting:
-            raise BrokerError(f"{operation}: not connected to the IB gateway (call connect())")
-        await bounded(self._ready.wait(), timeout, f"{operation} (waiting for the reconnect)")
-        if not self.is_ready():
-            raise BrokerError(f"{operation}: the IB gateway connection was lost")
+        await bounded(self._until_ready(operation), timeout,
+                      f"{operation} (waiting for the reconnect)")
 
     def connection_health(self) -> ConnectionHealth:
         """Typed health: state, heartbeat age, misses, breaker and reconnect attempts."""
@@ -214,11 +212,31 @@ class IbkrConnection:
     ) -> T:
         """Run one ib_async request within `timeout`. Requests IB answers by a fixed key
         (openOrders, positions, currentTime) run one at a time per `key`, so two callers never
-        share an answer. While the socket is down this first waits for the reconnect."""
-        if not self.ib.isConnected():
-            await self.ready(timeout=timeout, operation=operation)
+        share an answer. While the socket is down this first waits for the reconnect, and a
+        request the drop interrupted is asked again on the new connection (same deadline)."""
         lock = None if key is None else self._locks.setdefault(key, asyncio.Lock())
-        return await bounded(self._locked(lock, start), timeout, operation)
+
+        async def run() -> T:
+            for again in (False, True):
+                syncing = _SYNCING.get()  # the resync's own requests never wait for themselves
+                if not self.ib.isConnected() and not syncing:
+                    await self._until_ready(operation)
+                try:
+                    return await self._locked(lock, start)
+                except ConnectionError:
+                    if again or syncing or self._closing:
+                        raise
+            raise AssertionError("unreachable")
+
+        return await bounded(run(), timeout, operation)
+
+    async def _until_ready(self, operation: str) -> None:
+        reconnecting = self._reconnecting is not None and not self._reconnecting.done()
+        if not reconnecting:
+            raise BrokerError(f"{operation}: not connected to the IB gateway (call connect())")
+        await self._ready.wait()
+        if not self.is_ready():
+            raise BrokerError(f"{operation}: the IB gateway connection was lost")
 
     @staticmethod
     async def _locked(lock: asyncio.Lock | None, start: Callable[[], Awaitable[T]]) -> T:
@@ -302,6 +320,7 @@ class IbkrConnection:
 
     async def _attempt(self, attempt: int, reason: str) -> bool:
         cfg = self.config
+        token = _SYNCING.set(True)
         try:
             await self.ib.connectAsync(
                 cfg.host, cfg.port, clientId=cfg.client_id, timeout=cfg.connect_timeout,
@@ -320,6 +339,8 @@ class IbkrConnection:
             raise
         except Exception as exc:  # any failed attempt is retried (and counted by the breaker)
             return self._failed(attempt, reason, exc)
+        finally:
+            _SYNCING.reset(token)
         self.breaker.record_success()
         self._refused = False
         self._misses = 0
@@ -364,13 +385,17 @@ class IbkrConnection:
             self.spawn(self._force_reconnect(f"IB error {code}: {message}"))
 
     async def _restored(self, code: int, *, full: bool) -> None:
+        token = _SYNCING.set(True)
         try:
             if self._on_connected is not None:
                 await self._on_connected(full)
         except (BrokerError, ConnectionError, TimeoutError) as exc:
             _log.warning("resync after IB %s failed: %r; reconnecting", code, exc)
-            await self._force_reconnect(f"resync after {code} failed")
+            if self.ib.isConnected():
+                await self._force_reconnect(f"resync after {code} failed")
             return
+        finally:
+            _SYNCING.reset(token)
         self._set_state(ConnectionState.CONNECTED, f"IB {code}: connectivity restored", code)
 
     async def _force_reconnect(self, reason: str) -> None:

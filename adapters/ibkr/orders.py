@@ -208,6 +208,7 @@ class OrderTracker:
         event = parsing.execution_fill(fill, cid, instrument, now, commission=commission)
         if record is not None:
             event = attrs.evolve(event, correlation_id=record.request.correlation_id)
+            self.accept(record)  # an execution proves the broker had the order
             try:
                 record.mirror.apply(event)
             except OrdergateError as exc:  # the broker is the truth: publish it anyway
