@@ -24,6 +24,9 @@ from ordergate.domain.orders import (
 from ordergate.domain.portfolio import Portfolio
 from ordergate.domain.risk import (
     DEFAULT_RULES,
+    ApprovedOrder,
+    BreakerBoard,
+    ExposureBook,
     GateRule,
     RiskCode,
     RiskContext,
@@ -225,3 +228,46 @@ def test_nothing_but_closures_passes_while_halted(side: Side, qty: int) -> None:
     decision = evaluate(req(side, qty), ctx(trading_state=TradingState.HALTED))
     assert RiskCode.TRADING_HALTED in decision.codes
     assert not decision.approved
+
+
+# -- the exposure book, approvals, the package ---------------------------------------------------
+def test_book_of_unpriced_working_orders_and_unmarked_flat_positions() -> None:
+    p = Portfolio(D(10_000))
+    ghost = Stock("GHST")
+    request = OrderRequest(ClientOrderId("U1"), ghost, Side.BUY, D(5), OrderType.MARKET)
+    place(p, request)  # never filled, never marked: no price at all
+    book = ExposureBook.of(p)
+    assert D(0) == book.instruments[ghost.id].notional
+    assert D(0) == book.reserved_cash
+    flat = Stock("FLAT")
+    for n, side in enumerate((Side.BUY, Side.SELL)):
+        order = OrderRequest(ClientOrderId(f"F{n}"), flat, side, D(3), OrderType.MARKET)
+        place(p, order)
+        p.apply(
+            ExecutionFill(order.client_order_id, ExecutionId(f"FX{n}"), flat.id, side, D(3),
+                          D(10), T0, T0)
+        )  # fmt: skip
+    place(p, OrderRequest(ClientOrderId("F9"), flat, Side.SELL, D(1), OrderType.MARKET))
+    exposure = ExposureBook.of(p).instruments[flat.id]
+    assert (D(0), D(1), None) == (exposure.quantity, exposure.working_sell, exposure.price)
+    assert p.equity() == RiskContext(portfolio=p, now=T0).equity
+
+
+def test_only_an_approving_decision_for_the_same_request_makes_an_approved_order() -> None:
+    request = req(qty=10)
+    decision = evaluate(request, ctx())
+    assert "approved" == decision.explain()
+    assert request == ApprovedOrder(request, decision).request
+    with pytest.raises(ValueError, match="cannot approve"):
+        ApprovedOrder(req(qty=10), decision)
+    denied = evaluate(req(qty=5000), ctx())
+    with pytest.raises(ValueError, match="was denied: MAX_ORDER_QUANTITY"):
+        ApprovedOrder(req(qty=5000), denied)
+
+
+def test_the_package_exports_breakers_lazily_and_nothing_else() -> None:
+    from ordergate.domain import risk
+
+    assert risk.BreakerBoard is BreakerBoard
+    with pytest.raises(AttributeError, match="no_such_name"):
+        risk.no_such_name  # noqa: B018
