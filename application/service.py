@@ -346,6 +346,7 @@ class SignalService:
             requested = await self._control.requested_state()
             if requested is None or requested is self._applied_request:
                 return
+            before = self._gate.trading_state
             reason = f"operator requested {requested.value} through the trading control"
             if requested is TradingState.HALTED:
                 await self._gate.halt(reason)
@@ -362,7 +363,8 @@ class SignalService:
             return
         self._applied_request = requested
         self._last_control_error = ""
-        self.summary.control_changes += 1
+        if self._gate.trading_state is not before:
+            self.summary.control_changes += 1
 
 
 def _correlation(signal: Signal) -> CorrelationId:

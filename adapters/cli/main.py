@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from ordergate.adapters.cli import audit_cmds, config_cmds, gateway_cmds, run_cmd
+from ordergate.adapters.cli import (
+    audit_cmds,
+    config_cmds,
+    gateway_cmds,
+    ops_cmds,
+    run_cmd,
+    serve_cmd,
+)
 from ordergate.adapters.cli.app import new_app
 
 __all__ = ["COMMAND_MODULES", "app", "build_app"]
 
-COMMAND_MODULES = (run_cmd, config_cmds, audit_cmds, gateway_cmds)
+COMMAND_MODULES = (run_cmd, serve_cmd, ops_cmds, config_cmds, audit_cmds, gateway_cmds)
 
 
 def build_app() -> typer.Typer:

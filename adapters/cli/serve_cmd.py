@@ -1,0 +1,217 @@
+"""`ordergate serve`: consume signals from a `SignalSource` until stopped, then summarise.
+
+The source is `signals.kind`: `redis` reads the stream `signals.stream` through the consumer
+group `signals.group` (at-least-once, acknowledged after processing); `memory` reads JSON lines
+from `--signals-file` (one encoded `Signal` per line; `-` is stdin) so a user can try it. The
+service stops on SIGINT/SIGTERM, after `--max-signals` deliveries, or after `--idle-exit` seconds
+without one (with a file, after its last line unless a limit says otherwise). It polls the
+trading control (`ordergate halt` / `resume`) and runs Strategy C every `--monitor-interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ordergate.adapters.cli.app import (
+    ConfigOption,
+    ProfileOption,
+    err_console,
+    exit_on_errors,
+    fail,
+    out_console,
+)
+from ordergate.adapters.cli.exit_codes import ExitCode
+from ordergate.adapters.cli.ops_cmds import (
+    BrokerOption,
+    ControlFileOption,
+    cli_settings,
+    trading_control_for,
+    with_gate,
+)
+from ordergate.adapters.fakes.signal_source import InMemorySignalSource
+from ordergate.adapters.serialization import decode_signal
+from ordergate.adapters.system_clock import SystemClock
+from ordergate.application.config import CLIENT_ID_TRADING, Settings, SignalsKind
+from ordergate.application.facade import OrderGate
+from ordergate.application.service import ServiceOptions, ServiceSummary, SignalService
+from ordergate.ports.signal_source import SignalSource
+
+__all__ = ["register", "serve"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` to `app`."""
+    app.command("serve")(serve)
+
+
+def serve(
+    *,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    max_signals: Annotated[
+        int | None, typer.Option("--max-signals", min=1, help="Stop after N deliveries.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option("--idle-exit", min=0.001, help="Stop after SECONDS without a delivery."),
+    ] = None,
+    signals_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--signals-file",
+            dir_okay=False,
+            help="JSON lines of signals for signals.kind = memory ('-' reads stdin).",
+        ),
+    ] = None,
+    broker: BrokerOption = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="dry_run | paper | live (overrides config).")
+    ] = None,
+    audit_path: Annotated[
+        Path | None, typer.Option("--audit", help="SQLite audit file (overrides audit.path).")
+    ] = None,
+    control_file: ControlFileOption = None,
+    monitor_interval: Annotated[
+        float, typer.Option("--monitor-interval", min=0.001, help="Seconds between Strategy C.")
+    ] = 60.0,
+) -> None:
+    """Consume signals: each one through the risk gate, audited, acknowledged after processing."""
+    with exit_on_errors():
+        settings = cli_settings(
+            config,
+            profile,
+            broker=broker,
+            audit_path=audit_path,
+            mode=mode,
+            client_id=CLIENT_ID_TRADING,
+        )
+        lines = _read_lines(settings, signals_file)
+        if lines is not None and max_signals is None and idle_exit is None:
+            # A file is finite: stop after its last line (at once when it has none).
+            max_signals, idle_exit = (len(lines), None) if lines else (None, 0.001)
+        options = ServiceOptions(
+            max_signals=max_signals, idle_exit=idle_exit, monitor_interval=monitor_interval
+        )
+        started = time.perf_counter()
+        summary, verified = asyncio.run(_serve(settings, options, lines, control_file))
+    _print_summary(settings, summary, time.perf_counter() - started, verified)
+    if not verified:
+        raise fail("the audit log did not verify after the service stopped", ExitCode.FAILURE)
+
+
+def _read_lines(settings: Settings, signals_file: Path | None) -> list[str] | None:
+    """The signal lines for the memory source (None for Redis)."""
+    if settings.signals.kind is SignalsKind.REDIS:
+        if signals_file is not None:
+            raise fail(
+                "--signals-file is for signals.kind = 'memory' (it is 'redis')", ExitCode.BAD_CONFIG
+            )
+        return None
+    if signals_file is None:
+        raise fail(
+            "signals.kind is 'memory': give --signals-file FILE (JSON lines, '-' for stdin) "
+            "or set signals.kind = 'redis'",
+            ExitCode.BAD_CONFIG,
+        )
+    text = sys.stdin.read() if str(signals_file) == "-" else signals_file.read_text("utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _source(settings: Settings, lines: list[str] | None) -> SignalSource:
+    if lines is None:
+        # Imported here: Redis support is the optional `redis` extra.
+        from ordergate.adapters.redis.config import RedisConfig  # noqa: PLC0415
+        from ordergate.adapters.redis.signal_source import RedisSignalSource  # noqa: PLC0415
+
+        signals = settings.signals
+        config = RedisConfig(
+            url=signals.url, signal_stream=signals.stream, consumer_group=signals.group
+        )
+        return RedisSignalSource.from_config(config)
+    source = InMemorySignalSource(SystemClock(), decode=decode_signal)
+    for line in lines:
+        source.push_raw(line)
+    return source
+
+
+async def _serve(
+    settings: Settings,
+    options: ServiceOptions,
+    lines: list[str] | None,
+    control_file: Path | None,
+) -> tuple[ServiceSummary, bool]:
+    source = _source(settings, lines)
+    control = trading_control_for(settings, control_file)
+
+    async def act(gate: OrderGate) -> tuple[ServiceSummary, bool]:
+        service = SignalService(gate, source, SystemClock(), options=options, control=control)
+        stop = asyncio.Event()
+        err_console().print(
+            f"serving signals ({settings.signals.kind.value}) into {settings.mode.value} / "
+            f"{settings.broker.kind.value}; control: {control}; Ctrl-C stops",
+            markup=False,
+        )
+        with _stop_on_signals(stop):
+            summary = await service.run(stop)
+        return summary, (await gate.verify_audit()).ok
+
+    try:
+        return await with_gate(settings, act)
+    finally:
+        await source.close()
+        await control.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`: the current delivery finishes, then the service stops."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _print_summary(
+    settings: Settings, summary: ServiceSummary, seconds: float, verified: bool
+) -> None:
+    console = out_console()
+    table = Table(title="ordergate serve", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    statuses = summary.status_counts()
+    rows = [
+        ("mode / broker", f"{settings.mode.value} / {settings.broker.kind.value}"),
+        ("signal source", settings.signals.kind.value),
+        ("deliveries", str(summary.deliveries)),
+        ("signals through the gate", str(summary.gated)),
+        ("malformed (acked)", str(summary.malformed)),
+        ("duplicates (acked)", str(summary.duplicates)),
+        ("failed (acked)", str(summary.failed)),
+        ("not acknowledged", str(summary.unacked)),
+        ("orders by status", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "-"),
+        ("Strategy C cycles / closures", f"{summary.monitor_cycles} / {len(summary.closures)}"),
+        ("trading control changes", str(summary.control_changes)),
+        ("stopped because", summary.stopped_because or "-"),
+        ("audit verify", "OK" if verified else "FAILED"),
+        ("elapsed", f"{seconds:.1f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

@@ -1,0 +1,350 @@
+"""`SignalService` on fakes: at-least-once consumption, idempotent by signal id, never crashing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ordergate.adapters.control import FileTradingControl
+from ordergate.adapters.fakes.audit_log import InMemoryAuditLog, MemoryAuditStore
+from ordergate.adapters.fakes.broker import FakeBroker
+from ordergate.adapters.fakes.clock import FakeClock
+from ordergate.adapters.fakes.market_data import FakeMarketData
+from ordergate.adapters.fakes.publisher import InMemoryPublisher
+from ordergate.adapters.fakes.signal_source import InMemorySignalSource
+from ordergate.adapters.serialization import decode_signal, encode_signal
+from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.results import OrderResultStatus
+from ordergate.application.service import (
+    SeenSignalIds,
+    ServiceOptions,
+    SignalService,
+    TradingControl,
+)
+from ordergate.domain.errors import InvalidValue
+from ordergate.domain.instruments import OptionContract, OptionRight, Stock
+from ordergate.domain.orders import ClosureReason
+from ordergate.domain.risk.decision import RiskCode, TradingState
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import Side, SignalId
+from ordergate.ports.signal_source import SignalDelivery
+
+T0 = datetime(2024, 1, 8, 15, 0, tzinfo=UTC)
+AAPL = Stock("AAPL")
+CALL = OptionContract("AAPL", date(2024, 1, 19), Decimal(150), OptionRight.CALL)
+FAST = {"receive_timeout": 0.02, "monitor_interval": None}
+
+
+class Rig:
+    """A gate on fakes, an in-memory source on the same fake clock, and an audit store that
+    outlives one gate (so a restarted gate reads what the crashed one wrote)."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock(T0)
+        self.broker = FakeBroker(self.clock, [AAPL, CALL])
+        self.market = FakeMarketData(self.clock, [AAPL, CALL])
+        self.store = MemoryAuditStore()
+        self.source = InMemorySignalSource(self.clock, visibility_timeout=30, decode=decode_signal)
+        self.publisher = InMemoryPublisher()
+        self.gate = self.new_gate()
+
+    def new_gate(self) -> OrderGate:
+        self.audit = InMemoryAuditLog(self.store, clock=self.clock)
+        self.publisher = InMemoryPublisher()
+        ports = Ports(self.broker, self.market, self.audit, self.clock, self.publisher)
+        return OrderGate(ports, GateOptions(operator_id="CSATSPRIM"))
+
+    def service(self, control: TradingControl | None = None, **options: object) -> SignalService:
+        settings = {**FAST, **options}
+        return SignalService(
+            self.gate,
+            self.source,
+            self.clock,
+            options=ServiceOptions(**settings),  # type: ignore[arg-type]
+            control=control,
+        )
+
+    def price(self, px: str, instrument: Stock | OptionContract = AAPL) -> None:
+        self.broker.set_price(instrument, Decimal(px))
+        self.market.set_price(instrument, Decimal(px))
+
+    async def records(self, kind: str) -> list[dict[str, object]]:
+        return [dict(e.record.payload) for e in await self.audit.query(kind=kind)]
+
+    def submits(self) -> int:
+        return len(self.broker.calls_to("submit")) + len(self.broker.calls_to("submit_list"))
+
+
+def signal(sid: str, qty: int = 5, instrument: Stock | OptionContract = AAPL) -> Signal:
+    return Signal(SignalId(sid), instrument, Side.BUY, T0, quantity=Decimal(qty))
+
+
+class AckRecorder:
+    """A `SignalSource` around another that notes which audit kinds existed at each ack."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.kinds_at_ack: dict[str, list[str]] = {}
+
+    async def receive(self, *, max_count: int, timeout: float) -> list[SignalDelivery]:
+        return await self.rig.source.receive(max_count=max_count, timeout=timeout)
+
+    async def ack(self, delivery_id: str) -> None:
+        entries = await self.rig.audit.query()
+        self.kinds_at_ack[delivery_id] = [e.record.kind for e in entries]
+        await self.rig.source.ack(delivery_id)
+
+    async def close(self) -> None:
+        await self.rig.source.close()
+
+
+class CrashAtAck(AckRecorder):
+    """Hangs at the first ack, so the test can kill the service between processing and ack."""
+
+    def __init__(self, rig: Rig) -> None:
+        super().__init__(rig)
+        self.reached = asyncio.Event()
+
+    async def ack(self, delivery_id: str) -> None:
+        self.reached.set()
+        await asyncio.Event().wait()  # never returns: the process "dies" here
+
+
+async def test_signal_is_gated_then_acknowledged_after_its_decision_is_audited() -> None:
+    rig = Rig()
+    rig.price("100")
+    source = AckRecorder(rig)
+    delivery_id = rig.source.push(signal("S1"))
+    async with rig.gate:
+        service = SignalService(
+            rig.gate, source, rig.clock, options=ServiceOptions(max_signals=1, **FAST)
+        )
+        summary = await service.run(asyncio.Event())
+    assert rig.submits() == 1
+    assert [r.client_order_id.value for r in summary.results] == ["S1-E"]
+    assert rig.gate.portfolio.position_qty(AAPL.id) == Decimal(5)
+    kinds = source.kinds_at_ack[delivery_id]
+    assert kinds.index("risk.decision") < kinds.index("broker.submit")
+    assert rig.source.pending == 0
+    assert summary.stopped_because == "max signals (1) reached"
+
+
+async def test_malformed_message_is_audited_with_its_error_and_acked_nothing_sent() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push_raw('{"signal_id": "S1", "side": "SIDEWAYS"}')
+    async with rig.gate:
+        summary = await rig.service(max_signals=1).run(asyncio.Event())
+        [record] = await rig.records("signal.malformed")
+    assert summary.malformed == 1
+    assert "InvalidValue" in str(record["error"])
+    assert "SIDEWAYS" in str(record["raw"])
+    assert rig.source.pending == 0
+    assert rig.submits() == 0
+    assert rig.broker.calls_to("qualify") == []
+
+
+async def test_duplicate_delivery_is_acked_without_resubmitting() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(signal("S1"))
+    rig.source.push_raw(encode_signal(signal("S1")))
+    async with rig.gate:
+        summary = await rig.service(max_signals=2).run(asyncio.Event())
+        [duplicate] = await rig.records("signal.duplicate")
+    assert rig.submits() == 1
+    assert (summary.gated, summary.duplicates) == (1, 1)
+    assert duplicate["signal_id"] == "S1"
+    assert rig.source.pending == 0
+
+
+async def test_an_exception_in_one_signal_is_audited_and_the_loop_goes_on() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(signal("S1"))
+    rig.source.push(signal("S2"))
+    async with rig.gate as gate:
+        await gate.settle()
+        rig.publisher.fail_next("redis went away")  # S1's decision cannot be published
+        summary = await rig.service(max_signals=2).run(asyncio.Event())
+        [failed] = await rig.records("signal.failed")
+    assert failed["signal_id"] == "S1"
+    assert "redis went away" in str(failed["error"])
+    assert (summary.failed, summary.gated) == (1, 1)
+    assert [r.client_order_id.value for r in summary.results] == ["S2-E"]
+    assert rig.source.pending == 0
+
+
+async def test_delivery_taken_by_a_consumer_that_crashed_is_redelivered_and_processed_once() -> (
+    None
+):
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(signal("S1"))
+    [taken] = await rig.source.receive(max_count=1, timeout=0.01)  # then that consumer died
+    rig.clock.advance(31)  # past the visibility timeout
+    async with rig.gate:
+        summary = await rig.service(max_signals=1).run(asyncio.Event())
+    assert taken.signal == signal("S1")
+    assert summary.gated == 1
+    assert rig.submits() == 1
+    assert rig.source.pending == 0
+
+
+async def test_crash_between_processing_and_ack_is_idempotent_after_restart() -> None:
+    rig = Rig()
+    rig.price("100")
+    delivery_id = rig.source.push(signal("S1"))
+    crashing = CrashAtAck(rig)
+    await rig.gate.start()
+    first = SignalService(rig.gate, crashing, rig.clock, options=ServiceOptions(**FAST))
+    task = asyncio.create_task(first.run(asyncio.Event()))
+    await asyncio.wait_for(crashing.reached.wait(), 5)
+    task.cancel()  # the process dies before acknowledging
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await rig.gate.stop()
+    assert rig.submits() == 1
+    assert rig.source.pending == 1
+
+    rig.gate = rig.new_gate()  # a restart: empty portfolio and duplicate guard, same audit store
+    rig.clock.advance(31)
+    async with rig.gate:
+        summary = await rig.service(max_signals=1).run(asyncio.Event())
+    assert summary.duplicates == 1
+    assert rig.submits() == 1
+    assert rig.source.pending == 0
+    assert delivery_id in rig.source.acked
+
+
+async def test_halt_through_the_control_stops_new_risk_and_resume_restores_it(
+    tmp_path: Path,
+) -> None:
+    rig = Rig()
+    rig.price("100")
+    control = FileTradingControl(tmp_path / "control.json")
+    await control.request(TradingState.HALTED, "lunch")
+    rig.source.push(signal("S1"))
+    async with rig.gate as gate:
+        summary = await rig.service(control, max_signals=1).run(asyncio.Event())
+        [denied] = summary.results
+        assert gate.trading_state is TradingState.HALTED
+        assert denied.decision is not None
+        assert RiskCode.TRADING_HALTED in denied.decision.codes
+        assert rig.submits() == 0
+        [change] = await rig.records("risk.trading_state")
+        assert change["state"] == "HALTED"
+
+        await control.request(TradingState.ACTIVE, "back")
+        rig.source.push(signal("S2"))
+        service = rig.service(control, max_signals=1, control_interval=1.0)
+        summary = await service.run(asyncio.Event())
+        assert gate.trading_state is TradingState.ACTIVE
+        assert [r.status for r in summary.results] == [OrderResultStatus.SUBMITTED]
+        assert rig.submits() == 1
+
+
+async def test_a_request_is_applied_once_so_breakers_are_not_overridden(tmp_path: Path) -> None:
+    rig = Rig()
+    control = FileTradingControl(tmp_path / "control.json")
+    await control.request(TradingState.ACTIVE)
+    async with rig.gate as gate:
+        service = rig.service(control, control_interval=1.0)
+        await service.apply_control()
+        await gate.halt("breaker tripped")  # the risk side halts; the old request stays ACTIVE
+        rig.clock.advance(5)
+        await service.apply_control()
+        assert gate.trading_state is TradingState.HALTED
+
+
+async def test_unreadable_control_keeps_the_state_and_is_audited_once(tmp_path: Path) -> None:
+    rig = Rig()
+    path = tmp_path / "control.json"
+    path.write_text('{"state": "PAUSED"}')
+    async with rig.gate as gate:
+        service = rig.service(FileTradingControl(path))
+        for _ in range(3):
+            await service.apply_control()
+        [error] = await rig.records("service.control_error")
+        assert gate.trading_state is TradingState.ACTIVE
+    assert "PAUSED" in str(error["error"])
+    assert service.summary.control_errors == 3
+
+
+async def test_strategy_c_runs_every_monitor_interval_on_the_service_clock() -> None:
+    rig = Rig()
+    rig.price("3.00", CALL)
+    rig.source.push(signal("O1", 2, CALL))
+    async with rig.gate as gate:
+        service = rig.service(max_signals=1, monitor_interval=60.0)
+        await service.run(asyncio.Event())
+        assert gate.portfolio.position_qty(CALL.id) == Decimal(2)
+        rig.clock.set(datetime(2024, 1, 16, 15, 0, tzinfo=UTC))  # 3 days to expiry
+        rig.price("3.10", CALL)
+        await service.run_monitor()
+        closures = service.summary.closures
+        assert [c.closure_reason for c in closures] == [ClosureReason.THREE_DTE]
+        assert gate.portfolio.position_qty(CALL.id) == 0
+
+
+async def test_monitor_is_due_only_after_its_interval() -> None:
+    rig = Rig()
+    stop = asyncio.Event()
+    async with rig.gate:
+        service = rig.service(monitor_interval=60.0)
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.sleep(0.05)
+        assert service.summary.monitor_cycles == 0
+        rig.clock.advance(61)
+        await asyncio.sleep(0.1)
+        stop.set()
+        summary = await task
+    assert summary.monitor_cycles == 1
+    assert summary.stopped_because == "stop requested"
+
+
+async def test_outcome_that_cannot_be_audited_is_not_acknowledged() -> None:
+    rig = Rig()
+    rig.source.push_raw("not json")
+    async with rig.gate:
+        await rig.audit.close()  # the store is gone
+        summary = await rig.service(max_signals=1).run(asyncio.Event())
+    assert summary.unacked == 1
+    assert rig.source.pending == 1  # it will be delivered again
+
+
+async def test_idle_exit_stops_after_a_quiet_period_on_the_service_clock() -> None:
+    rig = Rig()
+    async with rig.gate:
+        service = rig.service(idle_exit=10.0)
+        task = asyncio.create_task(service.run(asyncio.Event()))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        rig.clock.advance(11)
+        summary = await asyncio.wait_for(task, 5)
+    assert summary.stopped_because == "idle for 10 s"
+
+
+def test_seen_ids_are_bounded_and_forget_the_least_recent_first() -> None:
+    seen = SeenSignalIds(2)
+    for sid in ("A", "B", "A", "C"):
+        seen.add(SignalId(sid))
+    assert "A" in seen
+    assert "C" in seen
+    assert "B" not in seen
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_count", 0), ("receive_timeout", 0), ("max_signals", 0), ("idle_exit", -1.0)],
+)
+def test_bad_service_options_name_the_field_and_the_value(field: str, value: object) -> None:
+    with pytest.raises(InvalidValue) as error:
+        ServiceOptions(**{field: value})  # type: ignore[arg-type]
+    assert f"ServiceOptions.{field}" in str(error.value)
+    assert repr(value) in str(error.value)
