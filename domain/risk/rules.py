@@ -171,6 +171,14 @@ class RequestFacts:
     reducing: bool
     quote_price: Decimal | None
     order_price: Decimal | None
+    worst_long_after: Decimal  # the worst cases with the request working as well
+    worst_short_after: Decimal
+
+    @property
+    def adds_exposure(self) -> bool:
+        """True when the request raises the instrument's worst-case absolute position."""
+        after = max(abs(self.worst_long_after), abs(self.worst_short_after))
+        return after > self.exposure.worst_abs
 
 
 def _names(value: Iterable[str]) -> frozenset[str]:
@@ -251,8 +259,20 @@ class RiskContext:
         self.note("working_sell", exposure.working_sell)
         if order_price is not None:
             self.note("order_price", order_price)
+        long_after, short_after = exposure.worst_long, exposure.worst_short
+        if request.side is Side.BUY:
+            long_after += request.quantity
+        else:
+            short_after -= request.quantity
         return RequestFacts(
-            iid, exposure, closable, request.quantity <= closable, quote_price, order_price
+            iid,
+            exposure,
+            closable,
+            request.quantity <= closable,
+            quote_price,
+            order_price,
+            long_after,
+            short_after,
         )
 
     def instrument_id(self, request: OrderRequest) -> InstrumentId:

@@ -73,14 +73,6 @@ def check_order_notional(request: OrderRequest, ctx: RiskContext) -> Denial | No
     )
 
 
-def _worst_after(request: OrderRequest, ctx: RiskContext) -> tuple[Decimal, Decimal]:
-    """(worst long, worst short) of the instrument if the request is added to the working orders."""
-    exposure = ctx.exposure(request)
-    if request.side is Side.BUY:
-        return exposure.worst_long + request.quantity, exposure.worst_short
-    return exposure.worst_long, exposure.worst_short - request.quantity
-
-
 @new_risk_rule
 def check_position(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     """Deny an order that could take the worst-case position beyond `max_position`.
@@ -88,8 +80,8 @@ def check_position(request: OrderRequest, ctx: RiskContext) -> Denial | None:
     Only the order's own side moves: a buy can raise the worst long, a sell the worst short.
     """
     limit = ctx.limits.position_limit(ctx.instrument_id(request))
-    long_after, short_after = _worst_after(request, ctx)
-    worst = long_after if request.side is Side.BUY else -short_after
+    facts = ctx.facts(request)
+    worst = facts.worst_long_after if request.side is Side.BUY else -facts.worst_short_after
     if worst <= limit:
         return None
     exposure = ctx.exposure(request)
@@ -106,8 +98,7 @@ def check_position(request: OrderRequest, ctx: RiskContext) -> Denial | None:
 
 def adds_exposure(request: OrderRequest, ctx: RiskContext) -> bool:
     """True when the request raises the instrument's worst-case absolute position."""
-    long_after, short_after = _worst_after(request, ctx)
-    return max(abs(long_after), abs(short_after)) > ctx.exposure(request).worst_abs
+    return ctx.facts(request).adds_exposure
 
 
 def projected_gross(request: OrderRequest, ctx: RiskContext, price: Decimal) -> Decimal:
@@ -116,8 +107,8 @@ def projected_gross(request: OrderRequest, ctx: RiskContext, price: Decimal) -> 
     The request's instrument is valued at `price` (the gate passes the order price, the highest
     known), every other instrument as the exposure book values it.
     """
-    long_after, short_after = _worst_after(request, ctx)
-    after = max(abs(long_after), abs(short_after))
+    facts = ctx.facts(request)
+    after = max(abs(facts.worst_long_after), abs(facts.worst_short_after))
     book = ctx.book
     current = book.instruments.get(ctx.instrument_id(request))
     others = book.gross_notional - (current.notional if current is not None else ZERO)
