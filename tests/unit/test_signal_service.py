@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ from ordergate.ports.signal_source import SignalDelivery
 T0 = datetime(2024, 1, 8, 15, 0, tzinfo=UTC)
 AAPL = Stock("AAPL")
 CALL = OptionContract("AAPL", date(2024, 1, 19), Decimal(150), OptionRight.CALL)
-FAST = {"receive_timeout": 0.02, "monitor_interval": None}
+FAST: dict[str, Any] = {"receive_timeout": 0.02, "monitor_interval": None}
 
 
 class Rig:
@@ -64,7 +65,7 @@ class Rig:
             self.gate,
             self.source,
             self.clock,
-            options=ServiceOptions(**settings),  # type: ignore[arg-type]
+            options=ServiceOptions(**settings),
             control=control,
         )
 
@@ -77,6 +78,10 @@ class Rig:
 
     def submits(self) -> int:
         return len(self.broker.calls_to("submit")) + len(self.broker.calls_to("submit_list"))
+
+
+def state_of(gate: OrderGate) -> TradingState:
+    return gate.trading_state
 
 
 def signal(sid: str, qty: int = 5, instrument: Stock | OptionContract = AAPL) -> Signal:
@@ -243,7 +248,7 @@ async def test_halt_through_the_control_stops_new_risk_and_resume_restores_it(
         rig.source.push(signal("S2"))
         service = rig.service(control, max_signals=1, control_interval=1.0)
         summary = await service.run(asyncio.Event())
-        assert gate.trading_state is TradingState.ACTIVE
+        assert state_of(gate) is TradingState.ACTIVE
         assert [r.status for r in summary.results] == [OrderResultStatus.SUBMITTED]
         assert rig.submits() == 1
 
