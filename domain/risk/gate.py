@@ -84,6 +84,7 @@ class RiskGate:
 
     def evaluate(self, request: OrderRequest, ctx: RiskContext) -> RiskDecision:
         """Approve the request, or deny it with every reason; never raises for a bad order."""
+        ctx.begin()
         ctx.note("intent", request.intent.value)
         ctx.note("order", f"{request.side.value} {request.quantity:f} {ctx.instrument_id(request)}")
         disabled = ctx.limits.disabled

@@ -212,19 +212,33 @@ class RiskContext:
     _facts: list[Any] = attrs.field(factory=lambda: [None, None], init=False, repr=False)
 
     @functools.cached_property
+    def _book(self) -> ExposureBook:
+        return ExposureBook.of(self.portfolio)
+
+    @property
     def book(self) -> ExposureBook:
-        """The exposure book of the portfolio (computed once)."""
-        book = ExposureBook.of(self.portfolio)
+        """The exposure book of the portfolio (computed once per context)."""
+        book = self._book
         self.note("open_orders", book.open_orders)
         self.note("gross_worst_case", book.gross_notional)
         return book
 
-    @functools.cached_property
+    @property
     def equity(self) -> Decimal:
         """Portfolio equity, cash plus marked positions (`Portfolio.equity()`, computed once)."""
-        equity = self.portfolio.cash + self.book.market_value
+        book = self._book
+        equity = self.portfolio.cash + book.market_value
         self.note("equity", equity)
         return equity
+
+    def begin(self) -> None:
+        """Start a new evaluation: the inputs noted for an earlier request are forgotten.
+
+        Derived values stay cached, so a context may judge several requests against the same
+        portfolio state (e.g. the legs of a bracket, none of which sees the others).
+        """
+        self._inputs.clear()
+        self._facts[0] = self._facts[1] = None
 
     def facts(self, request: OrderRequest) -> RequestFacts:
         """The request's exposure, closable quantity, reducing flag and prices (memoised)."""
@@ -238,7 +252,7 @@ class RiskContext:
     def _derive(self, request: OrderRequest) -> RequestFacts:
         instrument = request.instrument
         iid = instrument.id
-        exposure = self.book.instruments.get(iid)
+        exposure = self._book.instruments.get(iid)
         if exposure is None:
             exposure = InstrumentExposure(instrument, ZERO, ZERO, ZERO, self.portfolio.mark_of(iid))
         qty = exposure.quantity

@@ -271,3 +271,15 @@ def test_the_package_exports_breakers_lazily_and_nothing_else() -> None:
     assert risk.BreakerBoard is BreakerBoard
     with pytest.raises(AttributeError, match="no_such_name"):
         risk.no_such_name  # noqa: B018
+
+
+def test_a_context_judges_several_requests_each_with_its_own_inputs() -> None:
+    context = ctx()
+    buy, sell = req(Side.BUY, 5), req(Side.SELL, 7)
+    first = evaluate(buy, context)
+    second = evaluate(sell, context)
+    assert "BUY 5 AAPL" == dict(first.inputs)["order"]
+    assert "SELL 7 AAPL" == dict(second.inputs)["order"]
+    assert {"position", "equity", "gross_worst_case"} <= dict(second.inputs).keys()
+    assert first == evaluate(buy, context)
+    assert second.reducing
