@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ordergate.adapters.control import FileTradingControl
 from ordergate.adapters.fakes.audit_log import InMemoryAuditLog, MemoryAuditStore
 from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
@@ -19,17 +17,14 @@ from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
 from ordergate.adapters.serialization import decode_signal, encode_signal
 from ordergate.application.facade import GateOptions, OrderGate, Ports
-from ordergate.application.results import OrderResultStatus
 from ordergate.application.service import (
     SeenSignalIds,
     ServiceOptions,
     SignalService,
     TradingControl,
 )
-from ordergate.domain.errors import InvalidValue
+from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
-from ordergate.domain.orders import ClosureReason
-from ordergate.domain.risk.decision import RiskCode, TradingState
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import Side, SignalId
 from ordergate.ports.signal_source import SignalDelivery
@@ -80,10 +75,6 @@ class Rig:
         return len(self.broker.calls_to("submit")) + len(self.broker.calls_to("submit_list"))
 
 
-def state_of(gate: OrderGate) -> TradingState:
-    return gate.trading_state
-
-
 def signal(sid: str, qty: int = 5, instrument: Stock | OptionContract = AAPL) -> Signal:
     return Signal(SignalId(sid), instrument, Side.BUY, T0, quantity=Decimal(qty))
 
@@ -105,6 +96,28 @@ class AckRecorder:
 
     async def close(self) -> None:
         await self.rig.source.close()
+
+
+class Flaky(AckRecorder):
+    """A source whose transport fails: the next `receive_failures` receives and `ack_failures`
+    acks raise, as a Redis connection that drops would."""
+
+    def __init__(self, rig: Rig, *, receive_failures: int = 0, ack_failures: int = 0) -> None:
+        super().__init__(rig)
+        self.receive_failures = receive_failures
+        self.ack_failures = ack_failures
+
+    async def receive(self, *, max_count: int, timeout: float) -> list[SignalDelivery]:
+        if self.receive_failures:
+            self.receive_failures -= 1
+            raise OrdergateError("receiving from the stream failed: connection reset")
+        return await super().receive(max_count=max_count, timeout=timeout)
+
+    async def ack(self, delivery_id: str) -> None:
+        if self.ack_failures:
+            self.ack_failures -= 1
+            raise OrdergateError(f"ack of {delivery_id} failed: connection reset")
+        await super().ack(delivery_id)
 
 
 class CrashAtAck(AckRecorder):
@@ -184,6 +197,63 @@ async def test_an_exception_in_one_signal_is_audited_and_the_loop_goes_on() -> N
     assert rig.source.pending == 0
 
 
+async def test_failing_source_is_recorded_once_and_the_service_carries_on() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(signal("S1"))
+    flaky = Flaky(rig, receive_failures=3)
+    options = ServiceOptions(max_signals=1, error_backoff=0.01, **FAST)
+    async with rig.gate:
+        summary = await SignalService(rig.gate, flaky, rig.clock, options=options).run(
+            asyncio.Event()
+        )
+        [error] = await rig.records("service.source_error")
+    assert summary.source_errors == 3
+    assert "connection reset" in str(error["error"])
+    assert (summary.gated, rig.submits()) == (1, 1)
+
+
+async def test_failed_ack_is_recorded_and_the_redelivery_is_not_resubmitted() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(signal("S1"))
+    flaky = Flaky(rig, ack_failures=1)
+    options = ServiceOptions(max_signals=2, **FAST)
+    async with rig.gate:
+        service = SignalService(rig.gate, flaky, rig.clock, options=options)
+        task = asyncio.create_task(service.run(asyncio.Event()))
+        await asyncio.sleep(0.05)
+        rig.clock.advance(31)  # the unacknowledged delivery becomes due again
+        summary = await asyncio.wait_for(task, 5)
+        [failed_ack] = await rig.records("signal.ack_failed")
+    assert "connection reset" in str(failed_ack["error"])
+    assert (summary.gated, summary.duplicates, summary.unacked) == (1, 1, 1)
+    assert rig.submits() == 1
+    assert rig.source.pending == 0
+
+
+async def test_stop_between_deliveries_leaves_the_rest_for_redelivery() -> None:
+    rig = Rig()
+    rig.price("100")
+    for sid in ("S1", "S2", "S3"):
+        rig.source.push(signal(sid))
+    stop = asyncio.Event()
+
+    class StopAfterFirstAck(AckRecorder):
+        async def ack(self, delivery_id: str) -> None:
+            await super().ack(delivery_id)
+            stop.set()  # SIGTERM arrives while the batch is being handled
+
+    source = StopAfterFirstAck(rig)
+    async with rig.gate:
+        summary = await SignalService(
+            rig.gate, source, rig.clock, options=ServiceOptions(**FAST)
+        ).run(stop)
+    assert summary.gated == 1
+    assert summary.stopped_because == "stop requested"
+    assert rig.source.pending == 2  # delivered, not acknowledged: they come again
+
+
 async def test_delivery_taken_by_a_consumer_that_crashed_is_redelivered_and_processed_once() -> (
     None
 ):
@@ -226,92 +296,6 @@ async def test_crash_between_processing_and_ack_is_idempotent_after_restart() ->
     assert delivery_id in rig.source.acked
 
 
-async def test_halt_through_the_control_stops_new_risk_and_resume_restores_it(
-    tmp_path: Path,
-) -> None:
-    rig = Rig()
-    rig.price("100")
-    control = FileTradingControl(tmp_path / "control.json")
-    await control.request(TradingState.HALTED, "lunch")
-    rig.source.push(signal("S1"))
-    async with rig.gate as gate:
-        summary = await rig.service(control, max_signals=1).run(asyncio.Event())
-        [denied] = summary.results
-        assert gate.trading_state is TradingState.HALTED
-        assert denied.decision is not None
-        assert RiskCode.TRADING_HALTED in denied.decision.codes
-        assert rig.submits() == 0
-        [change] = await rig.records("risk.trading_state")
-        assert change["state"] == "HALTED"
-
-        await control.request(TradingState.ACTIVE, "back")
-        rig.source.push(signal("S2"))
-        service = rig.service(control, max_signals=1, control_interval=1.0)
-        summary = await service.run(asyncio.Event())
-        assert state_of(gate) is TradingState.ACTIVE
-        assert [r.status for r in summary.results] == [OrderResultStatus.SUBMITTED]
-        assert rig.submits() == 1
-
-
-async def test_a_request_is_applied_once_so_breakers_are_not_overridden(tmp_path: Path) -> None:
-    rig = Rig()
-    control = FileTradingControl(tmp_path / "control.json")
-    await control.request(TradingState.ACTIVE)
-    async with rig.gate as gate:
-        service = rig.service(control, control_interval=1.0)
-        await service.apply_control()
-        await gate.halt("breaker tripped")  # the risk side halts; the old request stays ACTIVE
-        rig.clock.advance(5)
-        await service.apply_control()
-        assert gate.trading_state is TradingState.HALTED
-
-
-async def test_unreadable_control_keeps_the_state_and_is_audited_once(tmp_path: Path) -> None:
-    rig = Rig()
-    path = tmp_path / "control.json"
-    path.write_text('{"state": "PAUSED"}')
-    async with rig.gate as gate:
-        service = rig.service(FileTradingControl(path))
-        for _ in range(3):
-            await service.apply_control()
-        [error] = await rig.records("service.control_error")
-        assert gate.trading_state is TradingState.ACTIVE
-    assert "PAUSED" in str(error["error"])
-    assert service.summary.control_errors == 3
-
-
-async def test_strategy_c_runs_every_monitor_interval_on_the_service_clock() -> None:
-    rig = Rig()
-    rig.price("3.00", CALL)
-    rig.source.push(signal("O1", 2, CALL))
-    async with rig.gate as gate:
-        service = rig.service(max_signals=1, monitor_interval=60.0)
-        await service.run(asyncio.Event())
-        assert gate.portfolio.position_qty(CALL.id) == Decimal(2)
-        rig.clock.set(datetime(2024, 1, 16, 15, 0, tzinfo=UTC))  # 3 days to expiry
-        rig.price("3.10", CALL)
-        await service.run_monitor()
-        closures = service.summary.closures
-        assert [c.closure_reason for c in closures] == [ClosureReason.THREE_DTE]
-        assert gate.portfolio.position_qty(CALL.id) == 0
-
-
-async def test_monitor_is_due_only_after_its_interval() -> None:
-    rig = Rig()
-    stop = asyncio.Event()
-    async with rig.gate:
-        service = rig.service(monitor_interval=60.0)
-        task = asyncio.create_task(service.run(stop))
-        await asyncio.sleep(0.05)
-        assert service.summary.monitor_cycles == 0
-        rig.clock.advance(61)
-        await asyncio.sleep(0.1)
-        stop.set()
-        summary = await task
-    assert summary.monitor_cycles == 1
-    assert summary.stopped_because == "stop requested"
-
-
 async def test_outcome_that_cannot_be_audited_is_not_acknowledged() -> None:
     rig = Rig()
     rig.source.push_raw("not json")
@@ -320,18 +304,6 @@ async def test_outcome_that_cannot_be_audited_is_not_acknowledged() -> None:
         summary = await rig.service(max_signals=1).run(asyncio.Event())
     assert summary.unacked == 1
     assert rig.source.pending == 1  # it will be delivered again
-
-
-async def test_idle_exit_stops_after_a_quiet_period_on_the_service_clock() -> None:
-    rig = Rig()
-    async with rig.gate:
-        service = rig.service(idle_exit=10.0)
-        task = asyncio.create_task(service.run(asyncio.Event()))
-        await asyncio.sleep(0.05)
-        assert not task.done()
-        rig.clock.advance(11)
-        summary = await asyncio.wait_for(task, 5)
-    assert summary.stopped_because == "idle for 10 s"
 
 
 def test_seen_ids_are_bounded_and_forget_the_least_recent_first() -> None:
