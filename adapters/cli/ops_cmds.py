@@ -106,10 +106,13 @@ def cli_settings(
     broker: str | None = None,
     audit_path: Path | None = None,
     mode: str | None = None,
-    client_id: int = CLIENT_ID_CLI,
+    client_id: int | None = CLIENT_ID_CLI,
 ) -> Settings:
-    """Settings for a command that connects to the broker (as IB client `client_id`)."""
-    overrides: dict[str, object] = {"broker.client_id": client_id}
+    """Settings for a command that connects to the broker: as IB client `client_id` (3, the
+    CLI, by default; None keeps `broker.client_id` of the configuration)."""
+    overrides: dict[str, object] = {}
+    if client_id is not None:
+        overrides["broker.client_id"] = client_id
     if broker is not None:
         overrides["broker.kind"] = broker
         overrides["market_data.kind"] = broker

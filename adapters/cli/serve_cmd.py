@@ -41,7 +41,7 @@ from ordergate.adapters.cli.ops_cmds import (
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
 from ordergate.adapters.serialization import decode_signal
 from ordergate.adapters.system_clock import SystemClock
-from ordergate.application.config import CLIENT_ID_TRADING, Settings, SignalsKind
+from ordergate.application.config import Settings, SignalsKind
 from ordergate.application.facade import OrderGate
 from ordergate.application.service import ServiceOptions, ServiceSummary, SignalService
 from ordergate.ports.signal_source import SignalSource
@@ -93,7 +93,7 @@ def serve(
             broker=broker,
             audit_path=audit_path,
             mode=mode,
-            client_id=CLIENT_ID_TRADING,
+            client_id=None,  # the service trades: broker.client_id as configured (1)
         )
         lines = _read_lines(settings, signals_file)
         if lines is not None and max_signals is None and idle_exit is None:
