@@ -225,14 +225,27 @@ def closing_quantity(portfolio: Portfolio, instrument_id: InstrumentId) -> Decim
     return max(ZERO, abs(qty) - portfolio.working_qty(instrument_id, closing_side))
 
 
-def closure_id_factory(prefix: str, now: datetime) -> ClosureIdFactory:
-    """Ids like `SC-EMERGENCY_STOP-AAPL-20240108T150000000000`: the same inputs, the same id,
-    so a repeated review at the same instant is caught by the duplicate guard."""
+def closure_id_factory(
+    prefix: str, now: datetime, taken: Container[ClientOrderId] = frozenset()
+) -> ClosureIdFactory:
+    """Ids like `SC-EMERGENCY_STOP-AAPL-20240108T150000000000`, deterministic in the inputs.
+
+    An id already in `taken` (pass the ids the duplicate guard has seen) gets the first free
+    suffix `-2`, `-3`, …, so a second closure of the same instrument at the same instant is not
+    mistaken for a duplicate. Re-running a review cannot double a closure either way: the
+    closing quantity is net of the closures already working.
+    """
     stamp = check_utc("now", now).strftime("%Y%m%dT%H%M%S%f")
 
     def make(instrument_id: InstrumentId, reason: ClosureReason) -> ClientOrderId:
         symbol = str(instrument_id).replace(" ", "")
-        return ClientOrderId(f"{prefix}-{reason.value}-{symbol}-{stamp}")
+        base = f"{prefix}-{reason.value}-{symbol}-{stamp}"
+        candidate = ClientOrderId(base)
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = ClientOrderId(f"{base}-{n}")
+        return candidate
 
     return make
 

@@ -266,6 +266,13 @@ def test_closure_ids_are_deterministic() -> None:
     assert first == again
 
 
+def test_closure_ids_skip_ids_already_taken() -> None:
+    base = ClientOrderId(f"SC-MANUAL-AAPL-{NOW:%Y%m%dT%H%M%S%f}")
+    taken = {base, ClientOrderId(f"{base}-2")}
+    assert base == closure_id_factory("SC", NOW)(AAPL.id, R.MANUAL)
+    assert ClientOrderId(f"{base}-3") == closure_id_factory("SC", NOW, taken)(AAPL.id, R.MANUAL)
+
+
 def test_review_can_look_up_a_flag() -> None:
     p = book((AAPL, Side.BUY, 10, "100", "50"))
     review = review_positions(p, NOW)
