@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 CLI = [sys.executable, "-m", "ordergate.adapters.cli.main"]
 
@@ -174,3 +176,34 @@ def test_serve_stops_on_sigterm_and_prints_its_summary(config: Path, tmp_path: P
             process.communicate()
     assert process.returncode == 0, err
     assert "stop requested" in out
+
+
+@pytest.mark.services
+def test_serve_consumes_a_redis_stream_and_obeys_a_redis_halt(
+    redis_url: str, tmp_path: Path
+) -> None:
+    stream = f"ordergate_test_{uuid.uuid4().hex[:12]}:signals"
+    config = tmp_path / "ordergate.toml"
+    config.write_text(
+        f'[audit]\npath = "{tmp_path / "audit.db"}"\n'
+        f'[signals]\nkind = "redis"\nurl = "{redis_url}"\nstream = "{stream}"\n'
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.xadd(stream, {"data": signal_line("S1")})
+        client.xadd(stream, {"data": "not a signal"})
+        served = run_cli("serve", "--max-signals", "2", "--config", str(config))
+        assert served.returncode == 0, served.stderr
+        assert "SUBMITTED 1" in served.stdout
+        assert client.xpending(stream, "ordergate")["pending"] == 0
+
+        halted = run_cli("halt", "--config", str(config))
+        assert halted.returncode == 0, halted.stderr
+        assert f"redis key {stream}:control" in halted.stdout
+        client.xadd(stream, {"data": signal_line("S2")})
+        served = run_cli("serve", "--max-signals", "1", "--config", str(config))
+        assert served.returncode == 0, served.stderr
+        assert "DENIED 1" in served.stdout
+    finally:
+        client.delete(stream, f"{stream}:control")
+        client.close()
