@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -27,13 +27,12 @@ from ordergate.adapters.ibkr.connection import IbkrConfig, IbkrConnection, bound
 from ordergate.adapters.ibkr.contracts import ContractBook
 from ordergate.adapters.ibkr.health import ConnectionHealth
 from ordergate.adapters.ibkr.orders import OrderRecord, OrderTracker, PendingModify
+from ordergate.adapters.ibkr.queries import IbkrQueries
 from ordergate.adapters.ibkr.resync import AppliedExecutions, Resync
 from ordergate.adapters.ibkr.stream import EventFanout
-from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
-from ordergate.domain.errors import BrokerRejected, UnknownOrder
+from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.events import ConnectionStateChanged
 from ordergate.domain.instruments import Instrument
-from ordergate.domain.orders import ExecutionFill
 from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId
 from ordergate.ports.broker import BrokerEvent
@@ -41,11 +40,10 @@ from ordergate.ports.broker import BrokerEvent
 __all__ = ["IbkrBroker"]
 
 _log = logging.getLogger(__name__)
-_SUMMARY_TAGS = "TotalCashValue,NetLiquidation,AvailableFunds,BuyingPower"
 _SWEEP_EVERY = 0.25
 
 
-class IbkrBroker:
+class IbkrBroker(IbkrQueries):
     """The IB adapter of the `Broker` port. Build with an `IbkrConfig`; `known_execution_ids`
     (and the time of the latest) seed the applied-executions set across process restarts."""
 
@@ -152,12 +150,37 @@ class IbkrBroker:
             if request.instrument.id not in qualified:
                 qualified[request.instrument.id] = await self.contracts.qualify(
                     request.instrument, timeout=3600)
-        ib = self.connection.ib
         group = tuple(r.client_order_id for r in requests)
         if len(requests) > 1:
             self._incomplete.append(group)
-        ids: dict[ClientOrderId, int] = {}
         records: list[OrderRecord] = []
+        try:
+            results = await self._send(requests, qualified, records)
+        except asyncio.CancelledError:  # the caller's timeout: it learns nothing final
+            raise
+        except BaseException:
+            for record in records:
+                record.reported = True  # the caller learns the outcome from this exception
+            raise
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            for record in records:
+                record.reported = True
+            accepted = [r for r in records if r.accepted and not r.finished]
+            await self._cancel_all(accepted)
+            raise errors[0]
+        if group in self._incomplete:
+            self._incomplete.remove(group)
+        return tuple(cast(BrokerOrderId, r) for r in results)
+
+    async def _send(
+        self, requests: list[Any], qualified: dict[Any, Any], records: list[OrderRecord]
+    ) -> list[Any]:
+        """Place every member (a bracket held until its last child) and await the acks."""
+        ib = self.connection.ib
+        ids: dict[ClientOrderId, int] = {}
+        members = {r.client_order_id for r in requests}
+        bracket = any(r.parent_id in members for r in requests)
         loop = asyncio.get_running_loop()
         for index, request in enumerate(requests):
             contract, instrument = qualified[request.instrument.id]
@@ -166,13 +189,15 @@ class IbkrBroker:
             parent = 0
             if request.parent_id is not None:
                 parent = ids.get(request.parent_id) or self._order_id_of(request.parent_id)
-            last = index == len(requests) - 1
+            # A bracket's parent and first child wait (transmit=False) for the last child;
+            # OCA members stand alone at IB, so each is transmitted as it is placed.
+            transmit = index == len(requests) - 1 if bracket else request.transmit
             ib_order = parsing.ib_order(
                 attrs.evolve(request, instrument=instrument),
                 operator_id=self.config.operator_id,
                 account=self.connection.account if self.config.account else "",
                 parent_order_id=parent,
-                transmit=(request.transmit if len(requests) == 1 else last),
+                transmit=transmit,
             )
             ib_order.orderId = order_id
             record = self.orders.new_record(request, order_id, contract)
@@ -180,20 +205,12 @@ class IbkrBroker:
             records.append(record)
             ib.placeOrder(contract, ib_order)
         try:
-            results = await asyncio.gather(*(r.ack for r in records if r.ack),
-                                           return_exceptions=True)
+            return await asyncio.gather(*(r.ack for r in records if r.ack),
+                                        return_exceptions=True)
         finally:
             for record in records:
                 if record.ack is not None and not record.ack.done():
                     record.ack.cancel()
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            accepted = [r for r in records if r.accepted and not r.finished]
-            await self._cancel_all(accepted)
-            raise errors[0]
-        if group in self._incomplete:
-            self._incomplete.remove(group)
-        return tuple(cast(BrokerOrderId, r) for r in results)
 
     def _order_id_of(self, client_order_id: ClientOrderId) -> int:
         record = self.orders.records.get(client_order_id)
@@ -290,105 +307,6 @@ class IbkrBroker:
     def _trade(self, record: OrderRecord) -> Trade | None:
         trades = self.connection.ib.wrapper.trades
         return trades.get((self.config.client_id, record.order_id))
-
-    # -- queries ---------------------------------------------------------------------------------
-    async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
-        """IB's view of one order (asked of IB); `UnknownOrder` when neither IB nor we know it."""
-        trades = await self._open_trades(timeout)
-        record = self.orders.records.get(client_order_id)
-        for trade in trades:
-            ref = parsing.parse_order_ref(trade.order.orderRef)
-            if ref is not None and ref[1] == client_order_id:
-                return self._view(trade, client_order_id, record)
-        if record is None:
-            raise UnknownOrder(f"IB has no order {client_order_id}")
-        mirror = record.mirror
-        return OrderView(client_order_id, record.broker_order_id, record.request.instrument_id,
-                         record.request.side, record.request.order_type, mirror.status,
-                         mirror.quantity, mirror.filled_qty, mirror.limit_price,
-                         mirror.stop_price, mirror.avg_px)
-
-    async def open_orders(self, *, timeout: float) -> list[OrderView]:
-        """Every working order of this client at IB (asked of IB)."""
-        views = []
-        for trade in await self._open_trades(timeout):
-            if trade.orderStatus.status in ("Filled", "Cancelled", "ApiCancelled", "Inactive"):
-                continue
-            ref = parsing.parse_order_ref(trade.order.orderRef)
-            cid = ref[1] if ref else ClientOrderId(f"IB-{trade.order.permId}")
-            views.append(self._view(trade, cid, self.orders.records.get(cid)))
-        return views
-
-    async def _open_trades(self, timeout: float) -> list[Trade]:
-        ib = self.connection.ib
-        trades: list[Trade] = await self.connection.request(
-            "openOrders", ib.reqOpenOrdersAsync, timeout, "reqOpenOrders")
-        for trade in trades:
-            record = self.orders.record_for(trade)
-            if record is not None and record.modify is not None:
-                self.orders.on_status(trade)
-        return trades
-
-    def _view(self, trade: Trade, cid: ClientOrderId, record: OrderRecord | None) -> OrderView:
-        instrument = record.request.instrument if record else self.contracts.instrument_for(
-            trade.contract)
-        avg = record.mirror.avg_px if record and record.mirror.filled_qty else (
-            parsing.decimal_or_none(trade.orderStatus.avgFillPrice) or None)
-        return parsing.order_view(cid, instrument, trade.order, trade.orderStatus.status,
-                                  trade.orderStatus.filled, avg_px=avg)
-
-    async def positions(self, *, timeout: float) -> list[BrokerPosition]:
-        """Every non-zero position of the account (asked of IB)."""
-        ib = self.connection.ib
-        found = await self.connection.request("positions", ib.reqPositionsAsync, timeout,
-                                              "reqPositions")
-        views = [parsing.broker_position(p, self.contracts.instrument_for(p.contract))
-                 for p in found if p.account == self.connection.account]
-        return [v for v in views if v.quantity != 0]
-
-    async def executions(self, since: datetime, *, timeout: float) -> list[ExecutionFill]:
-        """Executions at or after `since` (second resolution, as IB reports them), oldest
-        first, with their commissions where IB sent them."""
-        ib = self.connection.ib
-        flt = ExecutionFilter(time=parsing.ib_time(since))
-        fills = await self.connection.request(None, lambda: ib.reqExecutionsAsync(flt),
-                                              timeout, "reqExecutions")
-        floor = since.replace(microsecond=0)
-        now = datetime.now(UTC)
-        out = []
-        for fill in fills:
-            ref = parsing.parse_order_ref(fill.execution.orderRef)
-            cid = ref[1] if ref else ClientOrderId(f"IB-{fill.execution.permId}")
-            record = self.orders.records.get(cid)
-            instrument = record.request.instrument if record else self.contracts.instrument_for(
-                fill.contract)
-            report = self.orders.reported_commission(fill)
-            commission = parsing.commission_of(report, fill.execution.execId) if report else None
-            event = parsing.execution_fill(fill, cid, instrument, now, commission=commission)
-            if event.ts_event >= floor:
-                out.append(event)
-        return sorted(out, key=lambda f: (f.ts_event, str(f.execution_id)))
-
-    async def account_summary(self, *, timeout: float) -> AccountSummary:
-        """Cash, net liquidation, available funds and buying power (asked of IB); realised and
-        unrealised PnL from the account-values subscription ib_async keeps."""
-        ib = self.connection.ib
-
-        async def ask() -> None:
-            req_id = ib.client.getReqId()
-            future = ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
-            ib.client.reqAccountSummary(  # type: ignore[no-untyped-call]
-                req_id, "All", _SUMMARY_TAGS)
-            try:
-                await future
-            finally:
-                if ib.isConnected():
-                    ib.client.cancelAccountSummary(req_id)  # type: ignore[no-untyped-call]
-
-        await self.connection.request("accountSummary", ask, timeout, "reqAccountSummary")
-        account = self.connection.account
-        values = [*ib.wrapper.acctSummary.values(), *ib.accountValues(account)]
-        return parsing.account_summary(values, account, datetime.now(UTC))
 
     # -- internals -------------------------------------------------------------------------------
     def _on_state(self, event: ConnectionStateChanged) -> None:

@@ -17,13 +17,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import attrs
 from ib_async import IB
 
+from ordergate.adapters.ibkr.config import (
+    CLI_CLIENT_ID,
+    DIAGNOSTIC_CLIENT_ID,
+    TRADING_CLIENT_ID,
+    IbkrConfig,
+)
 from ordergate.adapters.ibkr.health import (
-    BackoffPolicy,
     ConnectionBreaker,
     ConnectionHealth,
     ModeMismatch,
@@ -45,50 +49,11 @@ __all__ = [
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-TRADING_CLIENT_ID = 1
-DIAGNOSTIC_CLIENT_ID = 2
-CLI_CLIENT_ID = 3
-
 _DEGRADING = frozenset({1100, 2110})
 _RESTORED = {1101: True, 1102: False}  # code -> full resync (data lost)
 _RECONNECT = frozenset({502, 504})
 _READY = frozenset({ConnectionState.CONNECTED, ConnectionState.DEGRADED})
 _SYNCING: contextvars.ContextVar[bool] = contextvars.ContextVar("ibkr_syncing", default=False)
-
-
-def _positive(inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"IbkrConfig.{attribute.name} must be > 0; got {value}")
-
-
-@attrs.frozen
-class IbkrConfig:
-    """Where and how to connect. `account` is the IB account code (empty: the only managed
-    account); `operator_id` travels in every order's `orderRef`, never in `Order.account`."""
-
-    operator_id: str = attrs.field()
-    host: str = "127.0.0.1"
-    port: int = 4002
-    client_id: int = TRADING_CLIENT_ID
-    account: str = ""
-    expected_mode: TradingMode | None = None
-    connect_timeout: float = attrs.field(default=10.0, validator=_positive)
-    heartbeat_interval: float = attrs.field(default=30.0, validator=_positive)
-    heartbeat_timeout: float = attrs.field(default=10.0, validator=_positive)
-    heartbeat_misses: int = 2
-    backoff: BackoffPolicy = BackoffPolicy()
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 60.0
-    probe_interval: float | None = 0.25
-    commission_grace: float = attrs.field(default=1.0, validator=_positive)
-
-    @operator_id.validator
-    def _check_operator(self, attribute: attrs.Attribute[str], value: str) -> None:
-        if not isinstance(value, str) or not value.strip() or ":" in value:
-            raise ValueError(
-                f"IbkrConfig.operator_id must be a non-empty id without ':' "
-                f"(it prefixes every orderRef); got {value!r}"
-            )
 
 
 async def bounded(awaitable: Awaitable[T], timeout: float, operation: str) -> T:

@@ -79,6 +79,8 @@ class OrderRecord:
     accepted: bool = False
     cancel_requested: bool = False
     closing: bool = False
+    reported: bool = False
+    """`submit` raised for this order: its refusal is the caller's, never published again."""
     ack: asyncio.Future[BrokerOrderId] | None = None
     cancel_waiter: asyncio.Future[None] | None = None
     modify: PendingModify | None = None
@@ -290,7 +292,9 @@ class OrderTracker:
             self._resolve(record.ack, error)
             self.quietly(record, K.REJECTED, str(error))
             return
-        if rejected:
+        if rejected and record.reported:
+            self.quietly(record, K.REJECTED, message or status)
+        elif rejected:
             self.lifecycle(record, K.REJECTED, message or status)
         elif record.cancel_requested or record.request.time_in_force not in (
             TimeInForce.DAY, TimeInForce.GTD) or record.expires_at is None:

@@ -87,19 +87,8 @@ _FROM_IB_TYPES = {
 _ACCEPTED = frozenset({"PreSubmitted", "Submitted"})
 _CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 _BAR_SIZES = {
-    timedelta(seconds=1): "1 secs",
-    timedelta(seconds=5): "5 secs",
-    timedelta(seconds=10): "10 secs",
-    timedelta(seconds=15): "15 secs",
-    timedelta(seconds=30): "30 secs",
-    timedelta(minutes=1): "1 min",
-    timedelta(minutes=2): "2 mins",
-    timedelta(minutes=3): "3 mins",
-    timedelta(minutes=5): "5 mins",
-    timedelta(minutes=10): "10 mins",
-    timedelta(minutes=15): "15 mins",
-    timedelta(minutes=20): "20 mins",
-    timedelta(minutes=30): "30 mins",
+    **{timedelta(seconds=n): f"{n} secs" for n in (1, 5, 10, 15, 30)},
+    **{timedelta(minutes=n): f"{n} min{'s' * (n > 1)}" for n in (1, 2, 3, 5, 10, 15, 20, 30)},
     timedelta(hours=1): "1 hour",
 }
 
@@ -184,7 +173,7 @@ def instrument_from_contract(
     tick = decimal_or_none(min_tick)
     if known is not None:
         if tick is not None and tick > 0 and tick != known.tick_size:
-            return _with_tick(known, tick)
+            return attrs.evolve(known, tick_size=tick)
         return known
     options: dict[str, object] = {"currency": contract.currency or "USD"}
     if tick is not None and tick > 0:
@@ -200,15 +189,8 @@ def instrument_from_contract(
             multiplier=multiplier,
             **options,  # type: ignore[arg-type]
         )
-    return _stock(contract.symbol, contract.primaryExchange, options)
-
-
-def _stock(symbol: str, primary: str, options: dict[str, object]) -> Instrument:
-    return Stock(symbol, primary_exchange=primary, **options)  # type: ignore[arg-type]
-
-
-def _with_tick(known: Instrument, tick: Decimal) -> Instrument:
-    return attrs.evolve(known, tick_size=tick)
+    return Stock(contract.symbol, primary_exchange=contract.primaryExchange,
+                 **options)  # type: ignore[arg-type]
 
 
 # -- orders ----------------------------------------------------------------------------------------

@@ -186,7 +186,9 @@ class Resync:
     def _lost(self, record: OrderRecord) -> int:
         reason = "the order never reached the gateway (resync found no trace of it)"
         if record.ack is not None and not record.ack.done():
+            record.reported = True
             record.ack.set_exception(BrokerError(f"order {record.client_order_id}: {reason}"))
+        if record.reported:
             self._tracker.quietly(record, K.REJECTED, reason)
             return 1
         return int(self._tracker.lifecycle(record, K.REJECTED, reason))
