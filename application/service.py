@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,12 +42,17 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.signal_source import SignalDelivery, SignalSource
 
 __all__ = [
+    "RECENT_RESULTS",
     "SeenSignalIds",
     "ServiceOptions",
     "ServiceSummary",
     "SignalService",
     "TradingControl",
 ]
+
+
+RECENT_RESULTS = 1000
+"""How many recent order results (and closures) a `ServiceSummary` keeps."""
 
 
 @runtime_checkable
@@ -111,7 +117,9 @@ class ServiceSummary:
     """What a service run did: deliveries by outcome, order results, monitor cycles, controls.
 
     `gated` counts signals handed to the gate (each gives one result per order, approved or
-    not); `unacked` deliveries whose outcome could not be recorded (they come again).
+    not); `unacked` deliveries whose outcome could not be recorded (they come again). A service
+    runs for days: `results` and `closures` keep only the last `RECENT_RESULTS`; the counts
+    (`status_counts()`, `closure_count`) cover the whole run.
     """
 
     deliveries: int = 0
@@ -125,13 +133,27 @@ class ServiceSummary:
     monitor_errors: int = 0
     control_changes: int = 0
     control_errors: int = 0
-    results: list[OrderResult] = attrs.field(factory=list)
-    closures: list[OrderResult] = attrs.field(factory=list)
+    results: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
+    closures: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
+    closure_count: int = 0
+    statuses: Counter[str] = attrs.field(factory=Counter)
     stopped_because: str = ""
 
+    def add_results(self, results: Iterable[OrderResult]) -> None:
+        """Count the results of one signal (and keep the most recent ones)."""
+        for result in results:
+            self.results.append(result)
+            self.statuses[result.status.value] += 1
+
+    def add_closures(self, closures: Iterable[OrderResult]) -> None:
+        """Count Strategy C closures (and keep the most recent ones)."""
+        for closure in closures:
+            self.closures.append(closure)
+            self.closure_count += 1
+
     def status_counts(self) -> Counter[str]:
-        """How many order results ended in each status (SUBMITTED, DENIED, ...)."""
-        return Counter(r.status.value for r in self.results)
+        """How many order results ended in each status (SUBMITTED, DENIED, ...), over the run."""
+        return Counter(self.statuses)
 
 
 class SeenSignalIds:
@@ -257,7 +279,7 @@ class SignalService:
         self._seen.add(signal.signal_id)
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
-        self.summary.results.extend(results)
+        self.summary.add_results(results)
         return True  # the gate audited its decisions (an audit failure fails the order)
 
     async def _record_failure(self, delivery: SignalDelivery, exc: Exception) -> bool:
@@ -330,7 +352,7 @@ class SignalService:
             await self._try_record("service.monitor_error", {"error": _describe(exc)}, None)
             return
         self.summary.monitor_cycles += 1
-        self.summary.closures.extend(report.closures)
+        self.summary.add_closures(report.closures)
         await self._gate.settle()
 
     async def apply_control(self) -> None:

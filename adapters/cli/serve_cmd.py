@@ -206,7 +206,7 @@ def _print_summary(
         ("failed (acked)", str(summary.failed)),
         ("not acknowledged", str(summary.unacked)),
         ("orders by status", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "-"),
-        ("Strategy C cycles / closures", f"{summary.monitor_cycles} / {len(summary.closures)}"),
+        ("Strategy C cycles / closures", f"{summary.monitor_cycles} / {summary.closure_count}"),
         ("trading control changes", str(summary.control_changes)),
         ("stopped because", summary.stopped_because or "-"),
         ("audit verify", "OK" if verified else "FAILED"),

@@ -17,16 +17,19 @@ from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
 from ordergate.adapters.serialization import decode_signal, encode_signal
 from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
 from ordergate.application.service import (
+    RECENT_RESULTS,
     SeenSignalIds,
     ServiceOptions,
+    ServiceSummary,
     SignalService,
     TradingControl,
 )
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 from ordergate.domain.signals import Signal
-from ordergate.domain.values import Side, SignalId
+from ordergate.domain.values import ClientOrderId, Side, SignalId
 from ordergate.ports.signal_source import SignalDelivery
 
 T0 = datetime(2024, 1, 8, 15, 0, tzinfo=UTC)
@@ -325,3 +328,15 @@ def test_bad_service_options_name_the_field_and_the_value(field: str, value: obj
         ServiceOptions(**{field: value})  # type: ignore[arg-type]
     assert f"ServiceOptions.{field}" in str(error.value)
     assert repr(value) in str(error.value)
+
+
+def test_summary_counts_every_result_but_keeps_only_the_recent_ones() -> None:
+    summary = ServiceSummary()
+    results = [
+        OrderResult(ClientOrderId(f"S{n}-E"), OrderResultStatus.DENIED, T0, ExecutionMode.PAPER)
+        for n in range(RECENT_RESULTS + 5)
+    ]
+    summary.add_results(results)
+    assert summary.status_counts() == {"DENIED": RECENT_RESULTS + 5}
+    assert len(summary.results) == RECENT_RESULTS
+    assert summary.results[0].client_order_id == ClientOrderId("S5-E")
