@@ -12,8 +12,9 @@ Per delivery:
   session or before a restart (a `risk.decision` in the audit log) — is audited as
   `signal.duplicate` and acked without being resubmitted;
 - otherwise `gate.submit_signal` (sizing, the risk gate, audit, broker), then ack;
-- any exception is audited as `signal.failed` and the delivery acked: a failed trading signal is
-  never retried later (a late retry is not safer than the recorded failure). The loop goes on.
+- any exception, or an order result FAILED (could not be sent), is audited as `signal.failed`
+  and the delivery acked: a failed trading signal is never retried later (a late retry is not
+  safer than the recorded failure). The loop goes on.
 A delivery whose outcome could not be audited is not acknowledged, so it is delivered again.
 
 Schedules (monitor, control polling, idle exit) run on the `clock` given to the service: the
@@ -33,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ordergate.application.facade import OrderGate
-from ordergate.application.results import OrderResult
+from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.risk.decision import TradingState
 from ordergate.domain.signals import Signal
@@ -240,7 +241,8 @@ class SignalService:
         try:
             recorded = await self._process(delivery)
         except Exception as exc:  # one bad signal never stops the loop: record it, go on
-            recorded = await self._record_failure(delivery, exc)
+            self.summary.failed += 1
+            recorded = await self._record_failure(delivery, _describe(exc))
         if not recorded:
             self.summary.unacked += 1
             return
@@ -280,17 +282,22 @@ class SignalService:
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
         self.summary.add_results(results)
-        return True  # the gate audited its decisions (an audit failure fails the order)
+        failed = [r for r in results if r.status is OrderResultStatus.FAILED]
+        if not failed:
+            return True  # the gate audited its decisions before anything was sent
+        # FAILED may mean the audit log refused the decision: only ack once a record holds.
+        return await self._record_failure(
+            delivery, "; ".join(f"{r.client_order_id}: {r.reason}" for r in failed)
+        )
 
-    async def _record_failure(self, delivery: SignalDelivery, exc: Exception) -> bool:
-        self.summary.failed += 1
+    async def _record_failure(self, delivery: SignalDelivery, error: str) -> bool:
         signal = delivery.signal
         return await self._try_record(
             "signal.failed",
             {
                 "delivery_id": delivery.delivery_id,
                 "signal_id": None if signal is None else signal.signal_id.value,
-                "error": _describe(exc),
+                "error": error,
             },
             None if signal is None else _correlation(signal),
         )

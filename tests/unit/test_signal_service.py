@@ -299,14 +299,33 @@ async def test_crash_between_processing_and_ack_is_idempotent_after_restart() ->
     assert delivery_id in rig.source.acked
 
 
-async def test_outcome_that_cannot_be_audited_is_not_acknowledged() -> None:
+@pytest.mark.parametrize("kind", ["malformed", "valid"])
+async def test_outcome_that_cannot_be_audited_is_not_acknowledged(kind: str) -> None:
     rig = Rig()
-    rig.source.push_raw("not json")
+    rig.price("100")
+    if kind == "malformed":
+        rig.source.push_raw("not json")
+    else:
+        rig.source.push(signal("S1"))
     async with rig.gate:
         await rig.audit.close()  # the store is gone
         summary = await rig.service(max_signals=1).run(asyncio.Event())
     assert summary.unacked == 1
     assert rig.source.pending == 1  # it will be delivered again
+    assert rig.submits() == 0
+
+
+async def test_signal_whose_order_could_not_be_sent_is_recorded_as_failed_and_acked() -> None:
+    rig = Rig()
+    rig.price("100")
+    rig.source.push(Signal(SignalId("Z1"), Stock("ZZZZ"), Side.BUY, T0, quantity=Decimal(1)))
+    async with rig.gate:
+        summary = await rig.service(max_signals=1).run(asyncio.Event())
+        [failed] = await rig.records("signal.failed")
+    assert summary.status_counts() == {"FAILED": 1}
+    assert "Z1-E" in str(failed["error"])
+    assert "ZZZZ" in str(failed["error"])
+    assert rig.source.pending == 0
 
 
 def test_seen_ids_are_bounded_and_forget_the_least_recent_first() -> None:
