@@ -77,8 +77,9 @@ class IbkrBroker(IbkrQueries):
             self._sweeper = asyncio.ensure_future(self._sweep_commissions())
 
     async def disconnect(self, *, timeout: float) -> None:
-        """Graceful shutdown. Working orders stay at IB, except members of an order list whose
-        submission never completed (they would sit untransmitted): those are cancelled."""
+        """Graceful shutdown. Working orders stay at IB, except the members of a bracket whose
+        placement was cut off before its last child (they would sit untransmitted at IB): those
+        are cancelled."""
         orphans = [self.orders.records[c] for group in self._incomplete for c in group
                    if c in self.orders.records and not self.orders.records[c].finished]
         if orphans and self.connection.is_ready():
@@ -144,15 +145,16 @@ class IbkrBroker(IbkrQueries):
             if request.client_order_id in self.orders.records:
                 raise BrokerRejected(f"client order id {request.client_order_id} was already "
                                      "sent; use a new id", 103)
+        listed = {r.client_order_id for r in requests}
+        for request in requests:  # checked before anything is placed: no half-sent bracket
+            if request.parent_id is not None and request.parent_id not in listed:
+                self._order_id_of(request.parent_id)
         await self.connection.ready(timeout=3600, operation="submit")
         qualified = {}
         for request in requests:
             if request.instrument.id not in qualified:
                 qualified[request.instrument.id] = await self.contracts.qualify(
                     request.instrument, timeout=3600)
-        group = tuple(r.client_order_id for r in requests)
-        if len(requests) > 1:
-            self._incomplete.append(group)
         records: list[OrderRecord] = []
         try:
             results = await self._send(requests, qualified, records)
@@ -169,8 +171,6 @@ class IbkrBroker(IbkrQueries):
             accepted = [r for r in records if r.accepted and not r.finished]
             await self._cancel_all(accepted)
             raise errors[0]
-        if group in self._incomplete:
-            self._incomplete.remove(group)
         return tuple(cast(BrokerOrderId, r) for r in results)
 
     async def _send(
@@ -181,6 +181,9 @@ class IbkrBroker(IbkrQueries):
         ids: dict[ClientOrderId, int] = {}
         members = {r.client_order_id for r in requests}
         bracket = any(r.parent_id in members for r in requests)
+        group = tuple(r.client_order_id for r in requests)
+        if bracket:  # until its last child is placed, a bracket sits untransmitted at IB
+            self._incomplete.append(group)
         loop = asyncio.get_running_loop()
         for index, request in enumerate(requests):
             contract, instrument = qualified[request.instrument.id]
@@ -204,6 +207,8 @@ class IbkrBroker(IbkrQueries):
             record.ack = loop.create_future()
             records.append(record)
             ib.placeOrder(contract, ib_order)
+        if group in self._incomplete:
+            self._incomplete.remove(group)
         try:
             return await asyncio.gather(*(r.ack for r in records if r.ack),
                                         return_exceptions=True)

@@ -97,8 +97,12 @@ class Resync:
         tracker = self._tracker
         # never reuse an order id, even when the gateway rolled nextValidId back
         ib.client.updateReqId(tracker.max_order_id + 1)  # type: ignore[no-untyped-call]
-        if full:
+        if full:  # IB 1101: the subscriptions were lost with the data
             await self._request("positions", ib.reqPositionsAsync, "resubscribe positions")
+            account = self._connection.account
+            if account:
+                await self._request("accountValues", lambda: ib.reqAccountUpdatesAsync(account),
+                                    "resubscribe account updates")
         open_trades = await self._request("openOrders", ib.reqOpenOrdersAsync, "reqOpenOrders")
         seen_open = self._adopt_open(open_trades)
         recovered = await self._recover_fills(full)

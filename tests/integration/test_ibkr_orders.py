@@ -189,3 +189,14 @@ async def test_an_oca_sibling_of_day_orders_is_cancelled_not_expired(
     await harness.set_price(harness.stock, Decimal(95))
     await harness.settle()
     assert [K.ACCEPTED, K.CANCELED] == kinds(events, "OD-2")
+
+
+async def test_a_list_naming_an_unknown_parent_is_refused_before_anything_is_sent(
+    harness: IbkrBrokerHarness,
+) -> None:
+    parent = req(harness, "UP-P", Side.BUY, 1, OrderType.LIMIT, limit_price=Decimal(90))
+    orphan = req(harness, "UP-C", Side.SELL, 1, OrderType.LIMIT, limit_price=Decimal(95),
+                 parent_id=ClientOrderId("UP-NEVER-SENT"))
+    with pytest.raises(BrokerRejected, match="UP-NEVER-SENT"):
+        await harness.ibkr.submit_list((ok(parent), ok(orphan)), timeout=TIMEOUT)
+    assert [] == wire_orders(harness)
