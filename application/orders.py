@@ -24,7 +24,7 @@ from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.risk.gate import evaluate
 from ordergate.domain.signals import Signal
 from ordergate.domain.sizing import cap_quantity, fixed_fraction_size, round_down
-from ordergate.domain.strategy_c import closing_quantity
+from ordergate.domain.strategy_c import closing_quantity, closure_id_factory
 from ordergate.domain.values import ClientOrderId, CorrelationId, InstrumentId, Side
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
@@ -184,9 +184,10 @@ class OrderService:
         quantity = closing_quantity(self._desk.portfolio, instrument_id)
         quantity = round_down(quantity, position.instrument.size_increment)
         now = self._clock.now()
-        cid = ClientOrderId(
-            f"CL-{reason.value}-{str(instrument_id).replace(' ', '')}-{now:%Y%m%dT%H%M%S%f}"
-        )
+        # Deterministic, but a second closure at the same instant gets a free suffix rather
+        # than being taken for a duplicate of the first.
+        make_id = closure_id_factory("CL", now, taken=self._desk.seen_client_order_ids)
+        cid = make_id(instrument_id, reason)
         if quantity <= 0:
             return self._failed(cid, None, "position already covered by working closing orders")
         request = OrderRequest(

@@ -7,6 +7,7 @@ Option expiry is a date *and* a last-trade time in the exchange's time zone: an 
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -70,8 +71,9 @@ class Stock:
     size_increment: Decimal = decimal_field(positive=True, default=Decimal(1))
     time_zone: str = attrs.field(default="America/New_York", validator=_zone)
 
-    @property
+    @functools.cached_property
     def id(self) -> InstrumentId:
+        """The symbol as an `InstrumentId` (built once: the gate asks for it on every rule)."""
         return InstrumentId(self.symbol)
 
     @property
@@ -127,8 +129,9 @@ class OptionContract:
         strike_milli = int(self.strike * 1000)
         return f"{self.underlying:<6}{self.expiry:%y%m%d}{self.right.value}{strike_milli:08d}"
 
-    @property
+    @functools.cached_property
     def id(self) -> InstrumentId:
+        """The OCC symbol as an `InstrumentId` (built once)."""
         return InstrumentId(self.symbol)
 
     @property

@@ -47,6 +47,9 @@ class Portfolio:
         self.zone = time_zone
         self.positions: dict[InstrumentId, Position] = {}
         self.orders: dict[ClientOrderId, Order] = {}
+        # Orders not yet seen terminal: `working_orders` walks only these and prunes the
+        # finished ones, so a long session's history does not slow the gate down.
+        self._live: dict[ClientOrderId, Order] = {}
         self.marks: dict[InstrumentId, Decimal] = {}
         self.mark_times: dict[InstrumentId, datetime] = {}
         self.day_trades: list[DayTrade] = []
@@ -61,12 +64,15 @@ class Portfolio:
         self._exec_order: dict[ExecutionId, ClientOrderId] = {}
         self._pending_commissions: dict[ExecutionId, CommissionReport] = {}
         self._opened_on: dict[InstrumentId, date] = {}
+        self._day_trade_orders: set[ClientOrderId] = set()
+        self._last_realizing_order: ClientOrderId | None = None
         self._instruments: dict[InstrumentId, Instrument] = {}
 
     # -- registration ---------------------------------------------------------------------
     def add_order(self, order: Order) -> None:
         """Track an order (any status) so its working quantity counts toward worst cases."""
         self.orders[order.client_order_id] = order
+        self._live[order.client_order_id] = order
         self._instruments[order.request.instrument.id] = order.request.instrument
 
     def register_instrument(self, instrument: Instrument) -> None:
@@ -126,10 +132,10 @@ class Portfolio:
         if fill.commission is not None:
             self._charge(fill.execution_id, fill.commission)
         self._record_day_trade(fill, was_flat, previous_qty)
-        if realized < 0:
-            self.consecutive_losses += 1
-        elif realized > 0:
-            self.consecutive_losses = 0
+        # One closing order is one trade, however many partial fills it takes.
+        if realized != 0 and fill.client_order_id != self._last_realizing_order:
+            self._last_realizing_order = fill.client_order_id
+            self.consecutive_losses = self.consecutive_losses + 1 if realized < 0 else 0
         return True
 
     def _apply_commission(self, report: CommissionReport) -> bool:
@@ -161,7 +167,12 @@ class Portfolio:
             self._opened_on[iid] = day
             return
         reduces = (previous_qty > 0) != (fill.side is Side.BUY)
-        if reduces and self._opened_on.get(iid) == day:
+        if (
+            reduces
+            and self._opened_on.get(iid) == day
+            and fill.client_order_id not in self._day_trade_orders
+        ):
+            self._day_trade_orders.add(fill.client_order_id)  # partial fills: one day trade
             self.day_trades.append((day, iid))
         position = self.positions[iid]
         if not position.is_flat and (position.quantity > 0) != (previous_qty > 0):
@@ -203,7 +214,11 @@ class Portfolio:
         return (p for p in self.positions.values() if not p.is_flat)
 
     def working_orders(self, instrument_id: InstrumentId | None = None) -> Iterator[Order]:
-        for order in self.orders.values():
+        """Orders that may still fill (optionally of one instrument)."""
+        finished = [cid for cid, order in self._live.items() if order.status.is_terminal]
+        for cid in finished:
+            del self._live[cid]
+        for order in list(self._live.values()):
             if order.status.is_working and (
                 instrument_id is None or order.request.instrument.id == instrument_id
             ):
