@@ -158,14 +158,14 @@ class IbkrConnection:
     def connection_health(self) -> ConnectionHealth:
         """Typed health: state, heartbeat age, misses, breaker and reconnect attempts."""
         now = datetime.now(UTC)
-        age = None if self._last_beat is None else (now - self._last_beat).total_seconds()
+        age = None if self._last_beat is None else now - self._last_beat
         return ConnectionHealth(
             state=self.state,
             connected=self.is_ready(),
             mode=self.mode,
             last_heartbeat=self._last_beat,
-            heartbeat_age_seconds=age,
-            heartbeat_interval=self.config.heartbeat_interval,
+            heartbeat_age=age,
+            heartbeat_interval=timedelta(seconds=self.config.heartbeat_interval),
             heartbeat_misses=self._misses,
             breaker=self.breaker.state,
             reconnect_attempts=self.reconnect_attempts,

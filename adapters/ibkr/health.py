@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -160,8 +160,8 @@ class ConnectionHealth:
     connected: bool
     mode: TradingMode
     last_heartbeat: datetime | None
-    heartbeat_age_seconds: float | None
-    heartbeat_interval: float
+    heartbeat_age: timedelta | None
+    heartbeat_interval: timedelta
     heartbeat_misses: int
     breaker: BreakerState
     reconnect_attempts: int
@@ -170,8 +170,8 @@ class ConnectionHealth:
     def healthy(self) -> bool:
         """True when orders can flow and nothing is failing."""
         fresh = (
-            self.heartbeat_age_seconds is not None
-            and self.heartbeat_age_seconds < 2 * self.heartbeat_interval
+            self.heartbeat_age is not None
+            and self.heartbeat_age < 2 * self.heartbeat_interval
         )
         return (
             self.connected

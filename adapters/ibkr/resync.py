@@ -70,7 +70,7 @@ class ResyncReport:
     ended_orders: int
     lost_orders: int
     positions: int
-    seconds: float
+    duration: timedelta
 
 
 class Resync:
@@ -110,7 +110,7 @@ class Resync:
         positions = await self._positions()
         ib.client.updateReqId(tracker.max_order_id + 1)  # type: ignore[no-untyped-call]
         report = ResyncReport(full, len(seen_open), recovered, ended, lost, positions,
-                              time.perf_counter() - started)
+                              timedelta(seconds=time.perf_counter() - started))
         self.reports.append(report)
         _log.info("resync: %s", report)
         return report
