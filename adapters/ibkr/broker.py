@@ -134,8 +134,9 @@ class IbkrBroker(IbkrQueries):
     async def submit_list(
         self, orders: tuple[ApprovedOrder, ...], *, timeout: float
     ) -> tuple[BrokerOrderId, ...]:
-        """A bracket (parent first) or OCA group: every member is held (transmit=False) until
-        the last is placed, so IB sees the list at once; a refused member cancels the rest."""
+        """A bracket (parent first: the parent and first child are held with transmit=False
+        until the last child is placed) or an OCA group (each member transmitted as placed);
+        if IB refuses a member, the accepted ones are cancelled and `BrokerRejected` raised."""
         first = orders[0].request.client_order_id if orders else "empty list"
         return await bounded(self._place(orders), timeout, f"submit list {first}")
 
