@@ -2,7 +2,7 @@
 
 This is the only application module that imports adapters and dependency_injector (an
 import-linter exception says so). Each port is a `providers.Selector` keyed by configuration:
-broker `sim | fake` (and `ibkr` where the adapter is installed), market data alike, audit
+broker `sim | ibkr | fake`, market data alike, audit
 `sqlite | postgres | memory`, publisher `redis | memory`. Connections that must be opened and
 closed are `providers.Resource`s: the selected ones are opened when the gate is built and closed by
 `shutdown_resources()`.
@@ -21,6 +21,9 @@ from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
+from ordergate.adapters.ibkr import IbkrBroker, IbkrMarketData
+from ordergate.adapters.ibkr.config import IbkrConfig
+from ordergate.adapters.ibkr.health import TradingMode
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
@@ -115,6 +118,37 @@ def _fake_clock() -> FakeClock:
     return FakeClock(datetime.now(UTC).replace(microsecond=0))
 
 
+def _ibkr_broker(settings: Settings, known_execution_ids: frozenset[str]) -> IbkrBroker:
+    broker = settings.broker
+    expected = {"paper": TradingMode.PAPER, "live": TradingMode.LIVE}.get(settings.mode.value)
+    config = IbkrConfig(
+        operator_id=settings.operator_id,
+        host=broker.host,
+        port=broker.port,
+        client_id=broker.client_id,
+        account=settings.account_id or "",
+        expected_mode=expected,
+        connect_timeout=broker.connect_timeout,
+    )
+    return IbkrBroker(
+        config,
+        known_execution_ids=known_execution_ids,
+        request_timeout=broker.request_timeout,
+    )
+
+
+async def known_execution_ids(audit: AuditLog) -> frozenset[str]:
+    """Execution ids already applied in earlier runs (from the audit log), so a restarted
+    process never applies a fill twice."""
+    ids = set()
+    for kind in ("broker.fill", "broker.fill_recovered"):
+        for entry in await audit.query(kind=kind):
+            execution_id = entry.record.payload.get("execution_id")
+            if isinstance(execution_id, str):
+                ids.add(execution_id)
+    return frozenset(ids)
+
+
 def _fake_instruments(settings: Settings) -> list[Stock]:
     return [Stock(symbol) for symbol in settings.session.symbols]
 
@@ -126,7 +160,10 @@ class Application(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     environ: providers.Dependency[Mapping[str, str]] = providers.Dependency()  # os.environ
 
+    known_execution_ids: providers.Object[frozenset[str]] = providers.Object(frozenset())
+
     sim = providers.Singleton(_sim_session, settings)
+    ibkr = providers.Singleton(_ibkr_broker, settings, known_execution_ids)
     fake_clock = providers.Singleton(_fake_clock)
 
     clock = providers.Selector(
@@ -138,6 +175,7 @@ class Application(containers.DeclarativeContainer):
     broker = providers.Selector(
         config.broker.kind,
         sim=providers.Callable(lambda s: s.broker, sim),
+        ibkr=ibkr,
         fake=providers.Singleton(
             FakeBroker, fake_clock, providers.Callable(_fake_instruments, settings)
         ),
@@ -145,6 +183,7 @@ class Application(containers.DeclarativeContainer):
     market_data = providers.Selector(
         config.market_data.kind,
         sim=providers.Callable(lambda s: s.market_data, sim),
+        ibkr=providers.Callable(IbkrMarketData.from_broker, ibkr),
         fake=providers.Singleton(
             FakeMarketData, fake_clock, providers.Callable(_fake_instruments, settings)
         ),
@@ -201,10 +240,13 @@ async def build_application(
     )
     # Only the selected resources are opened (calling a Resource provider initialises it);
     # `init_resources()` would open every backend, chosen or not.
+    audit = await container.audit()
+    if settings.broker.kind.value == "ibkr":
+        container.known_execution_ids.override(providers.Object(await known_execution_ids(audit)))
     ports = Ports(
         broker=container.broker(),
         market_data=container.market_data(),
-        audit=await container.audit(),
+        audit=audit,
         clock=container.clock(),
         publisher=await container.publisher(),
     )

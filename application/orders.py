@@ -18,7 +18,7 @@ from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import BrokerError, InvalidValue, OrdergateError, PositionNotFound
 from ordergate.domain.instruments import Instrument
-from ordergate.domain.orders.enums import OrderIntent, OrderType
+from ordergate.domain.orders.enums import OrderIntent, OrderStatus, OrderType
 from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.risk.gate import evaluate
@@ -281,11 +281,12 @@ class OrderService:
                 timeout=self._timeout,
             )
         except BrokerError as exc:
-            order.apply(
-                OrderLifecycleEvent(
-                    client_order_id, OrderEventKind.MODIFY_REJECTED, now, now, reason=str(exc)
+            if order.status is OrderStatus.PENDING_UPDATE:  # events may have moved it already
+                order.apply(
+                    OrderLifecycleEvent(
+                        client_order_id, OrderEventKind.MODIFY_REJECTED, now, now, reason=str(exc)
+                    )
                 )
-            )
             return OrderResult.from_order(
                 order, now, self._gate.mode, status=OrderResultStatus.REJECTED, reason=str(exc)
             )
@@ -314,7 +315,7 @@ class OrderService:
         try:
             await self._broker.cancel(client_order_id, timeout=self._timeout)
         except BrokerError as exc:
-            if not order.status.is_terminal:
+            if order.status is OrderStatus.PENDING_CANCEL:
                 order.apply(
                     OrderLifecycleEvent(
                         client_order_id, OrderEventKind.CANCEL_REJECTED, now, now, reason=str(exc)

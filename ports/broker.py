@@ -8,7 +8,8 @@ Contract (proved for every adapter by `tests/contract/test_broker_contract.py`):
   next arrives on `events()`: ACCEPTED or REJECTED, then fills (`ExecutionFill`) and commissions
   (`CommissionReport`, possibly before or after its fill), CANCELED / EXPIRED.
 - Events for one order arrive in the order the broker produced them; an `ExecutionFill` may be
-  repeated by the broker (same `execution_id`), consumers apply fills idempotently.
+  repeated by the broker (same `execution_id`), consumers apply fills idempotently. Fills that
+  happened while disconnected are emitted once, after the resync, as `FillRecovered`.
 - `modify` and `cancel` are requests: the order changes when the broker confirms (UPDATED /
   CANCELED events), and `BrokerRejected` is raised for an unknown or finished order.
 - Quantities and prices are `Decimal`, times aware UTC; floats never cross this port.
@@ -23,7 +24,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
-from ordergate.domain.events import ConnectionStateChanged, PositionSnapshot
+from ordergate.domain.events import ConnectionStateChanged, FillRecovered, PositionSnapshot
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
 from ordergate.domain.risk.decision import ApprovedOrder
@@ -37,6 +38,7 @@ BrokerEvent = (
     | CommissionReport
     | ConnectionStateChanged
     | PositionSnapshot
+    | FillRecovered
 )
 
 

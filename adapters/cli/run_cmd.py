@@ -74,6 +74,15 @@ def run(
     with exit_on_errors():
         settings = load_settings(config, profile=profile, overrides=overrides)
         check_arming(settings, dict(os.environ))
+    if settings.broker.kind.value != "sim":
+        # A replayed session needs a market that can be moved day by day; against IB (or the
+        # gateway emulator) use `ordergate serve`, which consumes signals on the wall clock.
+        raise fail(
+            f"broker.kind={settings.broker.kind.value!r}: `run` replays a session on the "
+            "simulated broker only; use `ordergate serve` for ibkr",
+            ExitCode.BAD_CONFIG,
+        )
+    with exit_on_errors():
         started = time.perf_counter()
         summary, verified = asyncio.run(_session(settings, quiet))
     _print_summary(settings, summary, time.perf_counter() - started, verified)
@@ -85,10 +94,7 @@ async def _session(settings: Settings, quiet: bool) -> tuple[SessionSummary, boo
     container, gate = await build_application(settings)
     try:
         async with gate:
-            pacer = container.sim() if settings.broker.kind.value == "sim" else None
-            if pacer is None:
-                raise typer.BadParameter("only the simulated broker can replay a session yet")
-            runner_pacer = pacer.pacer
+            runner_pacer = container.sim().pacer
             total = runner_pacer.total_cycles
             with _progress(quiet) as progress:
                 task = progress.add_task("session", total=total)

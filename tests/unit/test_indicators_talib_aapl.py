@@ -16,14 +16,12 @@ from ordergate.domain.indicators import bollinger, ema, rsi, vwap
 
 talib = pytest.importorskip("talib", reason="TA-Lib is the reference implementation")
 
-# CI has the shared data folder beside the repository: <root>/../shared/data.
-STOCKS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stocks.csv.gz"
+# The real bars ship with the package (the simulator's data, from ../shared/data/stocks.csv.gz).
+STOCKS = Path(__file__).resolve().parents[2] / "adapters" / "sim" / "stocks_aapl_msft_ibm.csv.gz"
 ATOL = 1e-9
 
 
 def load_aapl() -> dict[str, np.ndarray]:
-    if not STOCKS.exists():
-        pytest.skip(f"AAPL daily bars not found at {STOCKS} (shared data folder absent)")
     columns: dict[str, list[float]] = {"high": [], "low": [], "close": [], "volume": []}
     sessions: list[int] = []
     with gzip.open(STOCKS, "rt", newline="") as handle:
