@@ -55,7 +55,7 @@ class SmoothingPlan:
 
     @classmethod
     def build(cls, gain: float, decay: float) -> SmoothingPlan:
-        """Precompute the tables; with decay 0 they are a placeholder (block 1, scale inf)."""
+        """Precompute the tables; with decay 0 they are unused stand-ins (block 1, scale inf)."""
         if decay <= 0.0:
             block = 1
         else:

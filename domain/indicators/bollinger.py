@@ -103,7 +103,7 @@ def _bands(x: FloatArray, period: int, k: float) -> Bands:
     # Increments of the shifted running sums: y = x - c, dA = y_new - y_old,
     # dQ = dA·(y_new + y_old); block starts take their fresh sums instead.
     apply_per_block(np.subtract, x[period - 1 :], shift, _BLOCK, c)  # y_new
-    a[0] = shift[0]  # placeholder at a block start, overwritten below
+    a[0] = shift[0]  # a defined value at a block start, overwritten below
     a[1:] = x[: windows - 1]
     apply_per_block(np.subtract, a, shift, _BLOCK, a)  # y_old
     np.subtract(c, a, out=b)  # dA

@@ -136,7 +136,7 @@ def _simple_into(change: FloatArray, period: int, out: FloatArray) -> None:
     loss_sum /= period
     no_loss = loss_sum == 0.0
     np.divide(gain_sum, loss_sum, out=out, where=~no_loss)
-    out[no_loss] = 0.0  # placeholder (`out` is uninitialised there), overwritten below
+    out[no_loss] = 0.0  # a defined value (`out` is uninitialised there), overwritten below
     np.add(out, 1.0, out=out)
     np.divide(100.0, out, out=out)
     np.subtract(100.0, out, out=out)
