@@ -15,12 +15,21 @@ from ordergate.adapters.cli import (
     ops_cmds,
     run_cmd,
     serve_cmd,
+    verify_risk_cmd,
 )
 from ordergate.adapters.cli.app import new_app
 
 __all__ = ["COMMAND_MODULES", "app", "build_app"]
 
-COMMAND_MODULES = (run_cmd, serve_cmd, ops_cmds, config_cmds, audit_cmds, gateway_cmds)
+COMMAND_MODULES = (
+    run_cmd,
+    serve_cmd,
+    ops_cmds,
+    config_cmds,
+    audit_cmds,
+    gateway_cmds,
+    verify_risk_cmd,
+)
 
 
 def build_app() -> typer.Typer:

@@ -1,9 +1,11 @@
-"""The risk-invariant machine's body: portfolio + gate + breakers + trading state + shadow ledger.
+"""What must hold: the risk machine's account, its shadow ledger and the invariants.
 
-`RiskLedgerMachine` holds the rule bodies and the invariants; `machines.risk_machine` subclasses
-it with the rules' strategies drawn relative to a user's limits. Every broken invariant raises
-`InvariantBroken` naming it (a key of `INVARIANTS`), checked against the configured limit values.
-The machine never does I/O and never imports an adapter.
+`RiskLedger` holds a portfolio behind the risk gate, breakers and the trading state, the ledger
+of what the positions, cash and commissions should be, and the checks of SPEC §9's invariants:
+at approval (`_approve`) and after every step (`@invariant`s). Every broken invariant raises
+`InvariantBroken` naming it (a key of `machines.INVARIANTS`), judged against the configured limit
+values, whatever rules the limits switch off. What can happen to the account (the rule bodies)
+is `_risk_events.RiskLedgerMachine`. Nothing here does I/O or imports an adapter.
 """
 
 from __future__ import annotations
@@ -11,36 +13,28 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, ClassVar
 
-import attrs
 from hypothesis import event
 from hypothesis.stateful import (
-    Bundle,
-    MultipleResults,
     RuleBasedStateMachine,
     invariant,
-    multiple,
 )
 
-from ordergate.domain.instruments import Instrument
 from ordergate.domain.market import Quote
 from ordergate.domain.orders import (
-    CommissionReport,
     ExecutionFill,
     Order,
     OrderEventKind,
     OrderIntent,
     OrderLifecycleEvent,
     OrderRequest,
-    OrderType,
 )
 from ordergate.domain.portfolio import Portfolio
 from ordergate.domain.risk import (
     BreakerBoard,
-    BreakerKind,
     ExposureBook,
     RiskContext,
     RiskDecision,
@@ -48,23 +42,15 @@ from ordergate.domain.risk import (
     TradingStateMachine,
     evaluate,
 )
-from ordergate.domain.strategy_c import (
-    closing_quantity,
-    closure_id_factory,
-    closure_requests,
-    review_positions,
-)
 from ordergate.domain.values import ZERO, ClientOrderId, ExecutionId, InstrumentId, Side, SignalId
 
 if TYPE_CHECKING:  # machines imports this module at run time
     from ordergate.application.testing.machines import MachineSetup
 
-__all__ = ["EXECUTIONS", "ORDERS", "T0", "InvariantBroken", "RiskLedgerMachine", "on_tick"]
+__all__ = ["T0", "InvariantBroken", "RiskLedger", "on_tick"]
 
 T0 = datetime(2024, 1, 16, 14, 35, tzinfo=UTC)
 """Where every run's clock starts: a Tuesday, just after the New York open."""
-ORDERS: Bundle[ClientOrderId] = Bundle("orders")
-EXECUTIONS: Bundle[ExecutionId] = Bundle("executions")
 
 
 def on_tick(price: Decimal, tick: Decimal) -> Decimal:
@@ -81,10 +67,9 @@ class InvariantBroken(AssertionError):
         super().__init__(f"{invariant}: {detail}")
 
 
-class RiskLedgerMachine(RuleBasedStateMachine):
+class RiskLedger(RuleBasedStateMachine):
     """Portfolio + risk gate + breakers + trading state, checked against a shadow ledger.
 
-    Build one with `risk_machine(limits)`: this base class has the rule bodies but no rules.
     `steps` lists what each step did and what the gate said; `broken` is set when an invariant
     failed; `on_teardown` (if set) is called with the machine at the end of every run.
     """
@@ -96,7 +81,7 @@ class RiskLedgerMachine(RuleBasedStateMachine):
         self.limits = self.setup.limits
         self.steps: list[str] = []
         self.broken = False
-        self.on_teardown: Callable[[RiskLedgerMachine], None] | None = None
+        self.on_teardown: Callable[[RiskLedger], None] | None = None
         self._open(self.setup.cash_choices[0])
 
     def _open(self, cash: Decimal) -> None:
@@ -132,7 +117,7 @@ class RiskLedgerMachine(RuleBasedStateMachine):
     def _check(self, ok: bool, invariant_name: str, detail: str) -> None:
         if not ok:
             self.broken = True
-            self.steps.append(f"  ✗ {invariant_name}: {detail}")
+            self.steps.append(f"✗ {invariant_name}: {detail}")
             raise InvariantBroken(invariant_name, detail)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -247,225 +232,12 @@ class RiskLedgerMachine(RuleBasedStateMachine):
             f"(max_quote_age {limits.max_quote_age.total_seconds():.0f} s)",
         )
 
-    def _submit(
-        self, instrument: Instrument, side: Side, qty: int, offset: int | None
-    ) -> ClientOrderId | None:
-        n = next(self.ids)
-        limit = None
-        if offset is not None:
-            tick = instrument.tick_size
-            raw = self.prices[instrument.id] * (100 + offset) / 100
-            limit = on_tick(raw, tick)
-        request = OrderRequest(
-            ClientOrderId(f"O{n}"),
-            instrument,
-            side,
-            Decimal(qty),
-            OrderType.MARKET if limit is None else OrderType.LIMIT,
-            limit_price=limit,
-            signal_id=SignalId(f"S{n}"),
-        )
-        decision = self._decide(request)
-        if not decision.approved:
-            return None
-        self._approve(request, decision)
-        return request.client_order_id
-
-    # -- rule bodies (the rules and their strategies are attached by `risk_machine`) ----------
-    def open_account(
-        self, cash: Decimal, book: list[tuple[Instrument, Side, int]]
-    ) -> MultipleResults[ClientOrderId]:
-        """Every run opens the account with one of the setup's cash amounts and sends an
-        opening book of orders through the gate."""
-        self._open(cash)
-        self.steps.append(f"account opens with cash {cash:f}")
-        return self.submit_burst(book)
-
-    def submit(
-        self, instrument: Instrument, side: Side, qty: int, offset: int | None
-    ) -> MultipleResults[ClientOrderId] | ClientOrderId:
-        """A signal's order request through the gate: a market order, or a limit off the mark."""
-        cid = self._submit(instrument, side, qty, offset)
-        return multiple() if cid is None else cid
-
-    def submit_burst(
-        self, batch: list[tuple[Instrument, Side, int]]
-    ) -> MultipleResults[ClientOrderId]:
-        """A burst of market orders at the same instant (open-order and rate limits)."""
-        sent = [self._submit(instrument, side, qty, None) for instrument, side, qty in batch]
-        return multiple(*(cid for cid in sent if cid is not None))
-
-    def fill(
-        self, cid: ClientOrderId, fraction: int, commission: int | None
-    ) -> MultipleResults[ExecutionId] | ExecutionId:
-        """Fill `fraction`% of what is left of an order (at least 1), maybe with a commission."""
-        order = self.portfolio.order(cid)
-        leaves = order.working_qty
-        if leaves == 0:
-            return multiple()
-        qty = max(Decimal(1), (leaves * fraction / 100).to_integral_value(rounding=ROUND_DOWN))
-        request = order.request
-        price = order.limit_price or self.prices[request.instrument.id]
-        exec_id = ExecutionId(f"X{next(self.ids)}")
-        if self.announced and commission is None:
-            exec_id = next(iter(self.announced))  # a fill whose commission came first
-        fee = None if commission is None else Decimal(commission) / 100
-        fill = ExecutionFill(
-            cid, exec_id, request.instrument.id, request.side, qty, price, self.now, self.now, fee
-        )
-        self.steps.append(f"fill {cid}: {qty:f} @ {price:f} as {exec_id}")
-        self._check(self.portfolio.apply(fill), "execution_applied_once", f"{exec_id} ignored")
-        self.fills[exec_id] = fill
-        self.expected_qty[request.instrument.id] += fill.signed_quantity
-        self.expected_cash -= fill.signed_quantity * price * request.instrument.multiplier
-        self.filled_by_order[cid] += qty
-        early = self.announced.pop(exec_id, None)
-        self._charge(exec_id, fee if fee is not None else early)
-        return exec_id
-
     def _charge(self, exec_id: ExecutionId, fee: Decimal | None) -> None:
         if fee is None or exec_id in self.charged:
             return
         self.charged.add(exec_id)
         self.expected_cash -= fee
         self.expected_commissions += fee
-
-    def duplicate_fill(self, exec_id: ExecutionId, with_fee: bool) -> None:
-        """The broker reports an execution again (carrying a commission or not)."""
-        original = self.fills[exec_id]
-        fee = original.commission
-        if fee is None and with_fee:
-            fee = Decimal("0.35")
-        replay = attrs.evolve(original, ts_event=self.now, ts_init=self.now, commission=fee)
-        self.steps.append(f"duplicate report of {exec_id}")
-        fresh_fee = fee is not None and exec_id not in self.charged
-        self._check(
-            self.portfolio.apply(replay) == fresh_fee,
-            "execution_applied_once",
-            f"the duplicate of {exec_id} changed the portfolio beyond its first commission",
-        )
-        if fresh_fee:
-            self._charge(exec_id, fee)
-
-    def late_commission(self, exec_id: ExecutionId, cents: int) -> None:
-        """A commission report after its fill (only the first one per execution counts)."""
-        fee = Decimal(cents) / 100
-        self.steps.append(f"commission {fee:f} for {exec_id}")
-        applied = self.portfolio.apply(CommissionReport(exec_id, fee, self.now, self.now))
-        self._check(
-            applied == (exec_id not in self.charged),
-            "execution_applied_once",
-            f"a second commission for {exec_id} was charged",
-        )
-        self._charge(exec_id, fee)
-
-    def early_commission(self, cents: int) -> None:
-        """A commission report whose fill has not arrived yet."""
-        exec_id = ExecutionId(f"X{next(self.ids)}")
-        fee = Decimal(cents) / 100
-        self.steps.append(f"commission {fee:f} for {exec_id} before its fill")
-        self.portfolio.apply(CommissionReport(exec_id, fee, self.now, self.now))
-        self.announced[exec_id] = fee
-
-    def cancel(self, cid: ClientOrderId) -> None:
-        """The broker confirms a cancel; nothing of the order works afterwards."""
-        order = self.portfolio.order(cid)
-        self.steps.append(f"cancel {cid}")
-        if order.status.is_working:
-            self.portfolio.apply(
-                OrderLifecycleEvent(cid, OrderEventKind.CANCELED, self.now, self.now)
-            )
-        self._check(0 == order.working_qty, "filled_plus_leaves_is_quantity", f"{cid} works")
-
-    def move_price(self, instrument: Instrument, percent: int) -> None:
-        """A market tick: one instrument moves `percent`, every quote is fresh again."""
-        for other in self.setup.instruments:
-            price = self.prices[other.id]
-            if other is instrument:
-                raw = price * (100 + percent) / 100
-                tick = other.tick_size
-                price = on_tick(raw, tick)
-            self._set_price(other.id, price)
-        self.steps.append(f"{instrument.id} moves {percent:+d}% to {self.prices[instrument.id]:f}")
-
-    def advance_clock(self, seconds: int, requote: bool) -> None:
-        """Time passes: breakers cool down, a new day starts a new session, and the quotes either
-        tick again at their prices (`requote`) or age."""
-        day = self.now.date()
-        self.now += timedelta(seconds=seconds)
-        self.board.tick(self.now)
-        if self.now.date() != day:
-            self.portfolio.start_session(self.now)
-        if requote:
-            for iid, price in list(self.prices.items()):
-                self._set_price(iid, price)
-        self.steps.append(f"clock advances {seconds} s{'' if requote else ', quotes age'}")
-
-    def trading_state(self, action: str) -> None:
-        """An operator moves the trading state, or engages or releases the kill switch."""
-        trading = self.trading
-        if action == "kill":
-            trading.engage_kill_switch(self.now, "operator")
-        elif action == "release":
-            trading.release_kill_switch()  # trading stays HALTED until resumed
-        elif trading.kill_switch:
-            action = f"{action} refused: the kill switch is engaged"
-        else:
-            trading.transition(TradingState(action), self.now, "operator")
-        self.steps.append(f"operator: {action} (state {trading.state.value})")
-
-    def breakers(self, action: str, kind: BreakerKind) -> None:
-        """Trip a breaker by hand, judge the account, or probe with success and fresh data."""
-        if action == "observe":
-            self.board.observe_account(self.portfolio, self.now)
-        elif action == "probe":
-            self.board.observe_acceptance(self.now)
-            self.board.observe_broker_success(self.now)
-            newest = max(q.ts for q in self.quotes.values())
-            self.board.observe_data_age(self.now - newest, self.now)
-        else:
-            self.board.trip(kind, self.now, "test")
-        self.steps.append(f"breakers: {action} {kind.value if action == 'trip' else ''}".strip())
-
-    def has_open_position(self) -> bool:
-        """Precondition: something is open to close."""
-        return any(True for _ in self.portfolio.open_positions())
-
-    def strategy_c_cycle(self, breaker: str) -> None:
-        """A Strategy C review; every closure it requests must pass the gate, exactly."""
-        self.steps.append(f"Strategy C review (breakers open: {breaker or 'none'})")
-        review = review_positions(
-            self.portfolio,
-            self.now,
-            self.setup.strategy_c,
-            quotes=self.quotes,
-            open_breakers={breaker} if breaker else frozenset(),
-        )
-        factory = closure_id_factory(f"SC{next(self.ids)}", self.now, self.seen_orders)
-        for request in closure_requests(review.flags, self.portfolio, id_factory=factory):
-            iid = request.instrument.id
-            decision = self._decide(request)
-            self._check(decision.approved, "closures_never_blocked", decision.explain())
-            self._approve(request, decision)
-            left = closing_quantity(self.portfolio, iid)
-            self._check(left == 0, "closures_never_over_close", f"{left:f} {iid} left open")
-
-    def flatten(self, instrument: Instrument, side: Side, qty: int) -> None:
-        """An explicit flatten: approved exactly when it does not over-close."""
-        request = OrderRequest(
-            ClientOrderId(f"FL{next(self.ids)}"),
-            instrument,
-            side,
-            Decimal(qty),
-            OrderType.MARKET,
-            intent=OrderIntent.FLATTEN,
-        )
-        closable = self._closable(instrument.id, side)
-        decision = self._decide(request)
-        if request.quantity <= closable:
-            self._check(decision.approved, "closures_never_blocked", decision.explain())
-        if decision.approved:
-            self._approve(request, decision)
 
     # -- invariants ---------------------------------------------------------------------------
     @invariant()

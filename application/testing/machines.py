@@ -26,21 +26,13 @@ from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
-    consumes,
     initialize,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
 
-from ordergate.application.testing._risk_ledger import (
-    EXECUTIONS,
-    ORDERS,
-    T0,
-    InvariantBroken,
-    RiskLedgerMachine,
-    on_tick,
-)
+from ordergate.application.testing._risk_events import RiskLedgerMachine
+from ordergate.application.testing._risk_ledger import T0, InvariantBroken, RiskLedger, on_tick
 from ordergate.domain.errors import OrdergateError
 from ordergate.domain.instruments import Instrument, OptionContract, OptionRight, Stock
 from ordergate.domain.risk import BreakerConfig, BreakerKind, RiskLimits
@@ -214,31 +206,27 @@ def _machine_class(setup: MachineSetup, name: str) -> type[RiskLedgerMachine]:
     side = st.sampled_from(Side)
     top = setup.max_quantity
     large = st.integers(max(1, top // 4), top)  # from half to twice the per-order limit
-    has_position = base.has_open_position
+    pick = st.integers(0, 15)  # which working order or execution a broker event is about
     namespace: dict[str, Any] = {
         "setup": setup,
         "__doc__": f"{base.__doc__}\n\nBuilt by `risk_machine` for {setup.summary()}.",
         "open_account": initialize(
-            target=ORDERS,
             cash=st.sampled_from(setup.cash_choices),
             book=st.lists(st.tuples(instrument, side, large), max_size=4),
         )(base.open_account),
         "submit": rule(
-            target=ORDERS,
             instrument=instrument,
             side=side,
             qty=st.integers(1, top),
             offset=st.none() | st.integers(-12, 12),
         )(base.submit),
         "submit_large": rule(
-            target=ORDERS,
             instrument=instrument,
             side=side,
             qty=large,
             offset=st.none() | st.integers(-12, 12),
         )(base.submit),
         "submit_burst": rule(
-            target=ORDERS,
             batch=st.lists(
                 st.tuples(instrument, side, st.integers(1, max(1, top // 20))),
                 min_size=1,
@@ -246,17 +234,14 @@ def _machine_class(setup: MachineSetup, name: str) -> type[RiskLedgerMachine]:
             ),
         )(base.submit_burst),
         "fill": rule(
-            target=EXECUTIONS,
-            cid=ORDERS,
+            pick=pick,
             fraction=st.integers(1, 100),
             commission=st.none() | st.integers(0, 300),
         )(base.fill),
-        "duplicate_fill": rule(exec_id=EXECUTIONS, with_fee=st.booleans())(base.duplicate_fill),
-        "late_commission": rule(exec_id=EXECUTIONS, cents=st.integers(0, 500))(
-            base.late_commission
-        ),
+        "duplicate_fill": rule(pick=pick, with_fee=st.booleans())(base.duplicate_fill),
+        "late_commission": rule(pick=pick, cents=st.integers(0, 500))(base.late_commission),
         "early_commission": rule(cents=st.integers(0, 500))(base.early_commission),
-        "cancel": rule(cid=consumes(ORDERS))(base.cancel),
+        "cancel": rule(pick=pick)(base.cancel),
         "move_price": rule(instrument=instrument, percent=st.integers(-45, 45))(base.move_price),
         "advance_clock": rule(
             seconds=st.sampled_from([1, 5, 30, 61, 400, 3600, 86_400]), requote=st.booleans()
@@ -268,12 +253,10 @@ def _machine_class(setup: MachineSetup, name: str) -> type[RiskLedgerMachine]:
             action=st.sampled_from(["observe", "probe", "probe", "trip"]),
             kind=st.sampled_from(BreakerKind),
         )(base.breakers),
-        "strategy_c_cycle": precondition(has_position)(
-            rule(breaker=st.sampled_from(["", "daily_loss", "drawdown"]))(base.strategy_c_cycle)
+        "strategy_c_cycle": rule(breaker=st.sampled_from(["", "daily_loss", "drawdown"]))(
+            base.strategy_c_cycle
         ),
-        "flatten": precondition(has_position)(
-            rule(instrument=instrument, side=side, qty=st.integers(1, top))(base.flatten)
-        ),
+        "flatten": rule(instrument=instrument, side=side, qty=st.integers(1, top))(base.flatten),
     }
     return cast(type[RiskLedgerMachine], type(name, (base,), namespace))
 
@@ -332,7 +315,7 @@ def run_risk_verification(
     latest: list[RiskLedgerMachine] = []
     tally = [0, 0]  # runs finished; the run that first failed (0: none yet)
 
-    def finished(instance: RiskLedgerMachine) -> None:
+    def finished(instance: RiskLedger) -> None:
         tally[0] += 1
         if instance.broken and not tally[1]:
             tally[1] = tally[0]
