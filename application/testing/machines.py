@@ -157,13 +157,17 @@ def machine_setup(
 
 
 def _with_overrides(limits: RiskLimits) -> tuple[Instrument, ...]:
+    """The default instruments plus a stock for (up to three) overridden stock symbols.
+
+    An option id (it has spaces) or a key that is no stock symbol says too little to build the
+    instrument from, so it is skipped."""
     chosen = list(_DEFAULT_INSTRUMENTS)
     for iid in sorted(limits.overrides, key=str)[:3]:
-        if any(instrument.id == iid for instrument in chosen):
+        if " " in str(iid) or any(instrument.id == iid for instrument in chosen):
             continue
         try:
             chosen.append(Stock(str(iid)))
-        except OrdergateError:  # not a stock symbol (an option id): nothing to build it from
+        except OrdergateError:
             continue
     return tuple(chosen)
 

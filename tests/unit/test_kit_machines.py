@@ -117,6 +117,34 @@ def test_every_instrument_override_gets_its_own_stock() -> None:
     assert "max_position 10" in "\n".join(setup.describe())
 
 
+def test_overrides_of_known_instruments_option_ids_and_non_symbols_add_no_stock() -> None:
+    limits = RiskLimits(
+        overrides={
+            "AAPL": InstrumentLimits(max_position=Decimal(7)),
+            "SPY   240119C00470000": InstrumentLimits(max_position=Decimal(3)),
+            "ibm": InstrumentLimits(max_position=Decimal(5)),
+        }
+    )
+
+    setup = machine_setup(limits)
+
+    assert 3 == len(setup.instruments)  # AAPL, MSFT and the AAPL option
+    assert Decimal(7) == limits.position_limit(setup.instruments[0].id)
+
+
+def test_zero_size_limits_still_give_every_instrument_a_price_on_its_tick() -> None:
+    limits = RiskLimits(max_order_quantity=Decimal(0), max_order_notional=Decimal(0))
+
+    setup = machine_setup(limits)
+
+    assert all(price > 0 for price in setup.prices)
+    assert all(
+        price % instrument.tick_size == 0
+        for instrument, price in zip(setup.instruments, setup.prices, strict=True)
+    )
+    assert 2 == setup.max_quantity
+
+
 def test_a_machine_class_carries_its_setup_and_name() -> None:
     machine = risk_machine(RiskLimits(), instruments=[Stock("SPY")], name="SpyMachine")
 
