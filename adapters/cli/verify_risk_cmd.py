@@ -57,8 +57,8 @@ def verify_risk(
     """Check the risk invariants under your limits; print a minimal counterexample if one breaks."""
     with exit_on_errors():
         settings = load(config, profile)
-    try:
-        from ordergate.application.testing.machines import run_risk_verification
+    try:  # Hypothesis is an optional extra: imported only when this command runs
+        from ordergate.application.testing.machines import run_risk_verification  # noqa: PLC0415
     except ModuleNotFoundError as missing:
         if missing.name != "hypothesis":
             raise
