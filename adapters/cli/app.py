@@ -56,7 +56,7 @@ ProfileOption = Annotated[
         "--profile",
         "-p",
         envvar=PROFILE_VARIABLE,
-        help="Profile table to overlay, e.g. paper or live ([profiles.NAME] in the file).",
+        help="Profile table to overlay, e.g. paper or live (a profiles.NAME table in the file).",
     ),
 ]
 
