@@ -1,8 +1,9 @@
 """`InMemoryAuditLog`: an `AuditLog` kept in memory with a real SHA-256 hash chain.
 
 Each stored row holds the canonical JSON of its record and the hash of the previous row; the row's
-hash is SHA-256 over that JSON, which includes the previous hash, so changing any stored byte is
-caught by `verify()`, which names the first bad sequence. A retention guard refuses to purge
+hash is the same chain hash the SQLite and PostgreSQL logs use (`adapters/serialization.py`:
+SHA-256 over the previous hash and the record), so changing any stored byte is caught by
+`verify()`, which names the first bad sequence. A retention guard refuses to purge
 records younger than seven years. The rows live in a `MemoryAuditStore` that outlives a log
 handle, so "close and reopen" keeps the records. It must never update or delete a row except by
 `purge_before` (and the `tamper` control that exists to prove `verify`), and never accept a
@@ -11,83 +12,42 @@ float into a payload.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
+from ordergate.adapters.serialization import (
+    GENESIS_HASH,
+    canonical_record_json,
+    chain_hash,
+    record_from_canonical,
+)
 from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.values import CorrelationId, check_utc
 from ordergate.ports.clock import Clock
 
-__all__ = ["GENESIS_HASH", "InMemoryAuditLog", "MemoryAuditStore", "canonical_json"]
+__all__ = ["GENESIS_HASH", "InMemoryAuditLog", "MemoryAuditStore", "row_hash"]
 
-GENESIS_HASH = "0" * 64
 RETENTION_YEARS = 7
 
 
-def _plain(path: str, value: Any) -> Any:
-    """`value` as plain JSON data; floats and non-JSON types raise `InvalidValue`."""
-    if isinstance(value, float):
-        raise InvalidValue(
-            path, value, "floats are not allowed in audit payloads; use str(Decimal)"
-        )
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, Mapping):
-        plain: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidValue(path, key, "payload keys must be strings")
-            plain[key] = _plain(f"{path}.{key}", item)
-        return plain
-    if isinstance(value, list | tuple):
-        return [_plain(f"{path}[{index}]", item) for index, item in enumerate(value)]
-    raise InvalidValue(path, value, "must be JSON-compatible (str, int, bool, None, list, dict)")
-
-
-def canonical_json(sequence: int, record: AuditRecord, prev_hash: str) -> str:
-    """The exact text that is hashed: sorted keys, no spaces, UTF-8, the previous hash inside."""
-    document = {
-        "sequence": sequence,
-        "kind": record.kind,
-        "ts": record.ts.isoformat(),
-        "correlation_id": None if record.correlation_id is None else str(record.correlation_id),
-        "payload": _plain("AuditRecord.payload", record.payload),
-        "prev_hash": prev_hash,
-    }
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def _digest(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+def row_hash(prev_hash: str, body: bytes) -> str:
+    """The hex hash of a row: the same chain hash the SQLite and PostgreSQL logs compute."""
+    return chain_hash(bytes.fromhex(prev_hash), body).hex()
 
 
 @attrs.define
 class _Row:
     sequence: int
-    body: str  # canonical JSON, as a database would store it
+    body: bytes  # canonical JSON of the record, as a database would store it
     prev_hash: str
     hash: str
     ts: datetime
 
 
 def _decode(row: _Row) -> AuditEntry:
-    document = json.loads(row.body)
-    correlation = document["correlation_id"]
-    record = AuditRecord(
-        kind=document["kind"],
-        ts=datetime.fromisoformat(document["ts"]),
-        payload=document["payload"],
-        correlation_id=None if correlation is None else CorrelationId(correlation),
-    )
-    return AuditEntry(row.sequence, record, row.prev_hash, row.hash)
+    return AuditEntry(row.sequence, record_from_canonical(row.body), row.prev_hash, row.hash)
 
 
 class MemoryAuditStore:
@@ -131,8 +91,8 @@ class InMemoryAuditLog:
         store = self.store
         prev_hash = store.rows[-1].hash if store.rows else store.anchor
         sequence = store.next_sequence
-        body = canonical_json(sequence, record, prev_hash)
-        row = _Row(sequence, body, prev_hash, _digest(body), record.ts)
+        body = canonical_record_json(record)  # refuses floats slipped into the payload
+        row = _Row(sequence, body, prev_hash, row_hash(prev_hash, body), record.ts)
         store.rows.append(row)
         store.next_sequence += 1
         return AuditEntry(sequence, record, prev_hash, row.hash)
@@ -177,10 +137,8 @@ class InMemoryAuditLog:
                 reason = f"sequence gap: expected {expected_sequence}, found {row.sequence}"
             elif row.prev_hash != expected_prev:
                 reason = "link broken: prev_hash does not match the previous record's hash"
-            elif _digest(row.body) != row.hash:
+            elif row_hash(row.prev_hash, row.body) != row.hash:
                 reason = "content changed: the record's hash does not match its content"
-            elif json.loads(row.body).get("prev_hash") != row.prev_hash:
-                reason = "content changed: the hashed prev_hash differs from the stored one"
             if reason:
                 return VerifyResult(False, checked, row.sequence, reason)
             checked += 1
@@ -219,12 +177,12 @@ class InMemoryAuditLog:
         """Change one character of the stored record `sequence` without re-hashing it."""
         for row in self.store.rows:
             if row.sequence == sequence:
-                marker = '"kind":"'
+                marker = b'"kind":"'
                 at = row.body.index(marker) + len(marker)
-                if row.body[at] == '"':  # empty kind: insert rather than break the JSON
-                    row.body = row.body[:at] + "X" + row.body[at:]
+                if row.body[at : at + 1] == b'"':  # empty kind: insert rather than break JSON
+                    row.body = row.body[:at] + b"X" + row.body[at:]
                 else:
-                    replacement = "X" if row.body[at] != "X" else "Y"
+                    replacement = b"X" if row.body[at : at + 1] != b"X" else b"Y"
                     row.body = row.body[:at] + replacement + row.body[at + 1 :]
                 return
         raise InvalidValue("InMemoryAuditLog.tamper.sequence", sequence, "no such record")

@@ -7,13 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from ordergate.adapters.fakes.audit_log import (
-    GENESIS_HASH,
-    InMemoryAuditLog,
-    canonical_json,
-)
+from ordergate.adapters.fakes.audit_log import GENESIS_HASH, InMemoryAuditLog
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.testing import HARNESS_START
+from ordergate.adapters.serialization import canonical_record_json
 from ordergate.application.testing.contracts.audit_log import audit_record
 from ordergate.domain.errors import InvalidValue, OrdergateError
 
@@ -22,10 +19,11 @@ async def test_first_entry_links_to_genesis_and_hashes_its_canonical_json() -> N
     log = InMemoryAuditLog()
     record = audit_record("k", ts=HARNESS_START, b="2", a="1")
     entry = await log.append(record)
-    body = canonical_json(1, record, GENESIS_HASH)
+    body = canonical_record_json(record)
     assert GENESIS_HASH == entry.prev_hash
-    assert hashlib.sha256(body.encode()).hexdigest() == entry.hash
-    assert body.index('"a"') < body.index('"b"')  # sorted keys: the same record, the same text
+    # The same chain hash as the SQLite and PostgreSQL logs: SHA-256(previous hash || record).
+    assert hashlib.sha256(bytes.fromhex(GENESIS_HASH) + body).hexdigest() == entry.hash
+    assert body.index(b'"a"') < body.index(b'"b"')  # sorted keys: same record, same bytes
 
 
 async def test_verify_catches_a_broken_link() -> None:
