@@ -117,22 +117,19 @@ class ExecutionGate:
         reasons = "; ".join(d.explain() for d in decisions if not d.approved)
         for order, decision in zip(orders, decisions, strict=True):
             self._desk.remember(order.request, ts, submitted=False)
+            reason = order_reason(decision, reasons)
             order.apply(
                 OrderLifecycleEvent(
                     order.client_order_id,
                     OrderEventKind.DENIED,
                     ts,
                     ts,
-                    reason=decision.explain()
-                    if not decision.approved
-                    else f"list denied: {reasons}",
+                    reason=reason,
                     correlation_id=order.request.correlation_id,
                 )
             )
             results.append(
-                OrderResult.from_order(
-                    order, ts, self.mode, decision=decision, reason=order_reason(decision, reasons)
-                )
+                OrderResult.from_order(order, ts, self.mode, decision=decision, reason=reason)
             )
         return results
 
