@@ -6,7 +6,9 @@ and answered (`handlers.py`, `handlers_market.py`); engine events are routed (`r
 the connection of the client that owns the order. Every request is answered with its data and End
 message, or with an error carrying its reqId, so no client call waits forever; a malformed message
 gets an IB-style error and never ends the connection. Faults (`faults.py`) are armed through the
-methods at the bottom. It must never import `ib_async`.
+methods at the bottom, or from another process over the control channel (`control.py`: a
+connection that greets with `CTL\\0` instead of `API\\0`, which also moves a replayed market one
+day at a time). It must never import `ib_async`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from ordergate.adapters.gateway_sim import handlers, routing
 from ordergate.adapters.gateway_sim import messages as m
 from ordergate.adapters.gateway_sim import messages_orders as mo
+from ordergate.adapters.gateway_sim.control import CONTROL_PREFIX, ReplayControl
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,
     GatewayEngine,
@@ -82,6 +85,8 @@ class GatewayServer:
         self._server: asyncio.Server | None = None
         self._bound_port: int | None = None
         self._listening = False
+        self.control = ReplayControl(self)
+        """The control channel (`CTL\\0` connections on the same port; see `control.py`)."""
 
     # ---- lifecycle ----
     async def start(self) -> int:
@@ -150,7 +155,13 @@ class GatewayServer:
         peer = "{}:{}".format(*writer.get_extra_info("peername")[:2])
         session: ClientSession | None = None
         try:
-            version, decoder, leftover = await self._handshake(reader, peer)
+            prefix = await asyncio.wait_for(
+                reader.readexactly(len(API_PREFIX)), _HANDSHAKE_TIMEOUT
+            )
+            if prefix == CONTROL_PREFIX:
+                await self.control.serve(reader, writer)
+                return
+            version, decoder, leftover = await self._handshake(reader, peer, prefix)
             session = ClientSession(writer, version, peer)
             self._connections.add(session)
             session.send_raw(encode_frame(m.server_hello(version, self.engine.now())))
@@ -167,9 +178,8 @@ class GatewayServer:
                     await writer.wait_closed()
 
     async def _handshake(
-        self, reader: asyncio.StreamReader, peer: str
+        self, reader: asyncio.StreamReader, peer: str, prefix: bytes
     ) -> tuple[int, FrameDecoder, list[list[str]]]:
-        prefix = await asyncio.wait_for(reader.readexactly(len(API_PREFIX)), _HANDSHAKE_TIMEOUT)
         if prefix != API_PREFIX:
             raise FramingError(f"{peer} did not start with API\\0 (got {prefix!r})")
         decoder = FrameDecoder()

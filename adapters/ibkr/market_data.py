@@ -2,8 +2,9 @@
 
 Alpha learnings enforced here: quotes are one-shot snapshots (`reqMktData(..., snapshot=True)`;
 the ticker is dropped afterwards, so no streaming subscription is ever left open); a historical
-request covers at most one hour of regular-trading-hours bars, and a longer or non-RTH request
-raises `InvalidValue` naming the limit before anything is sent; every call is bounded by its
+request of intraday bars covers at most one hour of regular-trading-hours bars (daily bars: a
+year, since IB's pacing limits concern small bars), and a longer or non-RTH request raises
+`InvalidValue` naming the limit before anything is sent; every call is bounded by its
 `timeout`; instruments are qualified first. It must never call `reqMktData` with
 `snapshot=False` and never return floats.
 """
@@ -29,6 +30,7 @@ from ordergate.domain.values import check_utc
 __all__ = ["IbkrMarketData"]
 
 _NO_DATA = "returned no data"
+_DAY = timedelta(days=1)
 
 
 class IbkrMarketData:
@@ -103,11 +105,18 @@ class IbkrMarketData:
         rth_only: bool = True,
         timeout: float,
     ) -> list[Bar]:
-        """Bars starting in `[end - duration, end)`, oldest first; at most one hour, RTH only."""
+        """Bars starting in `[end - duration, end)`, oldest first, RTH only; intraday bars at
+        most one hour, daily bars (`bar_size` one day, dated by the session's open) a year."""
         check_utc("bars.end", end)
         if duration <= timedelta(0):
             raise InvalidValue("bars.duration", duration, "must be positive")
-        if duration > parsing.MAX_HISTORY:
+        daily = bar_size == _DAY
+        if daily and duration > parsing.MAX_DAILY_HISTORY:
+            raise InvalidValue(
+                "bars.duration", duration,
+                f"a request of daily bars covers at most {parsing.MAX_DAILY_HISTORY.days} days",
+            )
+        if not daily and duration > parsing.MAX_HISTORY:
             raise InvalidValue(
                 "bars.duration", duration,
                 "IB historical requests are limited to 1 hour of RTH bars (alpha learning: "
@@ -142,9 +151,12 @@ class IbkrMarketData:
         container.reqId = req_id
         future = ib.wrapper.startReq(  # type: ignore[no-untyped-call]
             req_id, contract, container=container)
-        seconds = math.ceil(duration.total_seconds())
+        if bar_size == _DAY:
+            span = f"{math.ceil(duration / _DAY)} D"
+        else:
+            span = f"{math.ceil(duration.total_seconds())} S"
         ib.client.reqHistoricalData(  # type: ignore[no-untyped-call]
-            req_id, contract, parsing.ib_time(end), f"{seconds} S", size_text, "TRADES",
+            req_id, contract, parsing.ib_time(end), span, size_text, "TRADES",
             True, 2, False, [],
         )
         try:

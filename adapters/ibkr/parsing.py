@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 import attrs
 from ib_async import Contract, Option, Order
@@ -44,7 +45,9 @@ from ordergate.domain.orders import (
 from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId, Side
 
 __all__ = [
+    "MAX_DAILY_HISTORY",
     "MAX_HISTORY",
+    "RTH_OPEN",
     "account_summary",
     "bar_from_ib",
     "bar_size_text",
@@ -67,7 +70,11 @@ __all__ = [
 ]
 
 MAX_HISTORY = timedelta(hours=1)
-"""Alpha learning: one historical request covers at most one hour of RTH bars."""
+"""Alpha learning: one historical request of intraday bars covers at most one hour of RTH."""
+MAX_DAILY_HISTORY = timedelta(days=366)
+"""Daily bars (IB's pacing limits concern small bars): at most a year per request."""
+RTH_OPEN = time(9, 30)
+"""The regular session's open in exchange time (US equities and options)."""
 
 _UNSET = 1.7976931348623157e308
 _IB_TYPES = {
@@ -90,6 +97,7 @@ _BAR_SIZES = {
     **{timedelta(seconds=n): f"{n} secs" for n in (1, 5, 10, 15, 30)},
     **{timedelta(minutes=n): f"{n} min{'s' * (n > 1)}" for n in (1, 2, 3, 5, 10, 15, 20, 30)},
     timedelta(hours=1): "1 hour",
+    timedelta(days=1): "1 day",
 }
 
 
@@ -418,7 +426,9 @@ def bar_size_text(size: timedelta) -> str:
     """IB's bar size setting for `size`; `InvalidValue` for sizes IB has no name for."""
     text = _BAR_SIZES.get(size)
     if text is None:
-        raise InvalidValue("bar_size", size, "must be one of IB's bar sizes from 1 s to 1 h")
+        raise InvalidValue(
+            "bar_size", size, "must be one of IB's bar sizes from 1 s to 1 h, or 1 day"
+        )
     return text
 
 
@@ -426,7 +436,8 @@ def bar_from_ib(bar: BarData, instrument: Instrument, size: timedelta) -> Bar:
     """An IB bar (dated by its start) as a domain bar with Decimal prices."""
     start = bar.date
     if isinstance(start, date) and not isinstance(start, datetime):
-        start = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        # A daily bar is dated by its session: it starts at the regular open, exchange time.
+        start = datetime.combine(start, RTH_OPEN, ZoneInfo(instrument.time_zone))
     values = [price(v, instrument) for v in (bar.open, bar.high, bar.low, bar.close)]
     if any(v is None for v in values):
         raise InvalidValue("bar", bar, "IB sent a bar without a positive open/high/low/close")

@@ -2,7 +2,8 @@
 ib_async and the TWS gateway emulator on a loopback socket — each checked on the wire:
 
 - market data by snapshot only: no streaming subscription is ever left open;
-- historical requests ≤ 1 hour of RTH bars: a longer one is refused before anything is sent;
+- historical requests ≤ 1 hour of RTH bars: a longer one is refused before anything is sent
+  (daily bars, which IB's small-bar pacing rules do not cover, up to a year in one request);
 - timeouts propagate: every call against a stalled gateway raises `BrokerTimeout`, never hangs;
 - contracts are qualified before any order: an unknown one never produces a placeOrder;
 - operator id + client order id travel in `orderRef`; `Order.account` never holds the operator.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -111,6 +113,27 @@ async def test_more_than_one_hour_of_history_is_refused_before_anything_is_sent(
         await market_data.bars(harness.stock, end=SESSION, duration=timedelta(minutes=30),
                                rth_only=False, timeout=TIMEOUT)
     assert [] == harness.server.received(20)
+
+
+async def test_daily_bars_are_one_request_dated_by_the_session_open(
+    harness: IbkrBrokerHarness, market_data: IbkrMarketData
+) -> None:
+    # IB's pacing limits concern small bars: a window of daily bars may span up to a year.
+    bars = await market_data.bars(harness.stock, end=SESSION, duration=timedelta(days=120),
+                                  bar_size=timedelta(days=1), timeout=TIMEOUT)
+    (fields,) = harness.server.received(20)
+    request = parse_request(list(fields), 178)
+    assert isinstance(request, ReqHistoricalData)
+    assert ("120 D", "1 day", True) == (request.duration, request.bar_size, request.use_rth)
+    assert 60 < len(bars) <= 120
+    new_york = ZoneInfo("America/New_York")
+    assert {b.ts.astimezone(new_york).time() for b in bars} == {time(9, 30)}
+    assert all(SESSION - timedelta(days=120) <= b.ts < SESSION for b in bars)
+    assert all(b.duration == timedelta(days=1) for b in bars)
+    with pytest.raises(InvalidValue, match="366 days"):
+        await market_data.bars(harness.stock, end=SESSION, duration=timedelta(days=367),
+                               bar_size=timedelta(days=1), timeout=TIMEOUT)
+    assert 1 == len(harness.server.received(20))
 
 
 async def test_one_hour_of_rth_bars_is_one_request(
