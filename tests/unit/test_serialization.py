@@ -10,6 +10,7 @@ import hmac
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +24,7 @@ from ordergate.adapters.serialization import (
     decode_signal,
     encode_event,
     encode_signal,
+    format_ts,
     hmac_key_from_env,
     retention_limit,
     verify_chain,
@@ -92,6 +94,23 @@ def test_another_utc_tzinfo_writes_the_same_bytes() -> None:
     assert GOLDEN_BODY == canonical_record_json(
         AuditRecord(RECORD.kind, local, RECORD.payload, RECORD.correlation_id)
     )
+
+
+def test_a_whole_second_still_writes_six_microsecond_digits() -> None:
+    record = AuditRecord("k", datetime(2024, 3, 5, 15, 0, tzinfo=UTC), {})
+    assert canonical_record_json(record).endswith(b'"ts":"2024-03-05T15:00:00.000000+00:00"}')
+
+
+def test_canonical_bytes_equal_json_dumps_of_the_whole_record() -> None:
+    payload = MappingProxyType({"é": ("x", 2), "a": {"b": [None, False]}, "s": 'q"\\\u2028'})
+    record = AuditRecord("kind\n", TS, payload, None)
+    expected = json.dumps(
+        {"correlation_id": None, "kind": "kind\n", "payload": dict(payload), "ts": format_ts(TS)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert expected.encode("utf-8") == canonical_record_json(record)
 
 
 def test_float_deep_in_a_payload_is_refused_naming_its_path() -> None:
