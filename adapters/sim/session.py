@@ -2,14 +2,16 @@
 
 `SimSession.build(...)` assembles the engine, the `SimBroker`, `SimMarketData`, the clock and an
 `OptionMarket`; `ReplayPacer` moves that market one trading day per cycle (every symbol's bar of
-the day, then the watched options re-priced); `pick_call` lists an at-the-money call on demand so
-a strategy can trade options that Strategy C later closes. Nothing here reads the wall clock.
+the day, then the watched options re-priced; `step_day` is the synchronous form the gateway
+emulator drives). `atm_call` chooses an at-the-money call (a pure function), `list_option` makes
+any option tradable and priced, and `pick_call` does both so a strategy can trade options that
+Strategy C later closes. Nothing here reads the wall clock.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +28,10 @@ from ordergate.adapters.sim.options import OptionChain, OptionMarket, fridays_af
 from ordergate.adapters.sim.replay import Replay, merge_series
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import NEW_YORK, OptionContract, OptionRight, Stock
+from ordergate.domain.values import InstrumentId
+from ordergate.ports.broker import BrokerEvent
 
-__all__ = ["DAILY_BAR", "ReplayPacer", "SimSession"]
+__all__ = ["DAILY_BAR", "ReplayPacer", "SimSession", "atm_call"]
 
 DAILY_BAR = timedelta(hours=6, minutes=30)
 """The span of one replayed daily bar (09:30–16:00 New York): the native bar size to ask for."""
@@ -51,14 +55,28 @@ class ReplayPacer:
             return None
         return _day(self._days[self._next][0])
 
+    def step_day(
+        self, observe: Callable[[list[BrokerEvent]], None] | None = None
+    ) -> list[BrokerEvent] | None:
+        """Replay the next day's bars at once and return the events they caused, in order
+        (None once every day has been replayed). `observe`, if given, receives each bar's
+        events as that bar is replayed, so a caller can pass them on while the market stands
+        where they happened."""
+        if self._next >= len(self._days):
+            return None
+        events: list[BrokerEvent] = []
+        for bar in self._days[self._next]:
+            caused = self._replay.step(bar)
+            if caused:
+                events.extend(caused)
+                if observe is not None:
+                    observe(caused)
+        self._next += 1
+        return events
+
     async def next_cycle(self) -> bool:
         """Replay the next day's bars; False once every day has been replayed."""
-        if self._next >= len(self._days):
-            return False
-        for bar in self._days[self._next]:
-            self._replay.step(bar)
-        self._next += 1
-        return True
+        return self.step_day() is not None
 
 
 @attrs.define
@@ -75,6 +93,8 @@ class SimSession:
     volatility: Decimal
     min_days_to_expiry: int = 21
     strike_step: Decimal = Decimal(5)
+    series: dict[str, list[SimBar]] = attrs.field(factory=dict)
+    """Every replayed bar per symbol, warm-up included (what `market_data` was given)."""
 
     @classmethod
     def build(
@@ -88,16 +108,21 @@ class SimSession:
         volatility: Decimal = Decimal("0.35"),
         warmup: int = 60,
         fill_model: FillModel | None = None,
+        account_id: str = "DU0000000",
     ) -> SimSession:
         """A market replaying the last `bars` days (0 = all) of `symbols`, with `warmup` extra
-        days before them so indicators are ready on the first cycle."""
+        days before them so indicators are ready on the first cycle, for account `account_id`."""
         series = {s: _load(s, bars_file) for s in symbols}
         if bars:
             series = {s: b[-(bars + warmup) :] for s, b in series.items()}
         first = min(b[0].ts for b in series.values())
         clock = SimClock(first - timedelta(minutes=1))
         engine = MatchingEngine(
-            start=clock.now(), starting_cash=starting_cash, fill_model=fill_model, seed=seed
+            start=clock.now(),
+            starting_cash=starting_cash,
+            fill_model=fill_model,
+            seed=seed,
+            account_id=account_id,
         )
         market_data = SimMarketData(clock, engine=engine)
         stocks = tuple(Stock(s) for s in symbols)
@@ -130,23 +155,70 @@ class SimSession:
             stocks,
             ReplayPacer(replay, merged),
             volatility,
+            series=series,
         )
 
     def pick_call(self, underlying: Stock, spot: Decimal, now: datetime) -> OptionContract | None:
         """List (and start pricing) the at-the-money call expiring on the first Friday at least
-        `min_days_to_expiry` days out."""
-        today = now.astimezone(NEW_YORK).date()
-        start = today + timedelta(days=self.min_days_to_expiry)
-        expiry = fridays_after(start - timedelta(days=1), 1)[0]
-        strike = (spot / self.strike_step).to_integral_value() * self.strike_step
-        if strike <= 0:
+        `min_days_to_expiry` days out: `atm_call` then `list_option`."""
+        contract = atm_call(
+            underlying,
+            spot,
+            now,
+            min_days_to_expiry=self.min_days_to_expiry,
+            strike_step=self.strike_step,
+        )
+        if contract is None:
             return None
-        contract = OptionContract(underlying.symbol, expiry, strike, OptionRight.CALL)
+        self.list_option(contract, spot=spot, now=now)
+        return contract
+
+    def list_option(
+        self,
+        contract: OptionContract,
+        *,
+        spot: Decimal | None = None,
+        now: datetime | None = None,
+    ) -> list[BrokerEvent]:
+        """Make `contract` tradable, quoted and re-priced with its underlying, and trade it once
+        at its Black–Scholes price for `spot` (default: the underlying's last trade) at `now`
+        (default: the clock). Returns the events that tick caused (none for a new listing).
+        `InvalidValue` when the underlying is not traded here or has not traded yet."""
+        if spot is None:
+            traded = self.engine.last_price(InstrumentId(contract.underlying))
+            if traded is None:
+                raise InvalidValue(
+                    "list_option.contract",
+                    contract.symbol,
+                    f"cannot be priced: {contract.underlying} has not traded yet",
+                )
+            spot = traded[0]
+        when = self.clock.now() if now is None else now
+        price = self.options.price(contract, spot, when)  # InvalidValue without a chain
         self.engine.add_instrument(contract)
         self.market_data.add_instrument(contract)
         self.options.watch(contract)
-        self.broker.feed_tick(contract, self.options.price(contract, spot, now))
-        return contract
+        return self.broker.feed_tick(contract, price)
+
+
+def atm_call(
+    underlying: Stock,
+    spot: Decimal,
+    now: datetime,
+    *,
+    min_days_to_expiry: int = 21,
+    strike_step: Decimal = Decimal(5),
+) -> OptionContract | None:
+    """The at-the-money call on `underlying` (strike: `spot` rounded to `strike_step`) expiring
+    on the first Friday at least `min_days_to_expiry` exchange days after `now`; None when the
+    strike would not be positive. Chooses only: nothing is listed or priced."""
+    today = now.astimezone(NEW_YORK).date()
+    start = today + timedelta(days=min_days_to_expiry)
+    expiry = fridays_after(start - timedelta(days=1), 1)[0]
+    strike = (spot / strike_step).to_integral_value() * strike_step
+    if strike <= 0:
+        return None
+    return OptionContract(underlying.symbol, expiry, strike, OptionRight.CALL)
 
 
 def _day(bar: SimBar) -> date:
