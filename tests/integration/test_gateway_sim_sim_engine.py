@@ -1,152 +1,50 @@
 """SimGatewayEngine driven directly (no socket): the emulator's engine over the sim matching engine
-and a replayed `SimSession` — orders reach the simulator as the sim broker hands them over, and
-its events come back in the causal order the engine protocol asks for."""
+and a replayed `SimSession` — its contracts, the replay it steps, the account and market data it
+reads from the simulator. Orders are in `test_gateway_sim_sim_orders.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 import pytest
+from _sim_gateway_rig import (  # shared test rig
+    DAYS,
+    D,
+    atm,
+    build,
+    last,
+    limit,
+    listed_call,
+    market,
+    option_query,
+    refusal,
+    stock,
+)
 
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,
-    EngineRefusal,
     GatewayEngine,
     OrderExecuted,
-    OrderRejected,
-    OrderUpdated,
     RefusalReason,
 )
 from ordergate.adapters.gateway_sim.engine_types import (
     BarRequest,
     BarSource,
     ContractQuery,
-    ContractSpec,
     OrderKey,
-    OrderSpec,
-    OrderStatus,
-    OrderType,
     SecType,
     TimeInForce,
 )
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
-from ordergate.adapters.sim.session import SimSession, atm_call
-from ordergate.domain.instruments import NEW_YORK, OptionContract, OptionRight, Stock
+from ordergate.adapters.sim.session import atm_call
+from ordergate.domain.instruments import NEW_YORK, OptionRight, Stock
 from ordergate.domain.orders.enums import OrderStatus as SimStatus
 from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
-D = Decimal
-DAYS = 8
-
-
-def build(**options: Any) -> SimSession:
-    return SimSession.build(["AAPL", "MSFT"], bars=DAYS, seed=7, **options)
-
 
 @pytest.fixture
-def session() -> SimSession:
-    return build()
-
-
-@pytest.fixture
-def engine(session: SimSession) -> SimGatewayEngine:
-    return SimGatewayEngine(session)
-
-
-@pytest.fixture
-def events(engine: SimGatewayEngine) -> list[EngineEvent]:
-    seen: list[EngineEvent] = []
-    engine.add_listener(seen.append)
-    return seen
-
-
-def stock(engine: SimGatewayEngine, symbol: str) -> ContractSpec:
-    (spec,) = engine.qualify(ContractQuery(symbol=symbol, sec_type=SecType.STOCK))
-    return spec
-
-
-def last(engine: SimGatewayEngine, spec: ContractSpec) -> Decimal:
-    quote = engine.snapshot(spec.con_id)
-    assert quote is not None
-    assert quote.last is not None
-    return quote.last
-
-
-def option_query(contract: OptionContract) -> ContractQuery:
-    return ContractQuery(
-        symbol=contract.underlying, sec_type=SecType.OPTION, expiry=contract.expiry,
-        strike=contract.strike, right=contract.right, exchange="SMART", currency="USD",
-    )
-
-
-def atm(engine: SimGatewayEngine) -> OptionContract:
-    aapl = stock(engine, "AAPL")
-    contract = atm_call(Stock("AAPL"), last(engine, aapl), engine.now())
-    assert contract is not None
-    return contract
-
-
-def listed_call(engine: SimGatewayEngine) -> ContractSpec:
-    (spec,) = engine.qualify(option_query(atm(engine)))
-    return spec
-
-
-def ref(cid: str) -> str:
-    return f"CT:{cid}"
-
-
-def market(side: Side, qty: int, cid: str, **kw: Any) -> OrderSpec:
-    return OrderSpec(side, D(qty), order_ref=ref(cid), **kw)
-
-
-def limit(side: Side, qty: int, price: Decimal, cid: str, **kw: Any) -> OrderSpec:
-    return OrderSpec(side, D(qty), OrderType.LIMIT, limit_price=price, order_ref=ref(cid), **kw)
-
-
-def updates(events: list[EngineEvent], key: OrderKey) -> list[OrderStatus]:
-    return [e.order.status for e in events if isinstance(e, OrderUpdated) and e.order.key == key]
-
-
-def kinds(events: list[EngineEvent]) -> list[str]:
-    out = []
-    for e in events:
-        if isinstance(e, OrderUpdated):
-            out.append(f"U{e.order.key.order_id}:{e.order.status.value}")
-        elif isinstance(e, OrderExecuted):
-            out.append(f"X{e.execution.key.order_id}")
-        else:
-            out.append(f"R{e.key.order_id}")
-    return out
-
-
-class SubmitRecorder:
-    """Records the submit calls made to a matching engine from outside it (its `submit_list`
-    calls its own `submit` once per member)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self._depth = 0
-
-    def wrap(self, name: str, target: Callable[..., Any]) -> Callable[..., Any]:
-        def record(*args: Any) -> Any:
-            if self._depth == 0:
-                self.calls.append((name, args[0]))
-            self._depth += 1
-            try:
-                return target(*args)
-            finally:
-                self._depth -= 1
-
-        return record
-
-
-def refusal(call: Callable[[], object]) -> RefusalReason:
-    with pytest.raises(EngineRefusal) as caught:
-        call()
-    return caught.value.reason
+def engine() -> SimGatewayEngine:
+    return SimGatewayEngine(build())
 
 
 # -- the protocol -------------------------------------------------------------------------------
@@ -205,168 +103,6 @@ def test_options_that_cannot_trade_here_are_not_listed(engine: SimGatewayEngine)
     assert [] == list(engine.qualify(expired))
     assert [] == list(engine.qualify(untraded))
     assert [] == list(engine.session.options.watched("AAPL"))
-
-
-# -- orders -------------------------------------------------------------------------------------
-def test_a_market_order_is_announced_then_fills_at_the_next_open_in_causal_order(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    key = OrderKey(1, 1)
-    engine.place_order(key, aapl, market(Side.BUY, 10, "m1"))
-    assert [OrderStatus.WORKING] == updates(events, key)
-    day = engine.upcoming_day()
-    assert engine.advance_day()
-    assert ["U1:working", "X1", "U1:filled"] == kinds(events)
-    report = engine.executions()[0]
-    bar = next(b for b in engine.session.series["AAPL"] if b.ts.astimezone(NEW_YORK).date() == day)
-    assert (D(10), bar.to_bar().open, bar.ts) == (report.quantity, report.price, report.time)
-    assert D("0.35") == report.commission  # the fill model's per-order minimum
-    assert (D(10), report.price, None) == (report.cum_qty, report.avg_price, report.realized_pnl)
-    assert ClientOrderId("m1") in engine.session.engine.book.orders
-
-
-def test_orders_of_other_clients_get_a_key_derived_client_order_id(
-    engine: SimGatewayEngine,
-) -> None:
-    engine.place_order(OrderKey(7, 42), stock(engine, "AAPL"), OrderSpec(Side.BUY, D(1)))
-    assert ClientOrderId("GW7-42") in engine.session.engine.book.orders
-
-
-def test_a_bracket_is_held_until_transmitted_then_submitted_as_one_list(
-    engine: SimGatewayEngine, events: list[EngineEvent], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sim = engine.session.engine
-    recorder = SubmitRecorder()
-    calls = recorder.calls
-    monkeypatch.setattr(sim, "submit", recorder.wrap("submit", sim.submit))
-    monkeypatch.setattr(sim, "submit_list", recorder.wrap("submit_list", sim.submit_list))
-    aapl = stock(engine, "AAPL")
-    px = last(engine, aapl)
-    engine.place_order(OrderKey(1, 1), aapl, market(Side.BUY, 10, "e", transmit=False))
-    engine.place_order(OrderKey(1, 2), aapl, limit(Side.SELL, 10, px + 30, "tp", parent_id=1,
-                                                   oca_group="b", transmit=False))
-    assert [] == calls
-    assert [OrderStatus.HELD, OrderStatus.HELD] == [v.status for v in engine.open_orders()]
-    engine.place_order(OrderKey(1, 3), aapl, OrderSpec(
-        Side.SELL, D(10), OrderType.STOP, stop_price=px - 30, parent_id=1, oca_group="b",
-        order_ref=ref("sl")))
-    assert 1 == len(calls)
-    name, requests = calls[0]
-    assert "submit_list" == name
-    assert ["e", "tp", "sl"] == [str(r.client_order_id) for r in requests]
-    assert [None, "e", "e"] == [r.parent_id and str(r.parent_id) for r in requests]
-    assert ["U1:held", "U2:held", "U1:working", "U2:held", "U3:held"] == kinds(events)
-    events.clear()
-    assert engine.advance_day()
-    assert kinds(events)[:4] == ["X1", "U1:filled", "U2:working", "U3:working"]
-
-
-def test_a_held_order_can_be_cancelled_before_it_is_transmitted(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    engine.place_order(OrderKey(1, 1), aapl, market(Side.BUY, 10, "e", transmit=False))
-    engine.place_order(OrderKey(1, 2), aapl, limit(Side.SELL, 10, D(900), "tp", parent_id=1,
-                                                   transmit=False))
-    engine.cancel_order(OrderKey(1, 1))
-    assert ["U1:held", "U2:held", "U1:cancelled", "U2:cancelled"] == kinds(events)
-    assert {} == engine.session.engine.book.orders
-    assert [] == list(engine.open_orders())
-
-
-def test_a_live_key_placed_again_modifies_the_order_in_the_matching_engine(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    px = last(engine, aapl)
-    key = OrderKey(1, 1)
-    engine.place_order(key, aapl, limit(Side.BUY, 10, px - 50, "l1", tif=TimeInForce.GTC))
-    engine.place_order(key, aapl, limit(Side.BUY, 12, px - 40, "l1", tif=TimeInForce.GTC))
-    view = engine.session.engine.order_view(ClientOrderId("l1"))
-    assert (D(12), px - 40) == (view.quantity, view.limit_price)
-    (latest,) = engine.open_orders()
-    assert (D(12), px - 40, OrderStatus.WORKING) == (
-        latest.spec.quantity, latest.spec.limit_price, latest.status)
-    assert ["U1:working", "U1:working"] == kinds(events)
-    engine.place_order(key, aapl, limit(Side.BUY, 12, px - 40, "l1", tif=TimeInForce.GTC))
-    assert 3 == len(events)  # a modification that changes nothing is announced too
-
-
-def test_modifications_the_simulator_cannot_make_are_refused(engine: SimGatewayEngine) -> None:
-    aapl = stock(engine, "AAPL")
-    key = OrderKey(1, 1)
-    engine.place_order(key, aapl, limit(Side.BUY, 10, D(100), "l1"))
-    assert RefusalReason.MODIFY_NOT_ALLOWED == refusal(
-        lambda: engine.place_order(key, aapl, market(Side.BUY, 10, "l1")))
-    assert RefusalReason.MODIFY_NOT_ALLOWED == refusal(
-        lambda: engine.place_order(key, aapl, limit(Side.SELL, 10, D(100), "l1")))
-    assert RefusalReason.MODIFY_NOT_ALLOWED == refusal(lambda: engine.place_order(
-        key, aapl, limit(Side.BUY, 10, D(100), "l1", tif=TimeInForce.GTC)))
-    assert RefusalReason.INVALID_ORDER == refusal(
-        lambda: engine.place_order(key, aapl, limit(Side.BUY, 10, D("100.001"), "l1")))
-    assert D(100) == engine.session.engine.order_view(ClientOrderId("l1")).limit_price
-
-
-def test_cancel_reaches_the_matching_engine_and_refuses_unknown_or_finished_orders(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    key = OrderKey(1, 1)
-    engine.place_order(key, aapl, limit(Side.BUY, 10, D(100), "l1"))
-    engine.cancel_order(key)
-    assert ["U1:working", "U1:cancelled"] == kinds(events)
-    assert SimStatus.CANCELED == engine.session.engine.order_view(ClientOrderId("l1")).status
-    assert RefusalReason.NOT_CANCELLABLE == refusal(lambda: engine.cancel_order(key))
-    assert RefusalReason.ORDER_NOT_FOUND == refusal(lambda: engine.cancel_order(OrderKey(1, 9)))
-    assert RefusalReason.DUPLICATE_ORDER_ID == refusal(
-        lambda: engine.place_order(key, aapl, limit(Side.BUY, 10, D(100), "l1")))
-    assert [OrderStatus.CANCELLED] == [v.status for v in engine.completed_orders()]
-
-
-def test_cancel_all_cancels_held_and_working_orders(engine: SimGatewayEngine) -> None:
-    aapl = stock(engine, "AAPL")
-    engine.place_order(OrderKey(1, 1), aapl, limit(Side.BUY, 10, D(100), "w"))
-    engine.place_order(OrderKey(2, 1), aapl, limit(Side.BUY, 10, D(101), "h", transmit=False))
-    engine.cancel_all()
-    assert [] == list(engine.open_orders())
-    assert 2 == len(engine.completed_orders())
-
-
-def test_refusals_carry_the_reason_and_change_nothing(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    assert RefusalReason.INSUFFICIENT_FUNDS == refusal(
-        lambda: engine.place_order(OrderKey(1, 1), aapl, market(Side.BUY, 10_000, "big")))
-    assert RefusalReason.INVALID_ORDER == refusal(lambda: engine.place_order(
-        OrderKey(1, 2), aapl, limit(Side.BUY, 1, D("100.005"), "tick")))
-    assert RefusalReason.UNKNOWN_ACCOUNT == refusal(lambda: engine.place_order(
-        OrderKey(1, 3), aapl, market(Side.BUY, 1, "acct", account="DU999")))
-    assert RefusalReason.INVALID_ORDER == refusal(lambda: engine.place_order(
-        OrderKey(1, 4), aapl, market(Side.SELL, 1, "orphan", parent_id=77)))
-    assert [] == events
-    assert [] == list(engine.open_orders()) == list(engine.completed_orders())
-    engine.place_order(OrderKey(1, 5), aapl, market(Side.BUY, 1, "dup"))
-    assert RefusalReason.DUPLICATE_ORDER_ID == refusal(
-        lambda: engine.place_order(OrderKey(1, 6), aapl, market(Side.BUY, 1, "dup")))
-    engine.session.engine.reject_next("[201] Order rejected - reason: halted")
-    assert RefusalReason.INVALID_ORDER == refusal(
-        lambda: engine.place_order(OrderKey(1, 7), aapl, market(Side.BUY, 1, "halted")))
-
-
-def test_a_bracket_whose_parent_the_simulator_rejects_is_reported_rejected(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    aapl = stock(engine, "AAPL")
-    engine.place_order(OrderKey(1, 1), aapl, market(Side.BUY, 10_000, "e", transmit=False))
-    with pytest.raises(EngineRefusal):
-        engine.place_order(OrderKey(1, 2), aapl, limit(Side.SELL, 10_000, D(900), "tp",
-                                                       parent_id=1))
-    rejected = [e for e in events if isinstance(e, OrderRejected)]
-    assert [(OrderKey(1, 1), RefusalReason.INSUFFICIENT_FUNDS)] == [
-        (e.key, e.reason) for e in rejected]
-    assert [OrderStatus.INACTIVE] == [v.status for v in engine.completed_orders()]
 
 
 # -- replay, executions, account ------------------------------------------------------------------
@@ -452,16 +188,6 @@ def test_snapshots_and_bars_come_from_the_replayed_series(engine: SimGatewayEngi
     unknown = BarRequest(4242, engine.now(), timedelta(days=5), timedelta(days=1))
     assert RefusalReason.UNKNOWN_CONTRACT == refusal(lambda: engine.bars(unknown))
     assert engine.snapshot(4242) is None
-
-
-def test_an_option_market_order_fills_at_once_against_the_option_s_quote(
-    engine: SimGatewayEngine, events: list[EngineEvent]
-) -> None:
-    call = listed_call(engine)
-    price = last(engine, call)
-    engine.place_order(OrderKey(1, 1), call, market(Side.BUY, 2, "o"))
-    assert ["U1:working", "X1", "U1:filled"] == kinds(events)
-    assert (price, D("1.30")) == (engine.executions()[0].price, engine.executions()[0].commission)
 
 
 def test_the_replay_ends_after_its_last_day(engine: SimGatewayEngine) -> None:
