@@ -60,7 +60,6 @@ class SimOrderRecord:
 
     key: OrderKey
     perm_id: int
-    seq: int
     contract: ContractSpec
     spec: OrderSpec
     account: str
@@ -121,7 +120,6 @@ class SimOrderBook:
         self._by_key: dict[OrderKey, SimOrderRecord] = {}
         self._by_cid: dict[ClientOrderId, SimOrderRecord] = {}
         self._perm_ids = itertools.count(first_perm_id)
-        self._seq = itertools.count(1)
         self._positions: dict[InstrumentId, Position] = {}
         self.executions: list[ExecutionReport] = []
 
@@ -138,7 +136,7 @@ class SimOrderBook:
     ) -> SimOrderRecord:
         """Record a newly placed order (HELD, not yet handed to the simulator)."""
         record = SimOrderRecord(
-            key, next(self._perm_ids), next(self._seq), contract, spec, account, request, parent
+            key, next(self._perm_ids), contract, spec, account, request, parent
         )
         self._by_key[key] = record
         self._by_cid[record.client_order_id] = record
@@ -158,8 +156,8 @@ class SimOrderBook:
         return cid in self._by_cid
 
     def records(self) -> Iterator[SimOrderRecord]:
-        """Every recorded order, oldest first."""
-        return iter(sorted(self._by_key.values(), key=lambda r: r.seq))
+        """Every recorded order, oldest first (records are only ever added in placement order)."""
+        return iter(list(self._by_key.values()))
 
     def family(self, record: SimOrderRecord) -> list[SimOrderRecord]:
         """`record` and the held orders that go in with it, in the order the client placed them:
