@@ -11,7 +11,7 @@ closed are `providers.Resource`s: the selected ones are opened when the gate is 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from dependency_injector import containers, providers
@@ -21,22 +21,37 @@ from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
+from ordergate.adapters.gateway_sim.control import ReplayControlClient
 from ordergate.adapters.ibkr import IbkrBroker, IbkrMarketData
 from ordergate.adapters.ibkr.config import IbkrConfig
 from ordergate.adapters.ibkr.health import TradingMode
+from ordergate.adapters.ibkr.replay import GatewayReplayPacer
 from ordergate.adapters.serialization import hmac_key_from_env
-from ordergate.adapters.sim.session import DAILY_BAR, SimSession
+from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
 from ordergate.application.config import Settings
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import ExecutionMode
-from ordergate.application.session import MomentumStrategyA, Strategy
+from ordergate.application.session import (
+    MomentumStrategyA,
+    OptionPicker,
+    SessionPacer,
+    Strategy,
+)
+from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import Stock
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
 
-__all__ = ["Application", "build_application", "session_strategies"]
+__all__ = [
+    "Application",
+    "build_application",
+    "session_barrier",
+    "session_pacer",
+    "session_strategies",
+    "sim_session",
+]
 
 
 async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
@@ -103,7 +118,10 @@ async def _memory_publisher() -> AsyncIterator[EventPublisher]:
         await publisher.close()
 
 
-def _sim_session(settings: Settings) -> SimSession:
+def sim_session(settings: Settings) -> SimSession:
+    """The simulated market `settings.session` describes: `ordergate run` on the sim broker and
+    `ordergate gateway-sim --replay` build it with this one function, so both replay the same
+    bars with the same seed."""
     session = settings.session
     return SimSession.build(
         session.symbols,
@@ -149,6 +167,17 @@ async def known_execution_ids(audit: AuditLog) -> frozenset[str]:
     return frozenset(ids)
 
 
+async def _replay_control(settings: Settings) -> AsyncIterator[ReplayControlClient]:
+    broker = settings.broker
+    control = await ReplayControlClient.connect(
+        broker.host, broker.port, timeout=broker.request_timeout
+    )
+    try:
+        yield control
+    finally:
+        await control.close()
+
+
 def _fake_instruments(settings: Settings) -> list[Stock]:
     return [Stock(symbol) for symbol in settings.session.symbols]
 
@@ -162,9 +191,11 @@ class Application(containers.DeclarativeContainer):
 
     known_execution_ids: providers.Object[frozenset[str]] = providers.Object(frozenset())
 
-    sim = providers.Singleton(_sim_session, settings)
+    sim = providers.Singleton(sim_session, settings)
     ibkr = providers.Singleton(_ibkr_broker, settings, known_execution_ids)
     fake_clock = providers.Singleton(_fake_clock)
+    replay_control = providers.Resource(_replay_control, settings)
+    replay_pacer: providers.Object[GatewayReplayPacer | None] = providers.Object(None)
 
     clock = providers.Selector(
         config.broker.kind,
@@ -201,9 +232,10 @@ class Application(containers.DeclarativeContainer):
     )
 
 
-def gate_options(settings: Settings) -> GateOptions:
-    """The facade's options for `settings` (sim sessions decide on daily bars)."""
-    daily = settings.broker.kind.value == "sim"
+def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
+    """The facade's options for `settings`. Replayed sessions (the sim broker, or `replay` — IB
+    against the emulator replaying a market) decide on daily bars."""
+    daily = settings.broker.kind.value == "sim" or replay
     return GateOptions(
         mode=ExecutionMode(settings.mode.value),
         operator_id=settings.operator_id,
@@ -217,15 +249,22 @@ def gate_options(settings: Settings) -> GateOptions:
             3 * 86_400 if daily else settings.market_data.staleness_seconds
         ),  # a replayed daily close is "fresh" until the next session's bar
         snapshot_window=timedelta(days=120) if daily else timedelta(hours=1),
-        snapshot_bar_size=DAILY_BAR if daily else timedelta(minutes=1),
+        snapshot_bar_size=(
+            (DAILY_BAR if settings.broker.kind.value == "sim" else timedelta(days=1))
+            if daily
+            else timedelta(minutes=1)
+        ),
     )
 
 
 async def build_application(
-    settings: Settings, environ: Mapping[str, str] | None = None
+    settings: Settings, environ: Mapping[str, str] | None = None, *, replay: bool = False
 ) -> tuple[Application, OrderGate]:
     """Wire the container for `settings`, open its resources and build the gate.
 
+    With `replay` and the ibkr broker, the session replays the market of an emulator started
+    with `ordergate gateway-sim --replay`: its control channel is opened and the gate's clock
+    follows the emulator's simulated time (see `session_pacer`).
     Call `await container.shutdown_resources()` after the gate has stopped.
     """
     env = os.environ if environ is None else environ
@@ -243,6 +282,11 @@ async def build_application(
     audit = await container.audit()
     if settings.broker.kind.value == "ibkr":
         container.known_execution_ids.override(providers.Object(await known_execution_ids(audit)))
+        if replay:
+            control = await container.replay_control()
+            pacer = await GatewayReplayPacer.open(control, container.ibkr())
+            container.replay_pacer.override(providers.Object(pacer))
+            container.clock.override(providers.Object(pacer.clock))
     ports = Ports(
         broker=container.broker(),
         market_data=container.market_data(),
@@ -250,20 +294,51 @@ async def build_application(
         clock=container.clock(),
         publisher=await container.publisher(),
     )
-    return container, OrderGate(ports, gate_options(settings))
+    return container, OrderGate(ports, gate_options(settings, replay=replay))
+
+
+def session_pacer(container: Application, settings: Settings) -> SessionPacer:
+    """What moves the market of a replayed session: the simulator's day-by-day replay, or the
+    emulator's (for ibkr, after `build_application(..., replay=True)`)."""
+    if settings.broker.kind.value == "sim":
+        return container.sim().pacer
+    pacer = container.replay_pacer()
+    if pacer is None:
+        raise InvalidValue(
+            "broker.kind",
+            settings.broker.kind.value,
+            "replays a session on the simulated broker, or on ibkr against "
+            "`ordergate gateway-sim --replay`",
+        )
+    return pacer
+
+
+def session_barrier(
+    container: Application, settings: Settings
+) -> Callable[[], Awaitable[None]] | None:
+    """For a broker in another process, a round trip that returns once its events so far have
+    arrived (`SessionRunner`'s barrier); None in process."""
+    pacer = container.replay_pacer() if settings.broker.kind.value == "ibkr" else None
+    return None if pacer is None else pacer.barrier
 
 
 def session_strategies(container: Application, settings: Settings) -> list[Strategy]:
-    """Strategy A on every session symbol; with the simulator, AAPL trades calls instead so
-    Strategy C has option positions to close."""
-    if settings.broker.kind.value != "sim":
-        return [MomentumStrategyA([Stock(s) for s in settings.session.symbols])]
-    sim: SimSession = container.sim()
-    options = [s for s in sim.stocks if s.symbol == "AAPL"]
-    stocks = [s for s in sim.stocks if s.symbol != "AAPL"]
+    """Strategy A on every session symbol; in a replayed session AAPL trades calls instead so
+    Strategy C has option positions to close (on the simulator the call is listed in process;
+    through IB the emulator lists the contract when the gate qualifies it)."""
+    kind = settings.broker.kind.value
+    all_stocks = [Stock(s) for s in settings.session.symbols]
+    if kind == "sim":
+        picker: OptionPicker = container.sim().pick_call
+    elif kind == "ibkr" and container.replay_pacer() is not None:
+        picker = atm_call
+    else:
+        return [MomentumStrategyA(all_stocks)]
+    options = [s for s in all_stocks if s.symbol == "AAPL"]
+    stocks = [s for s in all_stocks if s.symbol != "AAPL"]
     strategies: list[Strategy] = []
     if stocks:
         strategies.append(MomentumStrategyA(stocks))
     if options:
-        strategies.append(MomentumStrategyA(options, name="A-calls", option_picker=sim.pick_call))
+        strategies.append(MomentumStrategyA(options, name="A-calls", option_picker=picker))
     return strategies

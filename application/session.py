@@ -10,7 +10,7 @@ Ships Strategy A (momentum breakout) as the example strategy.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -26,12 +26,13 @@ from ordergate.domain.instruments import (
     Stock,
     quantize_price,
 )
-from ordergate.domain.orders.enums import OrderStatus
+from ordergate.domain.orders.enums import OrderStatus, TimeInForce
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import Side, SignalId
 
 __all__ = [
     "MomentumStrategyA",
+    "OptionPicker",
     "SessionPacer",
     "SessionRunner",
     "SessionSummary",
@@ -68,9 +69,10 @@ OptionPicker = Callable[[Stock, Decimal, datetime], OptionContract | None]
 class MomentumStrategyA:
     """Seed 001's Strategy A: EMA(8) above EMA(21), RSI(14) within [50, 65], last above VWAP.
 
-    Enters long with a bracket (stop-loss `stop_pct` below, take-profit `target_pct` above),
-    sized by the gate's fixed-fraction sizer. With `option_picker`, it buys calls on the
-    underlying instead (Strategy C then closes them at 3 DTE or on a 40% loss).
+    Enters long with a bracket (stop-loss `stop_pct` below, take-profit `target_pct` above, both
+    good till cancelled), sized by the gate's fixed-fraction sizer. With `option_picker`, it
+    buys calls on the underlying instead (Strategy C then closes them at 3 DTE or on a 40%
+    loss).
     """
 
     instruments: Sequence[Instrument]
@@ -116,7 +118,15 @@ class MomentumStrategyA:
             strategy=self.name,
             stop_loss=quantize_price(last * (1 - self.stop_pct), tick),
             take_profit=quantize_price(last * (1 + self.target_pct), tick),
+            # The stop-loss and take-profit protect the position until one of them fills,
+            # not just for the entry's session.
+            time_in_force=TimeInForce.GTC,
         )
+
+
+_SENT = frozenset(
+    {OrderResultStatus.SUBMITTED, OrderResultStatus.PARTIAL, OrderResultStatus.FILLED}
+)
 
 
 @attrs.define
@@ -154,11 +164,23 @@ class SessionSummary:
         return Counter(r.closure_reason.value for r in self.closures if r.closure_reason)
 
     def status_counts(self) -> Counter[str]:
+        """How many results ended in each status. SUBMITTED versus FILLED depends on whether the
+        fill had arrived when the result was built (a race with the broker); `orders_sent` does
+        not."""
         return Counter(r.status.value for r in self.results)
+
+    @property
+    def orders_sent(self) -> int:
+        """Orders the broker took (working, partly or wholly filled when the result was built)."""
+        return sum(1 for r in self.results if r.status in _SENT)
 
 
 class SessionRunner:
-    """Drives `gate` with `strategies` until `pacer` says the session is over."""
+    """Drives `gate` with `strategies` until `pacer` says the session is over.
+
+    `barrier`, for a broker in another process, returns once everything the broker sent so far
+    has arrived; the runner awaits it before each settle so decisions never race the wire.
+    """
 
     def __init__(
         self,
@@ -167,11 +189,20 @@ class SessionRunner:
         strategies: Sequence[Strategy],
         *,
         on_cycle: Callable[[int, SessionSummary], None] | None = None,
+        barrier: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._gate = gate
         self._pacer = pacer
         self._strategies = strategies
         self._on_cycle = on_cycle
+        self._barrier = barrier
+
+    async def _settle(self) -> None:
+        """Wait for the broker's events so far: first the `barrier` (a round trip to a remote
+        broker, so its events have arrived), then the gate's processing of them."""
+        if self._barrier is not None:
+            await self._barrier()
+        await self._gate.settle()
 
     async def run(self) -> SessionSummary:
         """Run every cycle, then summarise."""
@@ -185,15 +216,15 @@ class SessionRunner:
                 day = upcoming
             if not await self._pacer.next_cycle():
                 break
-            await gate.settle()
+            await self._settle()
             summary.cycles += 1
             for strategy in self._strategies:
                 for instrument in strategy.instruments:
                     await self._consider(strategy, instrument, summary)
-            await gate.settle()
+            await self._settle()
             report = await gate.monitor()
             summary.closures.extend(report.closures)
-            await gate.settle()
+            await self._settle()
             if self._on_cycle is not None:
                 self._on_cycle(summary.cycles, summary)
         self._finish(summary)

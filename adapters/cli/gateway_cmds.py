@@ -1,7 +1,9 @@
 """`ordergate gateway-sim`: run the TWS gateway emulator in the foreground until Ctrl-C.
 
 Argument handling only; the emulator is `ordergate.adapters.gateway_sim.run_gateway`. IB clients
-(ib_async, TWS API samples) connect to `--host:--port` as they would to IB Gateway.
+(ib_async, TWS API samples) connect to `--host:--port` as they would to IB Gateway. With
+`--replay` the simulator drives it, replaying the `[session]` of `--config` one trading day per
+control-channel request (what `ordergate run --broker ibkr` sends).
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from typing import Annotated
 
 import typer
 
-from ordergate.adapters.cli.app import exit_on_errors, out_console
+from ordergate.adapters.cli.app import ConfigOption, ProfileOption, exit_on_errors, out_console
 from ordergate.adapters.gateway_sim import DEFAULT_PORT, run_gateway
+from ordergate.adapters.gateway_sim.engine import GatewayEngine
 from ordergate.adapters.gateway_sim.server import GatewayServer
+from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
+from ordergate.application.bootstrap import sim_session
+from ordergate.application.config import load_settings
 
 __all__ = ["gateway_sim", "register"]
 
@@ -29,8 +35,28 @@ def gateway_sim(
         "127.0.0.1"
     ),
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")
-    ] = DEFAULT_PORT,
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help=f"Port to listen on; 0 picks a free one. Default: broker.port of --config, "
+            f"else {DEFAULT_PORT}.",
+        ),
+    ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Drive the emulator with the simulator replaying the [session] of --config "
+            "(real daily bars, seeded fills), one trading day per control-channel request, so "
+            "`ordergate run --broker ibkr` runs the same session as the sim broker.",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    bars: Annotated[
+        int | None, typer.Option("--bars", help="With --replay: days to replay (0 = all).")
+    ] = None,
     account: Annotated[
         list[str] | None,
         typer.Option("--account", metavar="CODE", help="Managed account (repeatable)."),
@@ -42,21 +68,35 @@ def gateway_sim(
         ),
     ] = None,
 ) -> None:
-    """Run the TWS API gateway emulator (sim matching engine) until interrupted."""
+    """Run the TWS API gateway emulator until interrupted: immediate fills on a synthetic market,
+    or (--replay) the sim matching engine replaying the configured session."""
     script = faults
     if script and Path(script).is_file():
         script = Path(script).read_text(encoding="utf-8")
     console = out_console()
+    engine: GatewayEngine | None = None
+    with exit_on_errors():
+        settings = None
+        if config is not None or replay:
+            overrides: dict[str, object] = {} if bars is None else {"session.bars": bars}
+            settings = load_settings(config, profile=profile, overrides=overrides)
+        if replay and settings is not None:
+            engine = SimGatewayEngine(sim_session(settings))
+    if port is None:
+        port = DEFAULT_PORT if settings is None or config is None else settings.broker.port
+    described = "replaying the configured session" if engine is not None else "instant fills"
 
     def ready(server: GatewayServer) -> None:
         console.print(
-            f"TWS gateway emulator listening on {server.host}:{server.port}", markup=False
+            f"TWS gateway emulator listening on {server.host}:{server.port} ({described})",
+            markup=False,
         )
 
     with exit_on_errors():
         run_gateway(
             host,
             port,
+            engine=engine,
             accounts=tuple(account or ("DU1234567",)),
             fault_script=script,
             on_ready=ready,

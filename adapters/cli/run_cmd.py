@@ -4,6 +4,9 @@ With the defaults (simulated broker, bundled real daily bars, SQLite audit file,
 publisher) it replays AAPL/MSFT/IBM through Strategy A and Strategy C, with every order behind
 the risk gate, and prints a summary: orders, fills, denials with reasons, closures and PnL. The
 audit file it leaves is checked with `ordergate audit verify`. Live mode is refused unless armed.
+With `--broker ibkr` the same session runs through the IBKR adapter against `ordergate
+gateway-sim --replay` started with the same configuration: the emulator replays the market, one
+trading day per cycle, on this command's request.
 """
 
 from __future__ import annotations
@@ -30,7 +33,12 @@ from ordergate.adapters.cli.app import (
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.application.arming import check_arming
-from ordergate.application.bootstrap import build_application, session_strategies
+from ordergate.application.bootstrap import (
+    build_application,
+    session_barrier,
+    session_pacer,
+    session_strategies,
+)
 from ordergate.application.config import Settings, load_settings
 from ordergate.application.session import SessionRunner, SessionSummary
 
@@ -74,12 +82,13 @@ def run(
     with exit_on_errors():
         settings = load_settings(config, profile=profile, overrides=overrides)
         check_arming(settings, dict(os.environ))
-    if settings.broker.kind.value != "sim":
-        # A replayed session needs a market that can be moved day by day; against IB (or the
-        # gateway emulator) use `ordergate serve`, which consumes signals on the wall clock.
+    if settings.broker.kind.value not in {"sim", "ibkr"}:
+        # A replayed session needs a market that can be moved day by day: the simulator's, or
+        # the gateway emulator's (`ordergate gateway-sim --replay`) behind the IBKR adapter.
         raise fail(
             f"broker.kind={settings.broker.kind.value!r}: `run` replays a session on the "
-            "simulated broker only; use `ordergate serve` for ibkr",
+            "simulated broker, or on ibkr against `ordergate gateway-sim --replay`; "
+            "use `ordergate serve` to trade signals on the wall clock",
             ExitCode.BAD_CONFIG,
         )
     with exit_on_errors():
@@ -91,10 +100,10 @@ def run(
 
 
 async def _session(settings: Settings, quiet: bool) -> tuple[SessionSummary, bool]:
-    container, gate = await build_application(settings)
+    container, gate = await build_application(settings, replay=True)
     try:
         async with gate:
-            runner_pacer = container.sim().pacer
+            runner_pacer = session_pacer(container, settings)
             total = runner_pacer.total_cycles
             with _progress(quiet) as progress:
                 task = progress.add_task("session", total=total)
@@ -103,6 +112,7 @@ async def _session(settings: Settings, quiet: bool) -> tuple[SessionSummary, boo
                     runner_pacer,
                     session_strategies(container, settings),
                     on_cycle=lambda n, _s: progress.update(task, completed=n),
+                    barrier=session_barrier(container, settings),
                 )
                 summary = await runner.run()
             verified = (await gate.verify_audit()).ok
@@ -135,7 +145,7 @@ def _print_summary(
         ("symbols", ", ".join(settings.session.symbols)),
         ("cycles (trading days)", str(summary.cycles)),
         ("signals", str(summary.signals)),
-        ("orders sent", str(summary.status_counts().get("SUBMITTED", 0))),
+        ("orders sent", str(summary.orders_sent)),
         ("orders denied by risk", str(len(summary.denials))),
         ("fills", str(summary.fills)),
         ("closures (Strategy C)", str(len(summary.closures))),

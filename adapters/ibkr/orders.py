@@ -299,10 +299,19 @@ class OrderTracker:
         elif record.cancel_requested or record.request.time_in_force not in (
             TimeInForce.DAY, TimeInForce.GTD) or record.expires_at is None:
             self.lifecycle(record, K.CANCELED, message)
+        elif self._parent_ended_unfilled(record):
+            # IB cancels the children of a parent that ended without a fill; whatever the
+            # clock says, the child did not expire (its own time in force may not have ended).
+            self.lifecycle(record, K.CANCELED, "parent order ended without a fill")
         else:
             record.closing = True
             self.spawn(self._classify_end(record))
         self.settle_waiters(record)
+
+    def _parent_ended_unfilled(self, record: OrderRecord) -> bool:
+        parent_id = record.request.parent_id
+        parent = None if parent_id is None else self.records.get(parent_id)
+        return parent is not None and parent.finished and parent.mirror.filled_qty == 0
 
     def on_execution(self, trade: Trade, fill: Fill) -> None:
         """A live execution."""

@@ -212,10 +212,15 @@ class OrderBook:
                 self.finish(other, _S.FILLED)
             self.emit_updated(other, ts, f"OCA group {order.oca} reduced it")
 
-    def expire_due(self, now: datetime) -> None:
-        """Expire every working order whose DAY/GTD/option deadline is at or before `now`."""
+    def expire_due(self, now: datetime, key: str | None = None) -> None:
+        """Expire every working order whose DAY/GTD/option deadline is at or before `now` (only
+        the orders of instrument `key`, when given)."""
         due = sorted(
-            (o for o in self.open.values() if o.expire_at is not None and o.expire_at <= now),
+            (
+                o
+                for o in self.open.values()
+                if o.expire_at is not None and o.expire_at <= now and (key is None or o.key == key)
+            ),
             key=lambda o: o.seq,
         )
         for order in due:

@@ -221,7 +221,10 @@ class MatchingEngine:
         self._last_ts[key] = bar.end
         self.now = max(self.now, bar.end)
         if book.next_expiry is not None and book.next_expiry <= self.now:
-            book.expire_due(self.now)
+            # Only this instrument's orders: the bar covered their market up to its end, but
+            # other instruments' bars of the same interval may not have been replayed yet (their
+            # orders expire when a later bar starts, or when time passes).
+            book.expire_due(self.now, key)
         if self._inflight and self._inflight[0][0] <= self.now:
             self._release(self.now)
         if book.out:

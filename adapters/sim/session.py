@@ -18,7 +18,13 @@ from pathlib import Path
 
 import attrs
 
-from ordergate.adapters.sim.bars import SimBar, load_bundled_daily_bars, load_daily_bars_csv
+from ordergate.adapters.sim.bars import (
+    SimBar,
+    from_units,
+    load_bundled_daily_bars,
+    load_daily_bars_csv,
+    to_units,
+)
 from ordergate.adapters.sim.broker import SimBroker
 from ordergate.adapters.sim.clock import SimClock
 from ordergate.adapters.sim.costs import FillModel
@@ -27,7 +33,13 @@ from ordergate.adapters.sim.market_data import SimMarketData
 from ordergate.adapters.sim.options import OptionChain, OptionMarket, fridays_after
 from ordergate.adapters.sim.replay import Replay, merge_series
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.instruments import NEW_YORK, OptionContract, OptionRight, Stock
+from ordergate.domain.instruments import (
+    NEW_YORK,
+    OptionContract,
+    OptionRight,
+    Stock,
+    quantize_price,
+)
 from ordergate.domain.values import InstrumentId
 from ordergate.ports.broker import BrokerEvent
 
@@ -233,4 +245,18 @@ def _load(symbol: str, bars_file: str | None) -> list[SimBar]:
     )
     if not loaded:
         raise InvalidValue("session.symbols", symbol, "has no bars in the data")
-    return loaded
+    tick = Stock(symbol).tick_size
+    return [_on_tick(bar, tick) for bar in loaded]
+
+
+def _on_tick(bar: SimBar, tick: Decimal) -> SimBar:
+    """`bar` with its prices on the exchange's tick grid (half-even), as a real feed — and IB —
+    would quote them: the data has a few sub-penny prints (averaged quotes such as 248.225)."""
+
+    def snap(units: int) -> int:
+        return to_units(quantize_price(from_units(units), tick))
+
+    return SimBar(
+        bar.instrument_id, bar.ts, bar.end,
+        snap(bar.open), snap(bar.high), snap(bar.low), snap(bar.close), bar.volume,
+    )
