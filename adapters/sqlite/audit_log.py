@@ -40,7 +40,7 @@ from ordergate.adapters.sqlite.schema import (
     MISMATCHED_COLUMNS_GUARDED,
     connect,
 )
-from ordergate.adapters.sqlite.writer import GroupCommitWriter
+from ordergate.adapters.sqlite.writer import GroupCommitWriter, entries_of
 from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.values import CorrelationId, check_utc
 
@@ -148,14 +148,15 @@ class SqliteAuditLog:
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Store `record` durably (committed and fsynced) and return its chained entry."""
         body, ts = canonical_record_parts(record)
-        entries = await self._writer.submit([(record, body, ts)])
-        return entries[0]
+        rows, at = await self._writer.submit([(record, body, ts)])
+        return AuditEntry(rows[at], record, rows[at + 5].hex(), rows[at + 6].hex())
 
     async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
         """Store `records` in order, in one transaction (bulk import; same guarantees)."""
         if not records:
             return []
-        return await self._writer.submit([(r, *canonical_record_parts(r)) for r in records])
+        stored = await self._writer.submit([(r, *canonical_record_parts(r)) for r in records])
+        return entries_of(stored, records)
 
     async def query(
         self,
