@@ -208,6 +208,74 @@ async def test_concurrent_appends_are_gapless_and_share_commits(log: SqliteAudit
     assert (await log.verify()).ok
 
 
+async def test_each_caller_gets_its_own_stored_entries_whatever_the_batch_sizes(
+    log: SqliteAuditLog,
+) -> None:
+    singles = [log.append(record(i)) for i in range(37)]
+    bulks = [log.append_many([record(100 + 10 * j + k) for k in range(j + 1)]) for j in range(9)]
+    results = await asyncio.gather(*singles, *bulks)
+    groups = results[37:]
+    returned = [*results[:37], *(entry for group in groups for entry in group)]
+    assert await log.query() == sorted(returned, key=lambda e: e.sequence)
+    for group in groups:  # a bulk append is one consecutive run, in the order given
+        first = group[0].sequence
+        assert list(range(first, first + len(group))) == [e.sequence for e in group]
+        assert [e.record.payload["index"] for e in group] == sorted(
+            e.record.payload["index"] for e in group
+        )
+    assert (True, 82) == ((await log.verify()).ok, len(returned))
+
+
+async def test_append_many_larger_than_one_statement_is_stored_whole(log: SqliteAuditLog) -> None:
+    entries = await log.append_many([record(i) for i in range(5000)])
+    result = await log.verify()
+    assert list(range(1, 5001)) == [e.sequence for e in entries]
+    assert entries == await log.query()
+    assert (True, 5000) == (result.ok, result.checked)
+
+
+async def test_two_logs_appending_to_one_file_keep_one_gapless_chain(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    first = await SqliteAuditLog.open(path)
+    second = await SqliteAuditLog.open(path)
+    try:
+        for i in range(6):  # each append finds the head moved by the other writer
+            await (first if i % 2 == 0 else second).append(record(i))
+        await asyncio.gather(
+            *(first.append(record(10 + i)) for i in range(50)),
+            *(second.append(record(100 + i)) for i in range(50)),
+        )
+        result = await second.verify()
+        sequences = [e.sequence for e in await first.query()]
+    finally:
+        await first.close()
+        await second.close()
+    assert (True, 106) == (result.ok, result.checked)
+    assert list(range(1, 107)) == sequences
+
+
+async def test_an_append_after_another_log_purged_past_its_head_continues_the_chain(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "purged.sqlite3"
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    old = datetime(2010, 1, 1, tzinfo=UTC)
+    first = await SqliteAuditLog.open(path)
+    second = await SqliteAuditLog.open(path, clock=lambda: now)
+    try:
+        await first.append(AuditRecord("old", old, {"i": 0}))
+        for i in range(1, 4):
+            await second.append(AuditRecord("old", old + timedelta(minutes=i), {"i": i}))
+        assert 4 == await second.purge_before(datetime(2011, 1, 1, tzinfo=UTC))
+        entry = await first.append(record(5))  # `first` last wrote sequence 1, now purged
+        result = await first.verify()
+    finally:
+        await first.close()
+        await second.close()
+    assert 5 == entry.sequence
+    assert (True, 1) == (result.ok, result.checked)
+
+
 async def test_reopen_continues_the_chain(tmp_path: Path) -> None:
     harness = await SqliteAuditLogHarness.create(tmp_path)
     try:

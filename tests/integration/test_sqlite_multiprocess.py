@@ -1,7 +1,8 @@
 """Two processes appending to one SQLite audit file keep one gapless, verifiable chain.
 
-Each writer re-reads the chain head inside its `BEGIN IMMEDIATE` transaction, so SQLite's write
-lock orders the processes' batches.
+Each writer chains a batch onto the head it committed last; when the other process has taken the
+next sequence since, the INSERT fails and the batch is chained again inside `BEGIN IMMEDIATE` on
+the head read there, so SQLite's write lock orders the processes' batches.
 """
 
 from __future__ import annotations
