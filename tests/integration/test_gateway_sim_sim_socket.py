@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
@@ -343,18 +344,33 @@ def next_open(sim: SimSession, symbol: str) -> Decimal | None:
     return bars[0].to_bar().open if bars else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IbkrBroker quantizes execution prices to the instrument's tick "
-    "(adapters/ibkr/parsing.py execution_fill); the bundled bars open off the cent grid",
-)
-async def test_a_fill_at_an_open_off_the_cent_grid_arrives_at_the_simulator_s_price(
+def test_a_session_snaps_off_grid_prints_to_the_tick(tmp_path: Path) -> None:
+    # The bundled data has sub-penny prints (AAPL opened at 248.225 on 2010-06-11); a session
+    # quotes and fills on the cent grid, as IB does, so both paths see the same prices.
+    csv = tmp_path / "bars.csv"
+    csv.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2010-06-10,250.515,250.525,240.10,249.995,100\n"
+        "2010-06-11,248.225,253.86,247.37,253.51,100\n",
+        encoding="utf-8",
+    )
+    sim = SimSession.build(["AAPL"], bars_file=str(csv), warmup=0)
+    bars = [b.to_bar() for b in sim.series["AAPL"]]
+    assert [(b.open, b.high, b.low, b.close) for b in bars] == [
+        (D("250.52"), D("250.52"), D("240.10"), D("250.00")),
+        (D("248.22"), D("253.86"), D("247.37"), D("253.51")),
+    ]
+
+
+async def test_every_session_price_is_on_the_tick_so_a_fill_through_ib_keeps_the_sim_price(
     emulator: GatewayServer,
 ) -> None:
     engine = sim_engine(emulator)
-    while (price := next_open(engine.session, "AAPL")) is not None and price % D("0.01") == 0:
-        assert engine.advance_day()
-    assert price is not None
+    bars = [bar.to_bar() for series in engine.session.series.values() for bar in series]
+    prices = [p for b in bars for p in (b.open, b.high, b.low, b.close)]
+    assert prices
+    assert all(p % D("0.01") == 0 for p in prices)
+    price = next_open(engine.session, "AAPL")
     ibkr = IbkrBroker(harness_config(emulator.port))
     await ibkr.connect(timeout=TIMEOUT)
     try:
@@ -365,5 +381,5 @@ async def test_a_fill_at_an_open_off_the_cent_grid_arrives_at_the_simulator_s_pr
         (fill,) = await ibkr.executions(datetime(2000, 1, 1, tzinfo=UTC), timeout=TIMEOUT)
     finally:
         await ibkr.close()
-    assert price == engine.executions()[0].price
-    assert price == fill.price
+    assert price is not None
+    assert price == engine.executions()[0].price == fill.price
