@@ -283,7 +283,7 @@ async def build_application(
     if settings.broker.kind.value == "ibkr":
         container.known_execution_ids.override(providers.Object(await known_execution_ids(audit)))
         if replay:
-            control = await container.replay_control()
+            control = await container.replay_control.async_()
             pacer = await GatewayReplayPacer.open(control, container.ibkr())
             container.replay_pacer.override(providers.Object(pacer))
             container.clock.override(providers.Object(pacer.clock))

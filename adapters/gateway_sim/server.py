@@ -56,6 +56,12 @@ _log = logging.getLogger(__name__)
 _HANDSHAKE_TIMEOUT = 10.0
 
 
+def _closed(session: ClientSession) -> bool:
+    """True once `session` is closing (a call, so a type checker does not assume the serving
+    loop's condition still holds after a request was dispatched)."""
+    return not session.is_open
+
+
 class GatewayServer:
     """A TWS API endpoint in front of `engine`. Use `async with GatewayServer(...) as server:`."""
 
@@ -210,7 +216,7 @@ class GatewayServer:
                 return
             for fields in decoder.feed(chunk):
                 self._dispatch(session, fields)
-                if not session.is_open:
+                if _closed(session):
                     return
 
     def _dispatch(self, session: ClientSession, fields: list[str]) -> None:
