@@ -22,11 +22,10 @@ from ordergate.adapters.gateway_sim.engine_types import (
     MarketSnapshot,
 )
 from ordergate.adapters.sim.bars import SimBar, from_units
-from ordergate.adapters.sim.engine import MatchingEngine
 from ordergate.adapters.sim.session import SimSession
 from ordergate.domain.instruments import OptionContract
 from ordergate.domain.market import Bar
-from ordergate.domain.values import ZERO, InstrumentId
+from ordergate.domain.values import ZERO
 
 __all__ = ["DAY", "session_bars", "snapshot"]
 
@@ -44,11 +43,11 @@ def snapshot(session: SimSession, spec: ContractSpec) -> MarketSnapshot | None:
     if traded is None:
         return None
     last, ts = traded
-    quote = _live_quote(engine, iid)
+    quote = engine.live_quote(iid)
     bid = ask = None
     if quote is not None:
-        bid = from_units(quote[0]) if quote[0] > 0 else None
-        ask = from_units(quote[1]) if quote[1] > 0 else None
+        bid = quote[0] if quote[0] > 0 else None
+        ask = quote[1] if quote[1] > 0 else None
     volume = close = None
     series = session.series.get(spec.symbol) if not _is_option(spec) else None
     if series:
@@ -107,13 +106,6 @@ def _daily(bar: Bar) -> Bar:
 
 def _is_option(spec: ContractSpec) -> bool:
     return isinstance(spec.instrument, OptionContract)
-
-
-def _live_quote(engine: MatchingEngine, iid: InstrumentId) -> tuple[int, int, int] | None:
-    # The matching engine keeps the quote it matches arrivals against (bid, ask, last in price
-    # units) but has no public accessor for it; this is the one place that reads it.
-    quotes: dict[str, tuple[int, int, int]] = engine._quotes
-    return quotes.get(iid.value)
 
 
 def _ended(series: Sequence[SimBar], ts: datetime) -> int:

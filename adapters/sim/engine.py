@@ -139,6 +139,14 @@ class MatchingEngine:
             return None
         return from_units(units), self._last_ts[instrument_id.value]
 
+    def live_quote(self, instrument_id: InstrumentId) -> tuple[Decimal, Decimal] | None:
+        """The bid and ask working orders match against now (set by the last tick; a bar clears
+        it), or None when the instrument has no live quote."""
+        quote = self._quotes.get(instrument_id.value)
+        if quote is None:
+            return None
+        return from_units(quote[0]), from_units(quote[1])
+
     def reject_next(self, reason: str) -> None:
         """The next order to reach acceptance is REJECTED with `reason`."""
         self._reject_next = reason
