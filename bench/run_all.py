@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("Signal → broker submit, in process", ["bench_signal.py"], ["--signals", "500"]),
+    ("Signal → order on the wire → ack, over ib_async", ["bench_wire.py"], ["--quick"]),
+    ("Lifecycle event processing under a burst of fills", ["bench_burst.py"], ["--quick"]),
     ("Simulated replay vs backtrader", ["bench_replay.py"], ["--bars", "50000"]),
     ("Indicators vs TA-Lib and talipp", ["bench_indicators.py"], []),
     ("Durable audit appends and verify", ["bench_audit.py"], ["--verify-records", "200000"]),
