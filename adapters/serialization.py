@@ -257,7 +257,7 @@ def record_from_canonical(body: bytes | str) -> AuditRecord:
     )
 
 
-def chain_hash(prev_hash: bytes, body: bytes, key: bytes | None = None) -> bytes:
+def chain_hash(prev_hash: bytes | bytearray, body: bytes, key: bytes | None = None) -> bytes:
     """SHA-256 (HMAC-SHA256 when `key` is given) over the previous raw hash and the record body."""
     if key is None:
         return hashlib.sha256(prev_hash + body).digest()
