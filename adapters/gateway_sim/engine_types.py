@@ -206,7 +206,10 @@ class OrderStatus(enum.Enum):
     @property
     def is_done(self) -> bool:
         """True for the terminal statuses: cancelled, filled, inactive."""
-        return self in {OrderStatus.CANCELLED, OrderStatus.FILLED, OrderStatus.INACTIVE}
+        return self in _DONE
+
+
+_DONE = frozenset({OrderStatus.CANCELLED, OrderStatus.FILLED, OrderStatus.INACTIVE})
 
 
 @attrs.frozen

@@ -80,6 +80,7 @@ class InstantEngine:
         self._commissions = commissions or CommissionSchedule()
         self._ledgers = {a: Ledger(a, starting_cash) for a in accounts}
         self._orders: dict[OrderKey, OrderRecord] = {}
+        self._open: dict[OrderKey, OrderRecord] = {}  # not done (pruned lazily by `_live`)
         self._executions: list[ExecutionReport] = []
         self._listeners: list[EngineListener] = []
         self._perm_ids = itertools.count(first_perm_id)
@@ -124,6 +125,7 @@ class InstantEngine:
         self._check_funds(account, contract, spec)
         order = OrderRecord(key, next(self._perm_ids), contract, spec, account)
         self._orders[key] = order
+        self._open[key] = order
         order.transmitted = spec.transmit
         self._emit_update(order)
         if spec.transmit:
@@ -222,7 +224,15 @@ class InstantEngine:
 
     # ---- internals ----
     def _live(self) -> list[OrderRecord]:
-        return [o for o in self._orders.values() if not o.status.is_done]
+        """Orders not done, oldest first. Done is final, so done orders leave the index here
+        (whoever finished them): the scan is over live orders, not every order ever placed."""
+        live = []
+        for key, order in list(self._open.items()):
+            if order.status.is_done:
+                del self._open[key]
+            else:
+                live.append(order)
+        return live
 
     def _emit(self, event: EngineEvent) -> None:
         for listener in list(self._listeners):
