@@ -5,16 +5,24 @@ durable *before* anything else happens; only an approving decision becomes an `A
 for the broker. An audit failure stops the order (it is never logged-and-skipped). In dry-run
 mode the full gate runs and nothing is sent.
 
+What is written before a send — the decision of every order and, when they are to be sent, the
+`broker.submit` record — goes in one write: one transaction and one fsync on a log that can
+append a batch (`append_many`), in order, one append at a time on one that cannot. The broker's
+answer (`broker.submit_result`) is its own durable append after the call.
+
 This object keeps its broker private and exposes no way to submit except `submit`/`submit_list`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from ordergate.application.audit_records import broker_call_record, decision_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
+from ordergate.domain.audit import AuditEntry, AuditRecord
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
 from ordergate.domain.events import RiskDecisionMade
 from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
@@ -29,6 +37,18 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["ExecutionGate"]
+
+
+@runtime_checkable
+class _BatchAppend(Protocol):
+    """An audit log that stores several records in order in one transaction (one fsync).
+
+    Not part of the `AuditLog` port: the SQLite and PostgreSQL logs have it, the in-memory one
+    does not (it has no fsync to save).
+    """
+
+    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Store `records` durably, in order, all or none."""
 
 
 class ExecutionGate:
@@ -54,6 +74,8 @@ class ExecutionGate:
         self._gate = gate or RiskGate()
         self.mode = mode
         self._timeout = timeout
+        # Looked up once: a runtime Protocol check costs microseconds on every order.
+        self._append_many = audit.append_many if isinstance(audit, _BatchAppend) else None
 
     async def submit(self, request: OrderRequest) -> OrderResult:
         """Run one request through the gate; send it if approved (and not a dry run)."""
@@ -69,16 +91,22 @@ class ExecutionGate:
             decision = self._gate.evaluate(request, self._desk.risk_context(request, now))
             order = Order.from_request(request)
             self._desk.portfolio.add_order(order)
-            try:
-                await self._audit.append(decision_record(request, decision))
-            except Exception as exc:  # any store failure stops the order: nothing is sent
-                return self._fail_all([*orders, order], exc)
-            await self._publisher.publish(
-                RiskDecisionMade(decision, now, now, request.correlation_id)
-            )
             orders.append(order)
             decisions.append(decision)
-        if not all(d.approved for d in decisions):
+        records = [decision_record(o.request, d) for o, d in zip(orders, decisions, strict=True)]
+        approved = all(d.approved for d in decisions)
+        sent_at = self._clock.now()
+        if approved and self.mode is not ExecutionMode.DRY_RUN:
+            records.append(submit_record(orders, sent_at))
+        try:
+            await self._append_before_send(records)
+        except Exception as exc:  # any store failure stops the order: nothing is sent
+            return self._fail_all(orders, exc)
+        for order, decision in zip(orders, decisions, strict=True):
+            await self._publisher.publish(
+                RiskDecisionMade(decision, now, now, order.request.correlation_id)
+            )
+        if not approved:
             return self._deny_all(orders, decisions)
         if self.mode is ExecutionMode.DRY_RUN:
             for order in orders:
@@ -89,7 +117,17 @@ class ExecutionGate:
                 )
                 for o, d in zip(orders, decisions, strict=True)
             ]
-        return await self._send(orders, decisions)
+        return await self._send(orders, decisions, sent_at)
+
+    async def _append_before_send(self, records: list[AuditRecord]) -> None:
+        """Make `records` durable, in order, before anything is sent (one fsync when possible)."""
+        if len(records) == 1:
+            await self._audit.append(records[0])
+        elif self._append_many is not None:
+            await self._append_many(records)
+        else:
+            for record in records:
+                await self._audit.append(record)
 
     def _fail_all(self, orders: list[Order], exc: Exception) -> list[OrderResult]:
         ts = self._clock.now()
@@ -133,20 +171,14 @@ class ExecutionGate:
             )
         return results
 
-    async def _send(self, orders: list[Order], decisions: list[RiskDecision]) -> list[OrderResult]:
-        now = self._clock.now()
+    async def _send(
+        self, orders: list[Order], decisions: list[RiskDecision], now: datetime
+    ) -> list[OrderResult]:
+        """Send approved orders whose decisions and `broker.submit` record are durable."""
         approved = tuple(
             ApprovedOrder(o.request, d) for o, d in zip(orders, decisions, strict=True)
         )
         first = orders[0].request
-        await self._audit.append(
-            broker_call_record(
-                "submit",
-                now,
-                first.correlation_id,
-                client_order_ids=[o.client_order_id.value for o in orders],
-            )
-        )
         for order in orders:
             self._desk.remember(order.request, now, submitted=True)
             order.apply(
@@ -209,6 +241,16 @@ class ExecutionGate:
                     correlation_id=order.request.correlation_id,
                 )
             )
+
+
+def submit_record(orders: Sequence[Order], ts: datetime) -> AuditRecord:
+    """The `broker.submit` record of the orders about to be sent (written before the call)."""
+    return broker_call_record(
+        "submit",
+        ts,
+        orders[0].request.correlation_id,
+        client_order_ids=[o.client_order_id.value for o in orders],
+    )
 
 
 def order_reason(decision: RiskDecision, list_reasons: str) -> str:
