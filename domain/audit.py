@@ -19,6 +19,29 @@ from ordergate.domain.values import CorrelationId, utc_field
 __all__ = ["AuditEntry", "AuditRecord", "VerifyResult"]
 
 _JSON_SCALARS = (str, int, bool, type(None))
+_MAPPINGS = (dict, Mapping)  # dict first: a plain dict is answered before the ABC's hook runs
+_SEQUENCES = (list, tuple)
+
+
+def _is_json(value: Any) -> bool:
+    """The rule `_check_json` enforces, answered without building a path for every key.
+
+    Every record is checked, almost always successfully: paths are only worth building for the
+    error message, so `_payload` walks again with `_check_json` once this says no.
+    """
+    if isinstance(value, _MAPPINGS):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return False
+            if not isinstance(item, _JSON_SCALARS) and not _is_json(item):
+                return False
+        return True
+    if isinstance(value, _SEQUENCES):
+        for item in value:
+            if not isinstance(item, _JSON_SCALARS) and not _is_json(item):
+                return False
+        return True
+    return isinstance(value, _JSON_SCALARS)
 
 
 def _check_json(path: str, value: Any) -> None:
@@ -42,9 +65,10 @@ def _check_json(path: str, value: Any) -> None:
 
 
 def _payload(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _MAPPINGS):
         raise InvalidValue("AuditRecord.payload", value, "must be a mapping")
-    _check_json("AuditRecord.payload", value)
+    if not _is_json(value):
+        _check_json("AuditRecord.payload", value)  # walks again to name the first bad value
 
 
 @attrs.frozen
