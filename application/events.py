@@ -17,11 +17,10 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
 
 from ordergate.application.audit_records import broker_event_record, system_record
 from ordergate.application.desk import TradingDesk
-from ordergate.domain.audit import AuditEntry, AuditRecord
+from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import (
     ConnectionState,
@@ -51,15 +50,6 @@ nothing suspends) and how many events the reader moves from the stream per turn 
 _Applicable = OrderLifecycleEvent | ExecutionFill | CommissionReport
 
 
-@runtime_checkable
-class _AppendsMany(Protocol):
-    """An audit log that stores several records in one durable write (the SQLite and PostgreSQL
-    logs do; the `AuditLog` port does not require it)."""
-
-    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
-        """Store `records` in order, durably, all or none."""
-
-
 class BrokerEventProcessor:
     """Applies broker events to the desk; run `pump()` as a task or call `handle()` directly."""
 
@@ -76,7 +66,6 @@ class BrokerEventProcessor:
             raise InvalidValue("BrokerEventProcessor.max_batch", max_batch, "must be at least 1")
         self._desk = desk
         self._audit = audit
-        self._append_many = audit.append_many if isinstance(audit, _AppendsMany) else None
         self._clock = clock
         self._publisher = publisher
         self._max_batch = max_batch
@@ -117,11 +106,10 @@ class BrokerEventProcessor:
             await publish(event)
 
     async def _record(self, records: list[AuditRecord]) -> None:
-        if len(records) > 1 and self._append_many is not None:
-            await self._append_many(records)
-            return
-        for record in records:  # a store without bulk writes: one durable append each
-            await self._audit.append(record)
+        if len(records) == 1:
+            await self._audit.append(records[0])
+        elif records:
+            await self._audit.append_many(records)
 
     async def _apply(self, event: _Applicable) -> None:
         desk = self._desk

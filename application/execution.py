@@ -6,9 +6,8 @@ for the broker. An audit failure stops the order (it is never logged-and-skipped
 mode the full gate runs and nothing is sent.
 
 What is written before a send — the decision of every order and, when they are to be sent, the
-`broker.submit` record — goes in one write: one transaction and one fsync on a log that can
-append a batch (`append_many`), in order, one append at a time on one that cannot. The broker's
-answer (`broker.submit_result`) is its own durable append after the call.
+`broker.submit` record — goes in one write (`append_many`: one transaction and one fsync). The
+broker's answer (`broker.submit_result`) is its own durable append after the call.
 
 This object keeps its broker private and exposes no way to submit except `submit`/`submit_list`.
 """
@@ -17,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 
 from ordergate.application.audit_records import broker_call_record, decision_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
-from ordergate.domain.audit import AuditEntry, AuditRecord
+from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
 from ordergate.domain.events import RiskDecisionMade
 from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
@@ -37,18 +35,6 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["ExecutionGate"]
-
-
-@runtime_checkable
-class _BatchAppend(Protocol):
-    """An audit log that stores several records in order in one transaction (one fsync).
-
-    Not part of the `AuditLog` port: the SQLite and PostgreSQL logs have it, the in-memory one
-    does not (it has no fsync to save).
-    """
-
-    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
-        """Store `records` durably, in order, all or none."""
 
 
 class ExecutionGate:
@@ -74,8 +60,6 @@ class ExecutionGate:
         self._gate = gate or RiskGate()
         self.mode = mode
         self._timeout = timeout
-        # Looked up once: a runtime Protocol check costs microseconds on every order.
-        self._append_many = audit.append_many if isinstance(audit, _BatchAppend) else None
 
     async def submit(self, request: OrderRequest) -> OrderResult:
         """Run one request through the gate; send it if approved (and not a dry run)."""
@@ -123,11 +107,8 @@ class ExecutionGate:
         """Make `records` durable, in order, before anything is sent (one fsync when possible)."""
         if len(records) == 1:
             await self._audit.append(records[0])
-        elif self._append_many is not None:
-            await self._append_many(records)
         else:
-            for record in records:
-                await self._audit.append(record)
+            await self._audit.append_many(records)
 
     def _fail_all(self, orders: list[Order], exc: Exception) -> list[OrderResult]:
         ts = self._clock.now()

@@ -7,12 +7,15 @@ Contract (proved by `tests/contract/test_audit_log_contract.py` for every adapte
 - Each entry holds the hash of the previous one; `verify()` recomputes the chain and names the
   first bad sequence. Nothing is updated or deleted except by `purge_before`, which refuses to
   delete records younger than the retention period (7 years by default).
+- `append_many` stores a list in order in one durable write (one transaction and one fsync where
+  the store has them): all of it or, when it raises, none of it.
 - A failed append raises (never logs and continues): the caller must stop what it was doing.
 - `query` filters by correlation id, kind and time range, in sequence order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +31,9 @@ class AuditLog(Protocol):
 
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Store `record` durably and return its chained entry."""
+
+    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Store `records` durably, in order, all or none, in one write; their entries."""
 
     async def query(
         self,

@@ -12,6 +12,7 @@ float into a payload.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -88,10 +89,20 @@ class InMemoryAuditLog:
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Chain and store `record`; it is in the store when this returns."""
         self._check_open("append")
+        body = canonical_record_json(record)  # refuses floats slipped into the payload
+        return self._store(record, body)
+
+    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Chain and store `records` in order; all or none (every record is encoded, and so
+        checked, before the first is stored)."""
+        self._check_open("append_many")
+        bodies = [canonical_record_json(record) for record in records]
+        return [self._store(record, body) for record, body in zip(records, bodies, strict=True)]
+
+    def _store(self, record: AuditRecord, body: bytes) -> AuditEntry:
         store = self.store
         prev_hash = store.rows[-1].hash if store.rows else store.anchor
         sequence = store.next_sequence
-        body = canonical_record_json(record)  # refuses floats slipped into the payload
         row = _Row(sequence, body, prev_hash, row_hash(prev_hash, body), record.ts)
         store.rows.append(row)
         store.next_sequence += 1

@@ -66,7 +66,7 @@ class BatchFailingSqliteAuditLog(RecordingSqliteAuditLog):
 
 
 class RecordingInMemoryAuditLog(InMemoryAuditLog):
-    """`InMemoryAuditLog` (no `append_many`) noting each append on `timeline`."""
+    """`InMemoryAuditLog` noting each write on `timeline`."""
 
     timeline: list[Step]
 
@@ -74,6 +74,11 @@ class RecordingInMemoryAuditLog(InMemoryAuditLog):
         entry = await super().append(record)
         self.timeline.append(("append", record.kind))
         return entry
+
+    async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        entries = await super().append_many(records)
+        self.timeline.append(("append_many", ",".join(r.kind for r in records)))
+        return entries
 
 
 class WitnessBroker(FakeBroker):
@@ -240,15 +245,14 @@ async def test_failed_batch_write_of_a_bracket_sends_none_of_it(tmp_path: Path) 
     assert [] == rig.broker.calls_to("submit") + rig.broker.calls_to("submit_list")
 
 
-async def test_log_without_append_many_gets_the_same_records_in_order_before_the_broker() -> None:
+async def test_the_in_memory_log_gets_the_same_single_batch_before_the_broker() -> None:
     rig = Rig(RecordingInMemoryAuditLog(clock=FakeClock(T0)))
     async with rig.gate as gate:
         await gate.submit_signal(market_signal("S1"))
         await gate.settle()
     expected = [
         ("append", "broker.qualify"),
-        ("append", "risk.decision"),
-        ("append", "broker.submit"),
+        ("append_many", "risk.decision,broker.submit"),
     ]
     assert expected == rig.before_broker()
     [stored] = rig.broker.stored_at_send

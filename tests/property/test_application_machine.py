@@ -107,6 +107,10 @@ class GateMachine(RuleBasedStateMachine):
         )
         results = self.run(self.gate.submit_signal(signal))
         self.results.extend(results)
+        # The broker's answers (the fake fills market orders at once) are applied first: the
+        # worst case counts every working order, so a bracket's children would otherwise count
+        # against a position their still-unapplied entry fill has already changed.
+        self.run(self.gate.settle())
         entry = results[0]
         decision = entry.decision
         if decision is not None and decision.approved and not decision.reducing:
@@ -115,7 +119,6 @@ class GateMachine(RuleBasedStateMachine):
             assert not self.gate_breakers_open_before, decision
             long_most, short_most = self.gate.portfolio.worst_case_position(instrument.id)
             assert max(abs(long_most), abs(short_most)) <= LIMITS.max_position
-        self.run(self.gate.settle())
 
     @rule(instrument=st.sampled_from(INSTRUMENTS), move=st.integers(-15, 15))
     def move_price(self, instrument: Stock | OptionContract, move: int) -> None:

@@ -53,7 +53,7 @@ FILLS_PER_ORDER = 10
 
 
 class BulkAuditLog(InMemoryAuditLog):
-    """The in-memory log with the bulk write the SQLite and PostgreSQL logs have.
+    """The in-memory log, counting its writes.
 
     Records the size of every durable write (`writes`; a single append is a write of 1) and,
     when told, fails every write from the `fail_from`-th on, as a full disk would. `stall(turns)`
@@ -84,22 +84,6 @@ class BulkAuditLog(InMemoryAuditLog):
         if self.fail_from is not None and len(self.writes) + 1 >= self.fail_from:
             raise AuditStoreError("audit write failed: disk full")
         self.writes.append(size)
-
-
-class SingleAuditLog(InMemoryAuditLog):
-    """The in-memory log as the port defines it (no bulk write), counting and failing appends
-    like `BulkAuditLog`."""
-
-    def __init__(self, fail_from: int | None = None) -> None:
-        super().__init__()
-        self.appends = 0
-        self.fail_from = fail_from
-
-    async def append(self, record: AuditRecord) -> AuditEntry:
-        if self.fail_from is not None and self.appends + 1 >= self.fail_from:
-            raise AuditStoreError("audit write failed: disk full")
-        self.appends += 1
-        return await super().append(record)
 
 
 class Stream:
@@ -268,31 +252,6 @@ async def test_an_audit_failure_mid_burst_applies_nothing_unaudited_and_stops_th
     assert Decimal(len(fills)) == rig.filled()  # the first batch: its 5 acks, 3 fills
     assert Decimal(3) == rig.filled()
     assert len(await rig.audit.query()) == len(rig.published())
-
-
-async def test_without_a_bulk_write_a_failure_still_applies_nothing_unaudited() -> None:
-    audit = SingleAuditLog(fail_from=9)  # the 9th record of the first batch cannot be stored
-    rig = Rig(audit, max_batch=10)
-    rig.stream.put(*burst())
-    pump = rig.start()
-    await rig.processor.settle()
-    with pytest.raises(AuditStoreError, match="disk full"):
-        pump.result()
-    assert 8 == audit.appends
-    assert Decimal(0) == rig.filled()  # audited, but their batch never finished its writes
-    assert [] == rig.published()
-
-
-async def test_without_a_bulk_write_every_record_is_appended_on_its_own() -> None:
-    audit = SingleAuditLog()
-    rig = Rig(audit, max_batch=16)
-    events = burst()
-    rig.stream.put(*events)
-    pump = rig.start()
-    await rig.processor.settle()
-    assert len(events) == audit.appends
-    assert Decimal(ORDERS * FILLS_PER_ORDER) == rig.filled()
-    await cancel_task(pump)
 
 
 async def test_a_duplicate_fill_is_recorded_each_time_and_applied_once() -> None:

@@ -8,6 +8,7 @@ uses only the harness, the port and the domain; it must never depend on an adapt
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,3 +175,34 @@ class AuditLogContract:
         with pytest.raises(InvalidValue):
             await audit_log_harness.audit_log.append(record)
         assert [] == await audit_log_harness.audit_log.query()
+
+    async def test_append_many_stores_a_list_in_order_on_the_chain(
+        self, audit_log_harness: AuditLogHarness
+    ) -> None:
+        log = audit_log_harness.audit_log
+        first = await log.append(audit_record(index=0))
+        batch = await log.append_many([audit_record(index=i) for i in range(1, 6)])
+        assert [2, 3, 4, 5, 6] == [entry.sequence for entry in batch]
+        assert batch[0].prev_hash == first.hash
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(batch))
+        assert [] == await log.append_many([])
+        after = await log.append(audit_record(index=6))
+        assert after.prev_hash == batch[-1].hash
+        stored = await log.query()
+        assert list(range(7)) == [entry.record.payload["index"] for entry in stored]
+        reopened = await audit_log_harness.reopen()
+        assert 7 == len(await reopened.query())
+        assert (await reopened.verify()).ok
+
+    async def test_append_many_is_all_or_nothing(self, audit_log_harness: AuditLogHarness) -> None:
+        log = audit_log_harness.audit_log
+        await log.append(audit_record(index=0))
+        payload: dict[str, Any] = {"price": "1.25"}
+        bad = AuditRecord(kind="mutated", ts=datetime.now(UTC), payload=payload)
+        payload["price"] = 1.25  # a float slipped in after validation
+        with pytest.raises(InvalidValue):
+            await log.append_many([audit_record(index=1), bad, audit_record(index=2)])
+        assert [0] == [entry.record.payload["index"] for entry in await log.query()]
+        entry = await log.append(audit_record(index=3))
+        assert 2 == entry.sequence  # no gap: nothing of the refused list was stored
+        assert (await log.verify()).ok
