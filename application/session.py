@@ -197,10 +197,11 @@ class SessionRunner:
         self._on_cycle = on_cycle
         self._barrier = barrier
 
-    async def _settle(self) -> None:
+    async def _settle(self, *, sent: bool = True) -> None:
         """Wait for the broker's events so far: first the `barrier` (a round trip to a remote
-        broker, so its events have arrived), then the gate's processing of them."""
-        if self._barrier is not None:
+        broker, so its events have arrived) when orders were `sent` since the last one, then the
+        gate's processing of them."""
+        if sent and self._barrier is not None:
             await self._barrier()
         await self._gate.settle()
 
@@ -218,13 +219,14 @@ class SessionRunner:
                 break
             await self._settle()
             summary.cycles += 1
+            sent_before = len(summary.results)
             for strategy in self._strategies:
                 for instrument in strategy.instruments:
                     await self._consider(strategy, instrument, summary)
-            await self._settle()
+            await self._settle(sent=len(summary.results) > sent_before)
             report = await gate.monitor()
             summary.closures.extend(report.closures)
-            await self._settle()
+            await self._settle(sent=bool(report.closures))
             if self._on_cycle is not None:
                 self._on_cycle(summary.cycles, summary)
         self._finish(summary)
