@@ -49,7 +49,8 @@ class SessionPacer(Protocol):
         """The exchange-local trading date the next cycle belongs to (None when over)."""
 
     async def next_cycle(self) -> bool:
-        """Advance; False when the session is over."""
+        """Advance; False when the session is over. On return, the events the move caused have
+        reached the broker's event stream (a remote market waits for them)."""
 
 
 class Strategy(Protocol):
@@ -217,7 +218,7 @@ class SessionRunner:
                 day = upcoming
             if not await self._pacer.next_cycle():
                 break
-            await self._settle()
+            await self._settle(sent=False)  # a pacer returns once the day's events have arrived
             summary.cycles += 1
             sent_before = len(summary.results)
             for strategy in self._strategies:

@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from ordergate.adapters.cli.app import ConfigOption, ProfileOption, exit_on_errors, out_console
+from ordergate.adapters.cli.app import (
+    ConfigOption,
+    ProfileOption,
+    exit_on_errors,
+    fail,
+    out_console,
+)
+from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.gateway_sim import DEFAULT_PORT, run_gateway
 from ordergate.adapters.gateway_sim.engine import GatewayEngine
 from ordergate.adapters.gateway_sim.server import GatewayServer
@@ -75,6 +82,11 @@ def gateway_sim(
         script = Path(script).read_text(encoding="utf-8")
     console = out_console()
     engine: GatewayEngine | None = None
+    if bars is not None and not replay:
+        raise fail(
+            f"--bars {bars}: only a replaying emulator (--replay) has bars to replay",
+            ExitCode.BAD_CONFIG,
+        )
     with exit_on_errors():
         settings = None
         if config is not None or replay:
@@ -83,7 +95,7 @@ def gateway_sim(
         if replay and settings is not None:
             engine = SimGatewayEngine(sim_session(settings))
     if port is None:
-        port = DEFAULT_PORT if settings is None or config is None else settings.broker.port
+        port = DEFAULT_PORT if settings is None else settings.broker.port
     described = "replaying the configured session" if engine is not None else "instant fills"
 
     def ready(server: GatewayServer) -> None:

@@ -195,8 +195,8 @@ class ReplayControl:
                 return await self._apply(request)
         except json.JSONDecodeError as exc:
             return {"ok": False, "error": f"not JSON ({exc.msg}): {line[:200]!r}"}
-        except (ReplayControlError, InvalidValue, TypeError) as exc:
-            return {"ok": False, "error": str(exc)}
+        except (ReplayControlError, InvalidValue, TypeError, ValueError) as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     async def _apply(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")

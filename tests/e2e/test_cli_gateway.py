@@ -65,3 +65,26 @@ def test_gateway_sim_on_a_port_in_use_exits_1() -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--bars", "100"], "--bars 100"),  # bars without a replay to take them
+        (["--replay", "--bars", "-1"], "-1"),  # a negative count of days
+    ],
+)
+def test_gateway_sim_bad_replay_options_exit_2_naming_the_value(
+    args: list[str], named: str
+) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERGATE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ordergate.adapters.cli.main", "gateway-sim", "--port", "0", *args],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr

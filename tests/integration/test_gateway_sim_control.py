@@ -64,6 +64,9 @@ async def test_a_fault_armed_over_the_control_channel_reaches_a_tws_client(
             await control.fault("reject_next_order", "no shorting today")
             with pytest.raises(ReplayControlError, match="unknown fault"):
                 await control.fault("explode")
+            with pytest.raises(ReplayControlError, match=r"ValueError.*soon"):
+                await control.fault("delay_responses", "soon")  # not a number of seconds
+            assert not (await control.status()).replay  # still answering
         (aapl,) = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
         trade = ib.placeOrder(aapl, MarketOrder("BUY", 1))
         for _ in range(500):
