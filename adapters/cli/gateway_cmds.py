@@ -46,8 +46,8 @@ def gateway_sim(
         typer.Option(
             min=0,
             max=65535,
-            help=f"Port to listen on; 0 picks a free one. Default: broker.port of --config, "
-            f"else {DEFAULT_PORT}.",
+            help="Port to listen on; 0 picks a free one. Default: broker.port of the config "
+            f"(--config or $ORDERGATE_CONFIG), else {DEFAULT_PORT}.",
         ),
     ] = None,
     replay: Annotated[
