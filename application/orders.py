@@ -133,7 +133,9 @@ class OrderService:
             "quantity": entry.quantity,
             "parent_id": entry.client_order_id,
             "oca_group": group,
-            "time_in_force": signal.time_in_force,
+            # The legs protect the position until it is closed (GTC unless the signal says
+            # otherwise), whatever the entry's own time in force.
+            "time_in_force": signal.protection_time_in_force,
             "signal_id": None,
             "correlation_id": entry.correlation_id,
             "operator_id": self._operator_id,
