@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
 import sqlite3
 import statistics
@@ -267,7 +268,20 @@ def main() -> None:
     parser.add_argument("--verify-records", type=int, default=1_000_000)
     parser.add_argument("--dir", default=None, help="where scratch files go (default: TMPDIR)")
     args = parser.parse_args()
-    run(args.records, args.appenders, args.verify_records, args.dir, args.repeat)
+    figures = run(args.records, args.appenders, args.verify_records, args.dir, args.repeat)
+    headline: dict[str, list[object]] = {}
+    for count in args.appenders:
+        headline[f"raw SQLite, {count}-row txns (anchor)"] = [
+            figures[f"anchor_raw_sqlite_{count}_records_per_s"], "rec/s", ""
+        ]
+        headline[f"append, {count} concurrent"] = [
+            figures[f"group_commit_{count}_appends_per_s"], "rec/s", ""
+        ]
+        headline[f"append, {count} concurrent / raw SQLite"] = [
+            figures[f"group_commit_{count}_vs_anchor"], "x", ">= 0.8" if count == 64 else ""
+        ]
+    headline["verify rate"] = [figures["verify_records_per_s"], "rec/s", ""]
+    print("@figures " + json.dumps(headline))
 
 
 if __name__ == "__main__":

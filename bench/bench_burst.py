@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import statistics
 import tempfile
 import time
@@ -386,7 +387,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_FILLS:,} fills")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    run(QUICK_FILLS if args.quick else args.fills, args.per_order, rates)
+    emit_figures(run(QUICK_FILLS if args.quick else args.fills, args.per_order, rates))
+
+
+def emit_figures(rows: dict[str, dict[str, float]]) -> None:
+    """The headline figures for `bench/run_all.py`, on one `@figures` line."""
+    figures: dict[str, list[object]] = {}
+    for key, row in rows.items():
+        path, arrival = label(key, row)
+        name = f"{path.replace('`', '')}, {arrival}" if arrival != "—" else path.replace("`", "")
+        if "rate" not in row:
+            target = f">= {TARGET_EVENTS_PER_S:,}" if key != "anchor" else ""
+            figures[f"{name}: events/s"] = [row["events_per_s"], "events/s", target]
+        if "lag_p99_ms" in row and "rate" in row:
+            figures[f"{name}: lag p99"] = [row["lag_p99_ms"], "ms", f"< {TARGET_P99_MS:.0f}"]
+    print("@figures " + json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ same machine state. Each batch call allocates its outputs, as a caller's would.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -168,6 +169,13 @@ def main() -> dict[str, Any]:
     """Run the benchmark, print the table, return the figures."""
     results = run()
     print(render(results))
+    figures: dict[str, list[object]] = {}
+    for name, row in results["batch"].items():
+        figures[f"batch {name}: ours / TA-Lib"] = [row["ratio"], "x", "<= 2"]
+        figures[f"batch {name}: max |ours - TA-Lib|"] = [row["max_abs_diff"], "", "<= 1e-9"]
+    for name, row in results["incremental"].items():
+        figures[f"incremental {name}: ours / talipp"] = [row["ratio"], "x", ""]
+    print("@figures " + json.dumps(figures))
     return results
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import statistics
 import tempfile
@@ -387,7 +388,23 @@ def main() -> None:
     )
     args = parser.parse_args()
     iterations, warmup = QUICK if args.quick else (args.iterations, args.warmup)
-    run(iterations, warmup)
+    emit_figures(run(iterations, warmup))
+
+
+def emit_figures(rows: dict[str, dict[str, float]]) -> None:
+    """The headline figures for `bench/run_all.py`, on one `@figures` line."""
+    figures: dict[str, list[object]] = {
+        "raw placeOrder p50 (anchor)": [rows["raw_place"]["p50_ms"], "ms", ""],
+        "raw quote + placeOrder p50 (anchor)": [rows["raw_quote_place"]["p50_ms"], "ms", ""],
+    }
+    for key in ("gate_memory", "gate_sqlite", "gate_local_quote"):
+        figures[f"{key}: p50 / raw quote + placeOrder"] = [
+            rows[key]["over_raw_quote_place"], "x", f"<= {TARGET_RATIO}"
+        ]
+    figures["gate_local_quote: p50 / raw placeOrder"] = [
+        rows["gate_local_quote"]["over_raw_place"], "x", f"<= {TARGET_RATIO}"
+    ]
+    print("@figures " + json.dumps(figures))
 
 
 if __name__ == "__main__":
