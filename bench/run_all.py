@@ -23,9 +23,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES_TAG = "@figures "
@@ -42,8 +42,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
 ]
 
 
-@dataclass
-class Run:
+class Run(NamedTuple):
     """One run of one benchmark."""
 
     output: str
@@ -51,7 +50,7 @@ class Run:
     code: int
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
-    figures: dict[str, list[object]] = field(default_factory=dict)
+    figures: dict[str, list[object]]
 
 
 def split_figures(printed: str) -> tuple[str, dict[str, list[object]]]:

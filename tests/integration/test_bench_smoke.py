@@ -77,3 +77,22 @@ def test_run_all_lists_the_bench_and_runs_its_script(script: str, smallest: list
     output, _, code = run_all.run_one(script, smallest)
     assert 0 == code, output
     assert output.count("\n|") >= 3  # header, separator and at least one row
+
+
+def test_run_all_summarises_alternating_runs_with_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_all = load("run_all")
+    smallest = ["--fills", "20", "--per-order", "2", "--rates", "1000"]
+    monkeypatch.setattr(run_all, "BENCHES", [("Burst", ["bench_burst.py"], smallest)])
+    out = tmp_path / "benchmarks.md"
+    run_all.main(["--quick", "--runs", "2", "--out", str(out)])
+    written = out.read_text()
+    assert "| Figure (over 2 runs) | min | median | max | unit | target |" in written
+    # the figures line is summarised, not printed raw; every run's load is recorded
+    assert "@figures" not in written
+    assert written.count("→") >= 2
+    assert "Load average (1 / 5 / 15 min) at start → end of each run: run 1:" in written
+    summary = [row for row in table_rows(written) if "events/s" in row[0]]
+    assert summary, written
+    assert all(float(row[1].replace(",", "")) <= float(row[3].replace(",", "")) for row in summary)
