@@ -43,6 +43,7 @@ from ordergate.adapters.gateway_sim.engine_types import (
     PositionView,
     TimeInForce,
 )
+from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.instant_matching import (
     CommissionSchedule,
     execution_price,
@@ -71,6 +72,7 @@ class InstantEngine:
         starting_cash: Decimal = Decimal(1_000_000),
         commissions: CommissionSchedule | None = None,
         first_perm_id: int = 1_000_001,
+        execution_ids: ExecutionIds | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("InstantEngine needs at least one account code")
@@ -84,7 +86,7 @@ class InstantEngine:
         self._executions: list[ExecutionReport] = []
         self._listeners: list[EngineListener] = []
         self._perm_ids = itertools.count(first_perm_id)
-        self._exec_seq = itertools.count(1)
+        self._execution_ids = execution_ids or ExecutionIds()
 
     # ---- controls (not part of the GatewayEngine protocol) ----
     def set_price(self, con_id: int, price: Decimal) -> None:
@@ -357,7 +359,7 @@ class InstantEngine:
         order.last_fill_price = price
         order.status = OrderStatus.FILLED
         report = ExecutionReport(
-            exec_id=f"0000e{next(self._exec_seq):03x}.{order.perm_id:08x}.01.01",
+            exec_id=self._execution_ids.next(),
             key=order.key,
             perm_id=order.perm_id,
             contract=contract,

@@ -41,6 +41,7 @@ from ordergate.adapters.gateway_sim.engine_types import (
     PnLView,
     PositionView,
 )
+from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.sim_contracts import SimContracts
 from ordergate.adapters.gateway_sim.sim_orders import SimOrderBook, SimOrderRecord
 from ordergate.adapters.gateway_sim.sim_translate import (
@@ -61,10 +62,12 @@ __all__ = ["SimGatewayEngine"]
 class SimGatewayEngine:
     """A `GatewayEngine` over `session` (see the module docstring). One account: the sim's."""
 
-    def __init__(self, session: SimSession) -> None:
+    def __init__(self, session: SimSession, *, execution_ids: ExecutionIds | None = None) -> None:
+        """`execution_ids` numbers the executions (default: IB-style ids unique to this start,
+        see `exec_ids.py`; the simulator's own `SIM-…` ids restart with every process)."""
         self.session = session
         self.contracts = SimContracts(session)
-        self.orders = SimOrderBook(self._emit)
+        self.orders = SimOrderBook(self._emit, execution_ids=execution_ids)
         self._listeners: list[EngineListener] = []
         self._day = sim_account.day_start(session.engine)
 

@@ -35,6 +35,7 @@ from ordergate.adapters.gateway_sim.engine_types import (
     OrderType,
     OrderView,
 )
+from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.sim_translate import refusal_reason
 from ordergate.domain.orders.events import (
     CommissionReport,
@@ -114,9 +115,14 @@ class SimOrderBook:
     """
 
     def __init__(
-        self, emit: Callable[[EngineEvent], None], *, first_perm_id: int = 1_000_001
+        self,
+        emit: Callable[[EngineEvent], None],
+        *,
+        first_perm_id: int = 1_000_001,
+        execution_ids: ExecutionIds | None = None,
     ) -> None:
         self._emit = emit
+        self._execution_ids = execution_ids or ExecutionIds()
         self._by_key: dict[OrderKey, SimOrderRecord] = {}
         self._by_cid: dict[ClientOrderId, SimOrderRecord] = {}
         self._perm_ids = itertools.count(first_perm_id)
@@ -277,7 +283,7 @@ class SimOrderBook:
         record.notional += fill.quantity * fill.price
         record.last_fill_price = fill.price
         report = ExecutionReport(
-            exec_id=fill.execution_id.value,
+            exec_id=self._execution_ids.next(),  # IB's ids, unique across restarts
             key=record.key,
             perm_id=record.perm_id,
             contract=record.contract,

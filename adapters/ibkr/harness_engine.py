@@ -139,7 +139,7 @@ class HarnessEngine(InstantEngine):
         if complete:
             order.status = OrderStatus.FILLED
         report = ExecutionReport(
-            exec_id=f"0000e{next(self._exec_seq):03x}.{order.perm_id:08x}.01.01",
+            exec_id=self._execution_ids.next(),
             key=order.key,
             perm_id=order.perm_id,
             contract=contract,

@@ -35,6 +35,7 @@ from ordergate.adapters.gateway_sim.engine_types import (
     SecType,
     TimeInForce,
 )
+from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
 from ordergate.adapters.sim.session import atm_call
 from ordergate.domain.instruments import NEW_YORK, OptionRight, Stock
@@ -202,7 +203,8 @@ def test_the_replay_ends_after_its_last_day(engine: SimGatewayEngine) -> None:
 
 def test_the_same_session_and_orders_give_the_same_events() -> None:
     def run() -> list[str]:
-        engine = SimGatewayEngine(build())
+        # seeded execution ids: the only part of an emulator's events that is fresh per start
+        engine = SimGatewayEngine(build(), execution_ids=ExecutionIds.seeded(1))
         seen: list[EngineEvent] = []
         engine.add_listener(seen.append)
         aapl, msft = stock(engine, "AAPL"), stock(engine, "MSFT")
