@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from dependency_injector import containers, providers
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.fakes.audit_log import InMemoryAuditLog
 from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
@@ -254,6 +255,7 @@ def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
             if daily
             else timedelta(minutes=1)
         ),
+        calendar=xnys_calendar(),
     )
 
 

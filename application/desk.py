@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.events import BreakerReset, BreakerTripped, TradingStateChanged
 from ordergate.domain.market import Quote
 from ordergate.domain.orders.request import OrderRequest
@@ -32,8 +33,10 @@ class TradingDesk:
         portfolio: Portfolio,
         limits: RiskLimits,
         breakers: BreakerConfig | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.portfolio = portfolio
+        self.calendar = calendar
         self.limits = limits
         self.breakers = BreakerBoard(breakers)
         self.trading = TradingStateMachine()
@@ -57,6 +60,7 @@ class TradingDesk:
             seen_client_order_ids=self.seen_client_order_ids,
             seen_signal_ids=self.seen_signal_ids,
             recent_submits=tuple(self._submits),
+            calendar=self.calendar,
         )
 
     def remember(self, request: OrderRequest, now: datetime, submitted: bool) -> None:

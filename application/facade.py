@@ -28,6 +28,7 @@ from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditRecord, VerifyResult
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.indicators.snapshot import MarketSnapshot
@@ -69,7 +70,8 @@ class Ports:
 
 @attrs.frozen
 class GateOptions:
-    """How the gate behaves: mode, operator id, limits, Strategy C and sizing."""
+    """How the gate behaves: mode, operator id, limits, Strategy C and sizing; `calendar` is the
+    exchange calendar the risk rules count business days with (bootstrap passes XNYS)."""
 
     mode: ExecutionMode = ExecutionMode.PAPER
     operator_id: str = ""
@@ -83,6 +85,7 @@ class GateOptions:
     staleness_seconds: float = 300.0
     snapshot_window: timedelta = timedelta(hours=1)
     snapshot_bar_size: timedelta = timedelta(minutes=1)
+    calendar: TradingCalendar | None = None
 
 
 class OrderGate:
@@ -93,7 +96,9 @@ class OrderGate:
         self.options = options
         self.__ports = ports
         self.portfolio = Portfolio(options.starting_cash)
-        self._desk = TradingDesk(self.portfolio, options.limits, options.breakers)
+        self._desk = TradingDesk(
+            self.portfolio, options.limits, options.breakers, options.calendar
+        )
         audit, clock, publisher = ports.audit, ports.clock, ports.publisher
         self._processor = BrokerEventProcessor(
             desk=self._desk, audit=audit, clock=clock, publisher=publisher

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.gateway_sim.engine_types import ContractSpec, MarketSnapshot
 from ordergate.adapters.gateway_sim.framing import encode_field
 from ordergate.adapters.gateway_sim.translate import format_bar_time
@@ -100,7 +101,7 @@ def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str
         spec.under_con_id, spec.long_name, getattr(inst, "primary_exchange", ""),
         inst.expiry.strftime("%Y%m") if isinstance(inst, OptionContract) else "",  # contractMonth
         "", "", "",  # industry, category, subcategory
-        zone, _sessions(now, zone, "0400", "2000"), _sessions(now, zone, "0930", "1600"),
+        zone, _sessions(now, zone, extended=True), _sessions(now, zone, extended=False),
         "", "",  # evRule, evMultiplier
         0,  # numSecIds
         1,  # aggGroup
@@ -112,15 +113,27 @@ def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str
     )
 
 
-def _sessions(now: datetime, zone: str, open_: str, close: str) -> str:
-    local = now.astimezone(ZoneInfo(zone)).date()
+def _sessions(now: datetime, zone: str, *, extended: bool) -> str:
+    """IB's tradingHours (`extended`: 04:00–20:00, closing four hours after the regular close)
+    or liquidHours for the five days from `now`, from the XNYS calendar: `CLOSED` on weekends and
+    holidays, the early close (13:00) where there is one."""
+    calendar = xnys_calendar()
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz).date()
     days = []
     for offset in range(5):
         day = local + timedelta(days=offset)
         stamp = f"{day:%Y%m%d}"
-        days.append(
-            f"{stamp}:CLOSED" if day.weekday() >= 5 else f"{stamp}:{open_}-{stamp}:{close}"
-        )
+        session = calendar.session(day)
+        if session is None:
+            days.append(f"{stamp}:CLOSED")
+            continue
+        opened = session.open.astimezone(tz)
+        closed = session.close.astimezone(tz)
+        if extended:
+            opened = opened.replace(hour=4, minute=0)
+            closed = closed + timedelta(hours=4)
+        days.append(f"{stamp}:{opened:%H%M}-{stamp}:{closed:%H%M}")
     return ";".join(days)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.gateway_sim.catalogue import Catalogue
 from ordergate.adapters.gateway_sim.engine_types import (
     BarRequest,
@@ -22,6 +23,7 @@ from ordergate.adapters.gateway_sim.engine_types import (
     ContractSpec,
     MarketSnapshot,
 )
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.instruments import OptionContract, OptionRight, quantize_price
 from ordergate.domain.market import Bar
 
@@ -32,8 +34,6 @@ MAX_BARS = 10_000
 
 _YEAR_SECONDS = 365.0 * 24 * 3600
 _DAY = timedelta(days=1)
-_OPEN = timedelta(hours=9, minutes=30)
-_CLOSE = timedelta(hours=16)
 
 
 def black_scholes(spot: float, strike: float, years: float, vol: float, call: bool) -> float:
@@ -63,8 +63,10 @@ class SyntheticMarket:
         volatility: Decimal = Decimal("0.25"),
         stock_half_spread: Decimal = Decimal("0.01"),
         option_half_spread: Decimal = Decimal("0.05"),
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self._catalogue = catalogue
+        self._calendar = xnys_calendar() if calendar is None else calendar
         self._seed = seed
         self._vol = float(volatility)
         self._stock_half_spread = stock_half_spread
@@ -119,20 +121,21 @@ class SyntheticMarket:
     def bars(self, spec: ContractSpec, request: BarRequest, now: datetime) -> list[Bar]:
         """Bars up to `request.end`, on the bar-size grid, from a deterministic path around the
         contract's mark. With `regular_hours_only`, a whole-day duration counts trading sessions
-        (weekdays, 09:30–16:00 exchange time), as IB's "N D" does."""
+        (the XNYS calendar's: no bars on weekends or holidays, 09:30 to the close, 13:00 on an
+        early close), as IB's "N D" does."""
         size = request.bar_size
         if size <= timedelta(0) or request.duration <= timedelta(0):
             raise ValueError("bar size and duration must be positive")
         zone = ZoneInfo(spec.instrument.time_zone)
         rth = request.regular_hours_only
         if rth and request.duration % _DAY == timedelta(0):
-            start = _sessions_back(request.end, request.duration.days, zone)
+            start = _sessions_back(request.end, request.duration.days, zone, self._calendar)
         else:
             start = request.end - request.duration
         if size >= _DAY:
-            stamps = _daily_stamps(start, request.end, zone, rth)
+            stamps = _daily_stamps(start, request.end, zone, self._calendar)
         else:
-            stamps = _intraday_stamps(start, request.end, size, zone, rth)
+            stamps = _intraday_stamps(start, request.end, size, rth, self._calendar)
         if len(stamps) > MAX_BARS:
             raise ValueError(
                 f"{len(stamps)} bars of {size} requested; at most {MAX_BARS} per request, "
@@ -189,35 +192,38 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
-def _session_open(day: date, zone: ZoneInfo) -> datetime:
-    return (datetime(day.year, day.month, day.day, tzinfo=zone) + _OPEN).astimezone(UTC)
-
-
-def _sessions_back(end: datetime, sessions: int, zone: ZoneInfo) -> datetime:
+def _sessions_back(
+    end: datetime, sessions: int, zone: ZoneInfo, calendar: TradingCalendar
+) -> datetime:
     """Local midnight of the `sessions`-th trading day counting back from `end`."""
     day = end.astimezone(zone).date()
     found = 0
     while True:
-        if day.weekday() < 5 and _session_open(day, zone) < end:
+        session = calendar.session(day)
+        if session is not None and session.open < end:
             found += 1
             if found >= sessions:
                 return _local_midnight(day, zone)
         day -= timedelta(days=1)
 
 
-def _daily_stamps(start: datetime, end: datetime, zone: ZoneInfo, rth: bool) -> list[datetime]:
+def _daily_stamps(
+    start: datetime, end: datetime, zone: ZoneInfo, calendar: TradingCalendar
+) -> list[datetime]:
     stamps = []
     day = start.astimezone(zone).date()
     while (midnight := _local_midnight(day, zone)) < end:
-        opened = _session_open(day, zone) < end
-        if midnight >= start and opened and (day.weekday() < 5 or not rth):
+        session = calendar.session(day)
+        # A daily bar is a session's, with or without regular hours only: IB has no daily bar
+        # for a weekend or an exchange holiday.
+        if midnight >= start and session is not None and session.open < end:
             stamps.append(midnight)
         day += timedelta(days=1)
     return stamps
 
 
 def _intraday_stamps(
-    start: datetime, end: datetime, size: timedelta, zone: ZoneInfo, rth: bool
+    start: datetime, end: datetime, size: timedelta, rth: bool, calendar: TradingCalendar
 ) -> list[datetime]:
     step = size.total_seconds()
     first = math.ceil(start.timestamp() / step) * step
@@ -226,15 +232,12 @@ def _intraday_stamps(
     moment = first
     while moment < last:
         ts = datetime.fromtimestamp(moment, UTC)
-        if not rth or _in_session(ts, size, zone):
+        if not rth or _in_session(ts, size, calendar):
             stamps.append(ts)
         moment += step
     return stamps
 
 
-def _in_session(ts: datetime, size: timedelta, zone: ZoneInfo) -> bool:
-    local = ts.astimezone(zone)
-    if local.weekday() >= 5:
-        return False
-    since_midnight = timedelta(hours=local.hour, minutes=local.minute, seconds=local.second)
-    return _OPEN <= since_midnight and since_midnight + size <= _CLOSE
+def _in_session(ts: datetime, size: timedelta, calendar: TradingCalendar) -> bool:
+    session = calendar.session_at(ts)
+    return session is not None and ts + size <= session.close

@@ -30,6 +30,7 @@ from ordergate.adapters.ibkr.orders import OrderRecord, OrderTracker, PendingMod
 from ordergate.adapters.ibkr.queries import IbkrQueries
 from ordergate.adapters.ibkr.resync import AppliedExecutions, Resync
 from ordergate.adapters.ibkr.stream import EventFanout
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.events import ConnectionStateChanged
 from ordergate.domain.instruments import Instrument
@@ -54,6 +55,7 @@ class IbkrBroker(IbkrQueries):
         known_execution_ids: Iterable[str | ExecutionId] = (),
         last_execution_time: datetime | None = None,
         request_timeout: float = 10.0,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.config = config
         self._events: EventFanout[Any] = EventFanout()
@@ -63,7 +65,7 @@ class IbkrBroker(IbkrQueries):
         )
         self.contracts = ContractBook(self.connection)
         self.orders = OrderTracker(self.connection, self.contracts, self.applied,
-                                   self._events.publish)
+                                   self._events.publish, calendar)
         self.resync = Resync(self.connection, self.orders, self._events.publish,
                              timeout=request_timeout)
         self._incomplete: list[tuple[ClientOrderId, ...]] = []

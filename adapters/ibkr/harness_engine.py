@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import attrs
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.gateway_sim.catalogue import Catalogue
 from ordergate.adapters.gateway_sim.engine import OrderExecuted
 from ordergate.adapters.gateway_sim.engine_types import (
@@ -166,5 +167,5 @@ class HarnessEngine(InstantEngine):
             return spec.good_till
         if spec.tif is TimeInForce.DAY:
             placed = self._placed_at.get(order.key, self.now())
-            return session_close(placed, order.contract.instrument.time_zone)
+            return session_close(placed, xnys_calendar())
         return None

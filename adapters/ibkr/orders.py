@@ -15,19 +15,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import attrs
 from ib_async import Contract, Trade
 from ib_async.objects import CommissionReport as IbCommission
 from ib_async.objects import Fill, Position
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.ibkr import parsing
 from ordergate.adapters.ibkr.connection import IbkrConnection
 from ordergate.adapters.ibkr.contracts import ContractBook
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerError, BrokerRejected, OrdergateError
 from ordergate.domain.events import FillRecovered, PositionSnapshot
 from ordergate.domain.orders import (
@@ -51,7 +52,6 @@ K = OrderEventKind
 _WORKING_IB = frozenset({"PreSubmitted", "Submitted"})
 _ENDED_IB = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
 _CANCEL_REFUSED = frozenset({161, 10147, 10148})
-_SESSION_CLOSE = time(16, 0)
 
 
 @attrs.define(eq=False)
@@ -99,13 +99,11 @@ class OrderRecord:
         return BrokerOrderId(str(self.perm_id)) if self.perm_id else None
 
 
-def session_close(moment: datetime, zone: str) -> datetime:
-    """The close (16:00 exchange time) of the session a DAY order placed at `moment` belongs to."""
-    local = moment.astimezone(ZoneInfo(zone))
-    day = local.date() if local.time() < _SESSION_CLOSE else local.date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day, _SESSION_CLOSE, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+def session_close(moment: datetime, calendar: TradingCalendar) -> datetime:
+    """The close of the session a DAY order placed at `moment` belongs to (the exchange
+    calendar's: 16:00 New York, 13:00 on an early close; after the close, on a weekend or a
+    holiday, the next session's)."""
+    return calendar.close_after(moment)
 
 
 class OrderTracker:
@@ -117,8 +115,10 @@ class OrderTracker:
         contracts: ContractBook,
         applied: AppliedExecutions,
         publish: Callable[[Any], None],
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.connection = connection
+        self.calendar = xnys_calendar() if calendar is None else calendar
         self.contracts = contracts
         self.applied = applied
         self.records: dict[ClientOrderId, OrderRecord] = {}
@@ -147,7 +147,7 @@ class OrderTracker:
         if request.time_in_force is TimeInForce.GTD and request.expire_at is not None:
             expires = request.expire_at.replace(microsecond=0)
         elif request.time_in_force is TimeInForce.DAY:
-            expires = session_close(self.connection.server_now(), request.instrument.time_zone)
+            expires = session_close(self.connection.server_now(), self.calendar)
         record = OrderRecord(request, order_id, mirror, self.connection.generation, expires,
                              contract)
         self.records[request.client_order_id] = record

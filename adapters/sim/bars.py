@@ -6,7 +6,8 @@ and from the domain `Bar` are exact for prices on a 0.0001 grid (every US equity
 half-even otherwise.
 
 The bundled file `stocks_aapl_msft_ibm.csv.gz` holds Quandl WIKI daily prices (public domain, see
-`DATA.md` next to it). Daily bars start at 09:30 and end at 16:00 America/New_York.
+`DATA.md` next to it). A daily bar spans its day's exchange session (`sessions.session_bounds`:
+09:30 to 16:00 America/New_York, to 13:00 on an early close).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import csv
 import gzip
 import io
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
+from ordergate.adapters.sim.sessions import session_bounds
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.instruments import NEW_YORK
 from ordergate.domain.market import Bar
 from ordergate.domain.values import InstrumentId
 
@@ -39,8 +42,6 @@ PRICE_UNIT = Decimal("0.0001")
 _UNITS_PER_ONE = 10_000
 BUNDLED_FILE = "stocks_aapl_msft_ibm.csv.gz"
 BUNDLED_SYMBOLS = ("AAPL", "MSFT", "IBM")
-_SESSION_OPEN = time(9, 30)
-_SESSION_LENGTH = timedelta(hours=6, minutes=30)
 
 
 def to_units(price: Decimal) -> int:
@@ -116,18 +117,15 @@ class SimBar:
         )
 
 
-def _session_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, _SESSION_OPEN, tzinfo=NEW_YORK).astimezone(UTC)
-    return start, start + _SESSION_LENGTH
-
-
-def _rows(text: Iterable[str], symbol: str | None) -> Iterator[SimBar]:
+def _rows(
+    text: Iterable[str], symbol: str | None, calendar: TradingCalendar
+) -> Iterator[SimBar]:
     reader = csv.DictReader(text)
     for row in reader:
         ticker = row.get("Ticker") or row.get("Symbol") or symbol or ""
         if symbol is not None and ticker != symbol:
             continue
-        start, end = _session_bounds(date.fromisoformat(row["Date"]))
+        start, end = session_bounds(date.fromisoformat(row["Date"]), calendar)
         yield SimBar(
             InstrumentId(ticker),
             start,
@@ -140,22 +138,27 @@ def _rows(text: Iterable[str], symbol: str | None) -> Iterator[SimBar]:
         )
 
 
-def load_daily_bars_csv(path: Path, symbol: str | None = None) -> list[SimBar]:
+def load_daily_bars_csv(
+    path: Path, symbol: str | None = None, calendar: TradingCalendar | None = None
+) -> list[SimBar]:
     """Daily bars from a CSV (optionally gzipped) with columns `Date,Open,High,Low,Close,Volume`
-    and, for several symbols in one file, `Ticker`; oldest first."""
+    and, for several symbols in one file, `Ticker`; oldest first. Each bar spans its day's
+    session in `calendar` (XNYS by default); a row dated on a holiday or weekend is refused."""
     opener = gzip.open if path.suffix == ".gz" else open
+    calendar = xnys_calendar() if calendar is None else calendar
     with opener(path, "rt", newline="") as handle:
-        bars = list(_rows(handle, symbol))
+        bars = list(_rows(handle, symbol, calendar))
     bars.sort(key=lambda b: (b.ts, str(b.instrument_id)))
     return bars
 
 
-def load_bundled_daily_bars(symbol: str) -> list[SimBar]:
-    """The bundled real daily bars of `symbol` (AAPL, MSFT or IBM; 2000-03-01 to 2013-03-01)."""
+def load_bundled_daily_bars(symbol: str, calendar: TradingCalendar | None = None) -> list[SimBar]:
+    """The bundled real daily bars of `symbol` (AAPL, MSFT or IBM; 2000-03-01 to 2013-03-01),
+    each spanning its XNYS session (13:00 closes included; the data has no row on a holiday)."""
     if symbol not in BUNDLED_SYMBOLS:
         raise InvalidValue("symbol", symbol, f"bundled data covers only {BUNDLED_SYMBOLS}")
     raw = resources.files("ordergate.adapters.sim").joinpath(BUNDLED_FILE).read_bytes()
     text = io.StringIO(gzip.decompress(raw).decode("ascii"), newline="")
-    bars = list(_rows(text, symbol))
+    bars = list(_rows(text, symbol, xnys_calendar() if calendar is None else calendar))
     bars.sort(key=lambda b: b.ts)
     return bars

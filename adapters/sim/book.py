@@ -14,6 +14,7 @@ from decimal import Decimal
 from ordergate.adapters.sim.bars import from_units, to_units
 from ordergate.adapters.sim.orders import TRAIL, SimOrder
 from ordergate.adapters.sim.sessions import session_close_after
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.orders.enums import OrderStatus, OrderType, TimeInForce
 from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
@@ -30,7 +31,8 @@ _BrokerEvent = object  # the engine's event union is defined in engine.py; the b
 class OrderBook:
     """Orders by client id, working orders by instrument (in priority order), OCA groups."""
 
-    def __init__(self) -> None:
+    def __init__(self, calendar: TradingCalendar) -> None:
+        self.calendar = calendar
         self.orders: dict[ClientOrderId, SimOrder] = {}
         self.open: dict[ClientOrderId, SimOrder] = {}  # submitted or working
         self.by_instrument: dict[str, list[SimOrder]] = {}  # keyed by instrument id value
@@ -138,7 +140,7 @@ class OrderBook:
         tif = request.time_in_force
         expiry: datetime | None = None
         if tif is TimeInForce.DAY:
-            expiry = session_close_after(ts, order.instrument.time_zone)
+            expiry = session_close_after(ts, self.calendar)
         elif tif is TimeInForce.GTD:
             expiry = request.expire_at
         instrument = order.instrument

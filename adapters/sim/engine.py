@@ -27,7 +27,8 @@ Fill model (the full text with examples is `docs/sim.md`):
 - **Costs.** Market-like executions (market, triggered stop, trailing stop) move `slippage_ticks`
   (+ a seeded draw) against the order, clamped to the bar's range; commissions follow the
   `FillModel`'s schedules; every `ExecutionFill` is followed by its `CommissionReport`.
-- **Time in force.** DAY orders expire at the first session close (16:00 exchange time) after
+- **Time in force.** DAY orders expire at the first session close of the exchange calendar
+  (`calendar`, XNYS by default: 16:00, 13:00 on early closes, none on holidays) after
   acceptance, GTD at their time, option orders at the option's last trade; IOC orders get one
   matching opportunity (the arrival quote or the next bar's open) and the rest is cancelled.
 - **Rejections (IB-like).** Unknown instrument (200), price off the tick (110), insufficient
@@ -47,6 +48,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.sim.bars import SimBar, from_units, to_units
 from ordergate.adapters.sim.book import OrderBook
 from ordergate.adapters.sim.costs import FillModel
@@ -56,6 +58,7 @@ from ordergate.adapters.sim.matching import observe
 from ordergate.adapters.sim.orders import TRAIL, SimOrder, price_increment_error
 from ordergate.adapters.sim.risk_checks import funds_problem, reserved_funds
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected, UnknownOrder
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.market import Bar
@@ -93,11 +96,13 @@ class MatchingEngine:
         fill_model: FillModel | None = None,
         seed: int = 0,
         account_id: str = "DU0000000",
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.fill_model = model = fill_model or FillModel()
+        self.calendar = xnys_calendar() if calendar is None else calendar
         self.now = start
         self.ledger = SimLedger(account_id, starting_cash, model.leverage)
-        self.book = OrderBook()
+        self.book = OrderBook(self.calendar)
         self._rng = random.Random(seed)
         self.executor = Executor(self.book, self.ledger, model, self._rng)
         self._instruments: dict[InstrumentId, Instrument] = {}

@@ -18,10 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.sim.bars import SimBar, from_units
 from ordergate.adapters.sim.engine import MatchingEngine
 from ordergate.adapters.sim.options import OptionMarket
 from ordergate.adapters.sim.sessions import is_in_session
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected, BrokerTimeout, InvalidValue
 from ordergate.domain.instruments import Instrument, OptionContract
 from ordergate.domain.market import Bar, Quote
@@ -62,8 +64,12 @@ class SimMarketData:
         options: OptionMarket | None = None,
         spread_ticks: int = 1,
         max_duration: timedelta | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.clock = clock
+        if calendar is None:
+            calendar = engine.calendar if engine is not None else xnys_calendar()
+        self.calendar = calendar
         self.engine = engine
         self.options = options
         self.spread_ticks = spread_ticks
@@ -204,7 +210,7 @@ class SimMarketData:
         chosen = [
             b
             for b in series.bars[lo:hi]
-            if b.end <= now and (not rth_only or is_in_session(b.ts, known.time_zone))
+            if b.end <= now and (not rth_only or is_in_session(b.ts, self.calendar))
         ]
         if not chosen:
             return []

@@ -1,43 +1,50 @@
-"""Exchange sessions for the simulator: when a DAY order's session closes.
+"""Exchange sessions for the simulator, from the exchange calendar: when a DAY order's session
+closes, whether the market is open, where a daily bar starts and ends.
 
-US equities and options trade 09:30–16:00 in the exchange's time zone on weekdays. Holidays are
-not modelled (a DAY order placed on a holiday expires at that day's 16:00). Pure functions of the
-time they are given.
+The sessions are the `TradingCalendar`'s (XNYS from `exchange_calendars` unless a caller gives
+another): no session on weekends and holidays (Good Friday, Thanksgiving, the Hurricane Sandy
+closure of 2012-10-29/30), and early closes at 13:00 New York (July 3rd, the day after
+Thanksgiving, Christmas Eve). Pure functions of the time and calendar they are given.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time
 
-__all__ = ["SESSION_CLOSE", "SESSION_OPEN", "is_in_session", "session_close_after"]
+from ordergate.domain.calendar import TradingCalendar
+from ordergate.domain.errors import InvalidValue
+
+__all__ = [
+    "SESSION_CLOSE",
+    "SESSION_OPEN",
+    "is_in_session",
+    "session_bounds",
+    "session_close_after",
+]
 
 SESSION_OPEN = time(9, 30)
 SESSION_CLOSE = time(16, 0)
-_SATURDAY = 5
 
 
-@lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def session_close_after(when: datetime, zone_name: str) -> datetime:
+def session_close_after(when: datetime, calendar: TradingCalendar) -> datetime:
     """The first session close strictly after `when` (aware UTC), as aware UTC: an order placed
-    at or after a close belongs to the next weekday's session."""
-    zone = _zone(zone_name)
-    local = when.astimezone(zone)
-    day = local.date()
-    while True:
-        if day.weekday() < _SATURDAY:
-            close = datetime.combine(day, SESSION_CLOSE, tzinfo=zone)
-            if close > local:
-                return close.astimezone(UTC)
-        day += timedelta(days=1)
+    at or after a close, or on a day without a session, belongs to the next session."""
+    return calendar.close_after(when)
 
 
-def is_in_session(when: datetime, zone_name: str) -> bool:
-    """True on a weekday between the open (inclusive) and the close (exclusive), local time."""
-    local = when.astimezone(_zone(zone_name))
-    return local.weekday() < _SATURDAY and SESSION_OPEN <= local.time() < SESSION_CLOSE
+def is_in_session(when: datetime, calendar: TradingCalendar) -> bool:
+    """True between a session's open (inclusive) and close (exclusive)."""
+    return calendar.is_open(when)
+
+
+def session_bounds(day: date, calendar: TradingCalendar) -> tuple[datetime, datetime]:
+    """The open and close (aware UTC) of `day`'s session; `InvalidValue` when the exchange does
+    not trade that day (a daily bar dated on a holiday or weekend is bad data)."""
+    session = calendar.session(day)
+    if session is None:
+        raise InvalidValue(
+            "daily bar date",
+            day,
+            f"is not a trading session of {calendar.name} (holiday or weekend)",
+        )
+    return session.open, session.close

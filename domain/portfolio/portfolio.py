@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import UnknownOrder
 from ordergate.domain.instruments import NEW_YORK, Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
@@ -291,15 +292,27 @@ class Portfolio:
             return ZERO
         return max(ZERO, (self.week_high_equity - self.equity()) / self.week_high_equity)
 
-    def day_trades_within(self, now: datetime, business_days: int = 5) -> int:
-        """Day trades in the last `business_days` business days (exchange calendar, weekdays)."""
+    def day_trades_within(
+        self, now: datetime, business_days: int = 5, calendar: TradingCalendar | None = None
+    ) -> int:
+        """Day trades in the last `business_days` business days up to `now`'s exchange date.
+
+        Business days are `calendar`'s sessions (an exchange holiday is not a business day:
+        FINRA's five-day window over Thanksgiving reaches back to the Monday before). Without a
+        calendar the window counts weekdays, which is wrong across holidays; the application
+        always passes one (`TradingDesk`).
+        """
         today = now.astimezone(self.zone).date()
-        window: set[date] = set()
-        day = today
-        while len(window) < business_days:
-            if day.weekday() < 5:
-                window.add(day)
-            day -= timedelta(days=1)
+        window: set[date]
+        if calendar is not None:
+            window = set(calendar.previous_sessions(today, business_days))
+        else:
+            window = set()
+            day = today
+            while len(window) < business_days:
+                if day.weekday() < 5:
+                    window.add(day)
+                day -= timedelta(days=1)
         return sum(1 for d, _ in self.day_trades if d in window)
 
     def reserved_cash(self) -> Decimal:

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.market import Quote
 from ordergate.domain.orders.request import OrderRequest
@@ -193,7 +194,8 @@ class RiskContext:
     `quote` is the latest quote of the request's instrument (None when there is none);
     `open_breakers` names the circuit breakers not CLOSED; `seen_*` are the ids of earlier
     requests (any container: a set the application keeps is not copied); `recent_submits` are the
-    times of earlier submissions in ascending order (only the last window matters).
+    times of earlier submissions in ascending order (only the last window matters); `calendar`
+    is the exchange's trading calendar (business days for the pattern-day-trader window).
     A context is meant for one evaluation: derived values are computed on first use and kept.
     """
 
@@ -206,6 +208,7 @@ class RiskContext:
     seen_client_order_ids: Container[ClientOrderId] = frozenset()
     seen_signal_ids: Container[SignalId] = frozenset()
     recent_submits: Sequence[datetime] = ()
+    calendar: TradingCalendar | None = None
     _inputs: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
     # (request, facts) of the last request asked about; compared by identity, which is cheap,
     # where hashing a request would not be.

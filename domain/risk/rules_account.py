@@ -122,7 +122,8 @@ def check_pattern_day_trader(request: OrderRequest, ctx: RiskContext) -> Denial 
     """Under `pdt_equity_threshold` equity, deny the day trade beyond `pdt_max_day_trades`.
 
     An order makes a day trade when it reduces a position opened today (exchange time zone);
-    the count is over the last `pdt_window_business_days` business days.
+    the count is over the last `pdt_window_business_days` business days: the exchange
+    calendar's sessions (`ctx.calendar`), so holidays do not count.
     """
     portfolio = ctx.portfolio
     position = portfolio.position(ctx.instrument_id(request))
@@ -137,7 +138,9 @@ def check_pattern_day_trader(request: OrderRequest, ctx: RiskContext) -> Denial 
     equity = ctx.equity
     if equity >= limits.pdt_equity_threshold:
         return None
-    trades = portfolio.day_trades_within(ctx.now, limits.pdt_window_business_days)
+    trades = portfolio.day_trades_within(
+        ctx.now, limits.pdt_window_business_days, ctx.calendar
+    )
     ctx.note("day_trades", trades)
     if trades < limits.pdt_max_day_trades:
         return None

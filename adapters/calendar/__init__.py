@@ -1,0 +1,1 @@
+"""Exchange calendars from a maintained library, as the domain's `TradingCalendar` value."""
