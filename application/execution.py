@@ -14,6 +14,7 @@ This object keeps its broker private and exposes no way to submit except `submit
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -35,6 +36,8 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["ExecutionGate"]
+
+_INTERRUPTED = "the caller was cancelled before the broker answered; reconcile to learn more"
 
 
 class ExecutionGate:
@@ -86,22 +89,25 @@ class ExecutionGate:
             await self._append_before_send(records)
         except Exception as exc:  # any store failure stops the order: nothing is sent
             return self._fail_all(orders, exc)
-        for order, decision in zip(orders, decisions, strict=True):
-            await self._publisher.publish(
-                RiskDecisionMade(decision, now, now, order.request.correlation_id)
-            )
         if not approved:
-            return self._deny_all(orders, decisions)
-        if self.mode is ExecutionMode.DRY_RUN:
+            results = self._deny_all(orders, decisions)
+        elif self.mode is ExecutionMode.DRY_RUN:
             for order in orders:
                 self._desk.remember(order.request, now, submitted=False)
-            return [
+            results = [
                 OrderResult.from_order(
                     o, now, self.mode, decision=d, status=OrderResultStatus.SIMULATED
                 )
                 for o, d in zip(orders, decisions, strict=True)
             ]
-        return await self._send(orders, decisions, sent_at)
+        else:
+            results = await self._send(orders, decisions, sent_at)
+        # After the fact: the publisher buffers and never fails, delays or blocks the order.
+        for order, decision in zip(orders, decisions, strict=True):
+            await self._publisher.publish(
+                RiskDecisionMade(decision, now, now, order.request.correlation_id)
+            )
+        return results
 
     async def _append_before_send(self, records: list[AuditRecord]) -> None:
         """Make `records` durable, in order, before anything is sent (one fsync when possible)."""
@@ -159,7 +165,6 @@ class ExecutionGate:
         approved = tuple(
             ApprovedOrder(o.request, d) for o, d in zip(orders, decisions, strict=True)
         )
-        first = orders[0].request
         for order in orders:
             self._desk.remember(order.request, now, submitted=True)
             order.apply(
@@ -173,32 +178,29 @@ class ExecutionGate:
             )
         status: OrderResultStatus | None = None
         reason = ""
-        ids: tuple[BrokerOrderId, ...]
+        ids: tuple[BrokerOrderId, ...] = ()
         try:
             if len(approved) == 1:
                 ids = (await self.__broker.submit(approved[0], timeout=self._timeout),)
             else:
                 ids = await self.__broker.submit_list(approved, timeout=self._timeout)
         except BrokerTimeout as exc:
-            status, reason, ids = OrderResultStatus.TIMEOUT, str(exc), ()
+            status, reason = OrderResultStatus.TIMEOUT, str(exc)
         except BrokerRejected as exc:
-            status, reason, ids = OrderResultStatus.REJECTED, str(exc), ()
+            status, reason = OrderResultStatus.REJECTED, str(exc)
             self._reject(orders, reason)
         except BrokerError as exc:
-            status, reason, ids = OrderResultStatus.FAILED, str(exc), ()
+            status, reason = OrderResultStatus.FAILED, str(exc)
             self._reject(orders, reason)
-        done = self._clock.now()
-        await self._audit.append(
-            broker_call_record(
-                "submit_result",
-                done,
-                first.correlation_id,
-                client_order_ids=[o.client_order_id.value for o in orders],
-                broker_order_ids=[i.value for i in ids],
-                status=status.value if status else "SENT",
-                reason=reason,
-            )
-        )
+        except asyncio.CancelledError:
+            # The caller gave up while the broker had the request: the order may exist there.
+            # The `broker.submit` record still gets its result before the cancellation goes on.
+            await asyncio.shield(self._record_result(orders, (), "INTERRUPTED", _INTERRUPTED))
+            raise
+        except Exception as exc:  # an adapter bug: the outcome is unknown, say so and go on
+            status = OrderResultStatus.FAILED
+            reason = f"broker call failed ({type(exc).__name__}: {exc}); reconcile to learn more"
+        done = await self._record_result(orders, ids, status.value if status else "SENT", reason)
         for order, broker_id in zip(orders, ids, strict=False):
             if order.broker_order_id is None:
                 order.broker_order_id = broker_id
@@ -206,6 +208,24 @@ class ExecutionGate:
             OrderResult.from_order(order, done, self.mode, decision=d, reason=reason, status=status)
             for order, d in zip(orders, decisions, strict=True)
         ]
+
+    async def _record_result(
+        self, orders: list[Order], ids: tuple[BrokerOrderId, ...], status: str, reason: str
+    ) -> datetime:
+        """The `broker.submit_result` that follows every `broker.submit` record."""
+        done = self._clock.now()
+        await self._audit.append(
+            broker_call_record(
+                "submit_result",
+                done,
+                orders[0].request.correlation_id,
+                client_order_ids=[o.client_order_id.value for o in orders],
+                broker_order_ids=[i.value for i in ids],
+                status=status,
+                reason=reason,
+            )
+        )
+        return done
 
     def _reject(self, orders: list[Order], reason: str) -> None:
         ts = self._clock.now()

@@ -24,6 +24,7 @@ from ordergate.application.execution import ExecutionGate
 from ordergate.application.market import MarketSnapshotService
 from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
+from ordergate.application.publishing import BufferedPublisher, PublisherHealth
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.account import BrokerPosition, OrderView
@@ -86,6 +87,7 @@ class GateOptions:
     snapshot_window: timedelta = timedelta(hours=1)
     snapshot_bar_size: timedelta = timedelta(minutes=1)
     calendar: TradingCalendar | None = None
+    publish_buffer: int = 10_000
 
 
 class OrderGate:
@@ -99,7 +101,17 @@ class OrderGate:
         self._desk = TradingDesk(
             self.portfolio, options.limits, options.breakers, options.calendar
         )
-        audit, clock, publisher = ports.audit, ports.clock, ports.publisher
+        audit, clock = ports.audit, ports.clock
+        # Publishing is after the fact and best effort: nothing on an order's path ever waits
+        # for (or fails with) the transport.
+        publisher = (
+            ports.publisher
+            if isinstance(ports.publisher, BufferedPublisher)
+            else BufferedPublisher(
+                ports.publisher, audit=audit, clock=clock, capacity=options.publish_buffer
+            )
+        )
+        self._publisher = publisher
         self._processor = BrokerEventProcessor(
             desk=self._desk, audit=audit, clock=clock, publisher=publisher
         )
@@ -184,7 +196,7 @@ class OrderGate:
             self._pump = None
         if ports.broker.is_connected():
             await ports.broker.disconnect(timeout=self.options.connect_timeout)
-        await ports.publisher.close()
+        await self._publisher.close()
         await ports.audit.close()
 
     def begin_day(self) -> None:
@@ -192,8 +204,10 @@ class OrderGate:
         self.portfolio.start_session(self.__ports.clock.now())
 
     async def settle(self) -> None:
-        """Wait until broker events emitted so far have been processed."""
+        """Wait until broker events emitted so far have been processed (and, unless the
+        publisher is in an outage, published)."""
         await self._processor.settle()
+        await self._publisher.flush(timeout=self.options.timeout)
 
     # -- use cases -----------------------------------------------------------------------------
     async def submit_signal(self, signal: Signal) -> list[OrderResult]:
@@ -367,7 +381,11 @@ class OrderGate:
             return
         now = self.__ports.clock.now()
         await self.__ports.audit.append(system_record(event, now))
-        await self.__ports.publisher.publish(event)
+        await self._publisher.publish(event)
+
+    def publisher_health(self) -> PublisherHealth:
+        """What the event publisher has sent, buffered and dropped, and its outages."""
+        return self._publisher.health()
 
     async def verify_audit(self) -> VerifyResult:
         """Verify the audit chain."""

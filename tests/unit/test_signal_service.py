@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import attrs
 import pytest
 from _signal_rig import AAPL, FAST, T0, Rig, signal  # shared test rig
 
@@ -128,15 +129,14 @@ async def test_duplicate_delivery_is_acked_without_resubmitting() -> None:
 async def test_an_exception_in_one_signal_is_audited_and_the_loop_goes_on() -> None:
     rig = Rig()
     rig.price("100")
-    rig.source.push(signal("S1"))
+    # S1 asks for half a share: building its order request raises InvalidValue.
+    rig.source.push(attrs.evolve(signal("S1"), quantity=Decimal("0.5")))
     rig.source.push(signal("S2"))
-    async with rig.gate as gate:
-        await gate.settle()
-        rig.publisher.fail_next("redis went away")  # S1's decision cannot be published
+    async with rig.gate:
         summary = await rig.service(max_signals=2).run(asyncio.Event())
         [failed] = await rig.records("signal.failed")
     assert failed["signal_id"] == "S1"
-    assert "redis went away" in str(failed["error"])
+    assert "multiple of the size increment 1" in str(failed["error"])
     assert (summary.failed, summary.gated) == (1, 1)
     assert [r.client_order_id.value for r in summary.results] == ["S2-E"]
     assert rig.source.pending == 0
