@@ -13,6 +13,7 @@ The bundled file `stocks_aapl_msft_ibm.csv.gz` holds Quandl WIKI daily prices (p
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 from collections.abc import Iterable, Iterator
@@ -157,8 +158,23 @@ def load_bundled_daily_bars(symbol: str, calendar: TradingCalendar | None = None
     each spanning its XNYS session (13:00 closes included; the data has no row on a holiday)."""
     if symbol not in BUNDLED_SYMBOLS:
         raise InvalidValue("symbol", symbol, f"bundled data covers only {BUNDLED_SYMBOLS}")
+    return [_copy(bar) for bar in _bundled(xnys_calendar() if calendar is None else calendar)[symbol]]
+
+
+@functools.lru_cache(maxsize=4)
+def _bundled(calendar: TradingCalendar) -> dict[str, tuple[SimBar, ...]]:
+    """Every bundled bar by symbol, oldest first: the file is read and parsed once per process
+    and calendar (a session over three symbols used to decompress and parse it three times)."""
     raw = resources.files("ordergate.adapters.sim").joinpath(BUNDLED_FILE).read_bytes()
     text = io.StringIO(gzip.decompress(raw).decode("ascii"), newline="")
-    bars = list(_rows(text, symbol, xnys_calendar() if calendar is None else calendar))
-    bars.sort(key=lambda b: b.ts)
-    return bars
+    by_symbol: dict[str, list[SimBar]] = {symbol: [] for symbol in BUNDLED_SYMBOLS}
+    for bar in _rows(text, None, calendar):
+        by_symbol.setdefault(bar.key, []).append(bar)
+    return {symbol: tuple(sorted(bars, key=lambda b: b.ts)) for symbol, bars in by_symbol.items()}
+
+
+def _copy(bar: SimBar) -> SimBar:
+    """A fresh `SimBar` equal to `bar` (the cached ones are never handed out)."""
+    return SimBar(
+        bar.instrument_id, bar.ts, bar.end, bar.open, bar.high, bar.low, bar.close, bar.volume
+    )

@@ -34,7 +34,13 @@ __all__ = ["SimMarketData"]
 
 
 class _Series:
-    """One instrument's bars, with their end times and running session volume for lookups."""
+    """One instrument's bars, with their end times and running session volume for lookups.
+
+    Each bar becomes a domain `Bar` at most once, the first time a request returns it; later
+    requests return the same `Bar` objects (immutable), so a session that asks for a sliding
+    window every cycle converts every bar once in all, not once per cycle. Whether a bar is in
+    the regular session is likewise decided once per bar and time zone.
+    """
 
     def __init__(self, bars: Sequence[SimBar]) -> None:
         self.bars = sorted(bars, key=lambda b: b.ts)
@@ -47,10 +53,31 @@ class _Series:
             running = bar.volume if bar_day != day else running + bar.volume
             day = bar_day
             self.session_volume.append(running)
+        self._domain: list[Bar | None] = [None] * len(self.bars)
+        self._session_calendar: TradingCalendar | None = None
+        self._in_session: list[bool | None] = []
 
     def last_ended(self, now: datetime) -> int:
         """Index of the last bar that ended at or before `now`, or -1."""
         return bisect.bisect_right(self.ends, now) - 1
+
+    def domain_bar(self, index: int) -> Bar:
+        """The domain `Bar` of bar `index`, converted on first use."""
+        bar = self._domain[index]
+        if bar is None:
+            bar = self._domain[index] = self.bars[index].to_bar()
+        return bar
+
+    def in_session(self, index: int, calendar: TradingCalendar) -> bool:
+        """Whether bar `index` starts within a session of `calendar` (decided once per bar for
+        the calendar last asked about)."""
+        if self._session_calendar is not calendar:
+            self._session_calendar = calendar
+            self._in_session = [None] * len(self.bars)
+        flag = self._in_session[index]
+        if flag is None:
+            flag = self._in_session[index] = is_in_session(self.bars[index].ts, calendar)
+        return flag
 
 
 class SimMarketData:
@@ -207,19 +234,21 @@ class SimMarketData:
         now = self.clock.now()
         lo = bisect.bisect_left(series.starts, end - duration)
         hi = bisect.bisect_left(series.starts, end)
+        calendar, ends = self.calendar, series.ends
         chosen = [
-            b
-            for b in series.bars[lo:hi]
-            if b.end <= now and (not rth_only or is_in_session(b.ts, self.calendar))
+            i
+            for i in range(lo, hi)
+            if ends[i] <= now and (not rth_only or series.in_session(i, calendar))
         ]
         if not chosen:
             return []
-        native = chosen[0].end - chosen[0].ts
+        first = series.bars[chosen[0]]
+        native = first.end - first.ts
         if bar_size == native:
-            return [b.to_bar() for b in chosen]
+            return [series.domain_bar(i) for i in chosen]
         if bar_size < native or bar_size % native:
             raise InvalidValue("bars.bar_size", bar_size, f"must be a multiple of {native}")
-        return _aggregate(chosen, bar_size)
+        return _aggregate([series.bars[i] for i in chosen], bar_size)
 
 
 def _aggregate(bars: Sequence[SimBar], size: timedelta) -> list[Bar]:

@@ -127,6 +127,8 @@ class SimSession:
         series = {s: _load(s, bars_file) for s in symbols}
         if bars:
             series = {s: b[-(bars + warmup) :] for s, b in series.items()}
+        # Only the bars the session replays are put on the tick grid.
+        series = {s: _on_grid(s, b) for s, b in series.items()}
         first = min(b[0].ts for b in series.values())
         clock = SimClock(first - timedelta(minutes=1))
         engine = MatchingEngine(
@@ -245,8 +247,12 @@ def _load(symbol: str, bars_file: str | None) -> list[SimBar]:
     )
     if not loaded:
         raise InvalidValue("session.symbols", symbol, "has no bars in the data")
+    return loaded
+
+
+def _on_grid(symbol: str, bars: list[SimBar]) -> list[SimBar]:
     tick = Stock(symbol).tick_size
-    return [_on_tick(bar, tick) for bar in loaded]
+    return [_on_tick(bar, tick) for bar in bars]
 
 
 def _on_tick(bar: SimBar, tick: Decimal) -> SimBar:

@@ -45,7 +45,7 @@ from ordergate.domain.indicators._validation import (
     series_rule,
 )
 
-__all__ = ["Bands", "BollingerBands", "bollinger"]
+__all__ = ["Bands", "BollingerBands", "bollinger", "last_block_start"]
 
 # Windows per block: shorter blocks give tighter error bounds (fewer fallbacks) but more fresh
 # O(period) sums; 32 keeps both small.
@@ -187,6 +187,19 @@ def _recompute_unsafe(
     total /= period
     variance = sum_sq / period - total * total
     deviation[unsafe] = np.sqrt(np.maximum(variance, 0.0))
+
+
+def last_block_start(length: int, period: int) -> int:
+    """Where the block of the last window of `length` values starts, as a value index.
+
+    Every block restarts its sums from its first window's values alone, so a fresh
+    `BollingerBands` fed `values[last_block_start(len(values), period):]` ends with exactly the
+    bands it would have after all of `values` (0 when there is no complete window yet).
+    """
+    windows = length - period + 1
+    if windows <= 0:
+        return 0
+    return (windows - 1) // _BLOCK * _BLOCK
 
 
 def _two_pass_deviation(window: list[float], pos: int, mean: float) -> float:

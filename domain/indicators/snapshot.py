@@ -22,10 +22,14 @@ import numpy as np
 
 from ordergate.domain.errors import InsufficientDataError, InvalidValue
 from ordergate.domain.indicators._validation import FloatArray, check_multiplier, check_period
-from ordergate.domain.indicators.bollinger import bollinger
-from ordergate.domain.indicators.ema import ema
-from ordergate.domain.indicators.rsi import rsi
-from ordergate.domain.indicators.vwap import vwap
+from ordergate.domain.indicators.bollinger import (
+    BollingerBands,
+    bollinger,
+    last_block_start,
+)
+from ordergate.domain.indicators.ema import Ema, ema
+from ordergate.domain.indicators.rsi import Rsi, rsi
+from ordergate.domain.indicators.vwap import SessionVwap, vwap
 from ordergate.domain.market import Bar, Quote
 from ordergate.domain.values import check_utc, utc_field
 
@@ -40,6 +44,9 @@ __all__ = [
 EXCHANGE_TIME_ZONE = "America/New_York"
 QUOTE_FIELDS = ("bid", "ask", "last", "volume")
 DEFAULT_STALENESS_LIMIT_SECONDS = 300.0
+STREAM_MAX_BARS = 1024
+"""Up to this many bars, `compute_snapshot` feeds the incremental indicators (same floats as the
+batch functions); above it the batch functions' vector passes are cheaper."""
 
 
 def _finite_float(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -178,9 +185,21 @@ def compute_snapshot(
     }
     k = check_multiplier("bollinger_k", bollinger_k)
     _check_bars(quote, bars)
+    if len(bars) <= STREAM_MAX_BARS:
+        indicators = _streamed(bars, periods, k)
+    else:
+        indicators = _batched(bars, periods, k)
+    quality = assess_quality(
+        quote, now, staleness_limit_seconds, extra_missing=indicators.missing()
+    )
+    return MarketSnapshot(quote=quote, indicators=indicators, quality=quality, ts=now)
+
+
+def _batched(bars: Sequence[Bar], periods: dict[str, int], k: float) -> IndicatorValues:
+    """The indicators from the batch functions over the whole series."""
     close = np.array([float(bar.close) for bar in bars], dtype=np.float64)
     upper, middle, lower = _last_bands(close, periods["bollinger_period"], k)
-    indicators = IndicatorValues(
+    return IndicatorValues(
         ema_fast=_last(lambda: ema(close, periods["ema_fast_period"])),
         ema_slow=_last(lambda: ema(close, periods["ema_slow_period"])),
         rsi=_last(lambda: rsi(close, periods["rsi_period"])),
@@ -189,10 +208,57 @@ def compute_snapshot(
         bb_middle=middle,
         bb_lower=lower,
     )
-    quality = assess_quality(
-        quote, now, staleness_limit_seconds, extra_missing=indicators.missing()
+
+
+def _streamed(bars: Sequence[Bar], periods: dict[str, int], k: float) -> IndicatorValues:
+    """The same values as `_batched`, from the incremental objects, one pass over the bars.
+
+    Each incremental indicator returns exactly the batch function's floats after the same
+    inputs (tests/property/test_indicators_incremental.py holds them to bit equality), so this
+    is the batch result computed without numpy's per-call overhead, which dominates a window of
+    a few hundred bars. The Bollinger sums restart at every block of windows and the session
+    VWAP at every session, so each is fed only from the start of its last block or session.
+    """
+    fast, slow = Ema(periods["ema_fast_period"]), Ema(periods["ema_slow_period"])
+    strength = Rsi(periods["rsi_period"])
+    bands = BollingerBands(periods["bollinger_period"], k)
+    closes = [float(bar.close) for bar in bars]
+    for feed in (fast.update, slow.update, strength.update):
+        for close in closes:
+            feed(close)
+    feed = bands.update
+    for close in closes[last_block_start(len(closes), bands.period) :]:
+        feed(close)
+    average = SessionVwap()
+    for bar in _last_session(bars):
+        average.update(
+            float(bar.high), float(bar.low), float(bar.close), float(bar.volume), None
+        )
+    return IndicatorValues(
+        ema_fast=_known(fast.value),
+        ema_slow=_known(slow.value),
+        rsi=_known(strength.value),
+        vwap=_known(average.value),
+        bb_upper=_known(bands.upper),
+        bb_middle=_known(bands.middle),
+        bb_lower=_known(bands.lower),
     )
-    return MarketSnapshot(quote=quote, indicators=indicators, quality=quality, ts=now)
+
+
+def _known(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _last_session(bars: Sequence[Bar]) -> Sequence[Bar]:
+    """The trailing bars that share the last bar's session (exchange-local date)."""
+    if not bars:
+        return bars
+    zone = ZoneInfo(EXCHANGE_TIME_ZONE)
+    session = bars[-1].ts.astimezone(zone).date()
+    start = len(bars) - 1
+    while start and bars[start - 1].ts.astimezone(zone).date() == session:
+        start -= 1
+    return bars[start:]
 
 
 def _check_bars(quote: Quote, bars: Sequence[Bar]) -> None:

@@ -23,6 +23,7 @@ from ordergate.domain.indicators import (
     rsi,
     vwap,
 )
+from ordergate.domain.indicators.bollinger import last_block_start
 
 EXAMPLES = settings(max_examples=400, deadline=None)
 VOLATILITY = st.sampled_from([0.0, 1e-9, 1e-6, 1e-3, 0.01, 0.05])
@@ -120,3 +121,21 @@ def test_session_vwap_stream_equals_batch(close: np.ndarray, seed: int, prefix: 
     rows = list(zip(*(a.tolist() for a in (high, low, close, volume, session)), strict=True))
     expected = vwap(high, low, close, volume, session)
     check_stream(SessionVwap, lambda v: v.value, rows, expected, prefix)
+
+
+@EXAMPLES
+@given(series_and_period(60), st.sampled_from([0.0, 2.0]))
+def test_bollinger_fed_from_its_last_block_start_ends_as_if_fed_everything(
+    case: tuple[np.ndarray, int, int], k: float
+) -> None:
+    values, period, _ = case
+    rows = values.tolist()
+    everything, suffix = BollingerBands(period, k), BollingerBands(period, k)
+    for value in rows:
+        everything.update(value)
+    for value in rows[last_block_start(len(rows), period) :]:
+        suffix.update(value)
+    np.testing.assert_array_equal(
+        (suffix.upper, suffix.middle, suffix.lower),
+        (everything.upper, everything.middle, everything.lower),
+    )

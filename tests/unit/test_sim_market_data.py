@@ -131,3 +131,26 @@ async def test_option_quotes_come_from_black_scholes_at_the_underlying() -> None
     spot = Decimal("100.05")
     assert chain.price(contract, spot, clock.now()) == quote.last
     assert OPEN + timedelta(minutes=5) == quote.ts
+
+
+async def test_each_stored_bar_becomes_a_domain_bar_once_for_every_request() -> None:
+    stored = minute_bars(30)
+    market_data = source(OPEN + timedelta(minutes=30), stored)
+    first = await market_data.bars(
+        AAPL, end=OPEN + timedelta(minutes=20), duration=timedelta(minutes=20), timeout=T
+    )
+    # a sliding window: the bars both windows share are the very same objects, not new copies
+    later = await market_data.bars(
+        AAPL, end=OPEN + timedelta(minutes=30), duration=timedelta(minutes=20), timeout=T
+    )
+    assert [bar.ts for bar in first] == [b.ts for b in stored[:20]]
+    assert [bar.ts for bar in later] == [b.ts for b in stored[10:30]]
+    assert all(a is b for a, b in zip(first[10:], later[:10], strict=True))
+    assert [bar.close for bar in later] == [b.to_bar().close for b in stored[10:30]]
+    # replacing the history starts afresh
+    market_data.set_bars(AAPL, minute_bars(30, price="200"))
+    again = await market_data.bars(
+        AAPL, end=OPEN + timedelta(minutes=30), duration=timedelta(minutes=20), timeout=T
+    )
+    replaced = minute_bars(30, price="200")[10:]
+    assert [bar.close for bar in again] == [b.to_bar().close for b in replaced]
