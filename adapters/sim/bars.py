@@ -158,7 +158,8 @@ def load_bundled_daily_bars(symbol: str, calendar: TradingCalendar | None = None
     each spanning its XNYS session (13:00 closes included; the data has no row on a holiday)."""
     if symbol not in BUNDLED_SYMBOLS:
         raise InvalidValue("symbol", symbol, f"bundled data covers only {BUNDLED_SYMBOLS}")
-    return [_copy(bar) for bar in _bundled(xnys_calendar() if calendar is None else calendar)[symbol]]
+    parsed = _bundled(xnys_calendar() if calendar is None else calendar)
+    return [_copy(bar) for bar in parsed[symbol]]
 
 
 @functools.lru_cache(maxsize=4)
