@@ -53,6 +53,9 @@ class _Series:
             running = bar.volume if bar_day != day else running + bar.volume
             day = bar_day
             self.session_volume.append(running)
+        # The stored bar size: the longest span, as a session cut short by an early close
+        # (13:00 on XNYS) gives a shorter daily bar that is still that day's bar.
+        self.native = max((b.end - b.ts for b in self.bars), default=timedelta(0))
         self._domain: list[Bar | None] = [None] * len(self.bars)
         self._session_calendar: TradingCalendar | None = None
         self._in_session: list[bool | None] = []
@@ -242,8 +245,7 @@ class SimMarketData:
         ]
         if not chosen:
             return []
-        first = series.bars[chosen[0]]
-        native = first.end - first.ts
+        native = series.native
         if bar_size == native:
             return [series.domain_bar(i) for i in chosen]
         if bar_size < native or bar_size % native:

@@ -154,3 +154,26 @@ async def test_each_stored_bar_becomes_a_domain_bar_once_for_every_request() -> 
     )
     replaced = minute_bars(30, price="200")[10:]
     assert [bar.close for bar in again] == [b.to_bar().close for b in replaced]
+
+
+async def test_a_window_that_starts_on_an_early_close_still_returns_the_daily_bars() -> None:
+    # 2012-07-03 closed at 13:00 New York: its daily bar spans 3.5 hours, the others 6.5 hours.
+    # A window starting on it used to take 3:30 for the stored size and refuse the 6:30 request
+    # (`ordergate run` stopped with "bars.bar_size: must be a multiple of 3:30:00").
+    days = [date(2012, 7, 3), date(2012, 7, 5), date(2012, 7, 6), date(2012, 7, 9)]
+    stored = []
+    for n, day in enumerate(days):
+        opens = datetime(day.year, day.month, day.day, 13, 30, tzinfo=UTC)
+        span = timedelta(hours=3, minutes=30) if n == 0 else timedelta(hours=6, minutes=30)
+        units = to_units(Decimal(100 + n))
+        stored.append(SimBar(AAPL.id, opens, opens + span, units, units + 100, units - 100,
+                             units, 1000))
+    market_data = source(datetime(2012, 7, 10, 12, 0, tzinfo=UTC), stored)
+    bars = await market_data.bars(
+        AAPL, end=datetime(2012, 7, 10, tzinfo=UTC), duration=timedelta(days=10),
+        bar_size=timedelta(hours=6, minutes=30), timeout=T,
+    )
+    assert [b.ts for b in stored] == [b.ts for b in bars]
+    assert [timedelta(hours=3, minutes=30)] + [timedelta(hours=6, minutes=30)] * 3 == [
+        b.duration for b in bars
+    ]
