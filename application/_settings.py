@@ -371,7 +371,8 @@ class SessionSettings:
 
     `bars` is how many daily bars per symbol to replay (default 500, about two years; 0 = all);
     `bars_file` a CSV of daily bars (unset = the bundled AAPL/MSFT/IBM data); `seed` makes the
-    simulation repeatable.
+    simulation repeatable; `exercise_threshold` is how far in the money (per share) an option
+    must be at expiry for the simulated broker to exercise or assign it (IB's $0.01).
     """
 
     symbols: tuple[str, ...] = attrs.field(default=("AAPL", "MSFT", "IBM"))
@@ -381,6 +382,7 @@ class SessionSettings:
     starting_cash: Decimal = attrs.field(
         default=Decimal("100000"), validator=_decimal(positive=True)
     )
+    exercise_threshold: Decimal = attrs.field(default=Decimal("0.01"), validator=_decimal())
 
     @symbols.validator
     def _check_symbols(self, attribute: attrs.Attribute[Any], value: Any) -> None:

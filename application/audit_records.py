@@ -16,6 +16,10 @@ from ordergate.domain.events import (
     BreakerTripped,
     ConnectionStateChanged,
     FillRecovered,
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
+    OptionSettlement,
     ReconciliationDiff,
     TradingStateChanged,
 )
@@ -28,6 +32,7 @@ __all__ = [
     "broker_call_record",
     "broker_event_record",
     "decision_record",
+    "settlement_record",
     "system_record",
 ]
 
@@ -90,9 +95,12 @@ def broker_call_record(
 
 
 def broker_event_record(
-    event: OrderLifecycleEvent | ExecutionFill | CommissionReport, ts: datetime
+    event: OrderLifecycleEvent | ExecutionFill | CommissionReport | OptionSettlement,
+    ts: datetime,
 ) -> AuditRecord:
     """An event the broker reported."""
+    if isinstance(event, OptionExercised | OptionAssigned | OptionExpired):
+        return settlement_record(event, ts)
     if isinstance(event, ExecutionFill):
         payload: dict[str, Any] = {
             "client_order_id": event.client_order_id.value,
@@ -123,6 +131,29 @@ def broker_event_record(
         "ts_event": _s(event.ts_event),
     }
     return AuditRecord("broker.order", ts, payload, event.correlation_id)
+
+
+_SETTLEMENT_KINDS = {
+    OptionExercised: "broker.option_exercised",
+    OptionAssigned: "broker.option_assigned",
+    OptionExpired: "broker.option_expired",
+}
+
+
+def settlement_record(event: OptionSettlement, ts: datetime) -> AuditRecord:
+    """An option position settled at expiry (exercised, assigned or expired)."""
+    payload: dict[str, Any] = {
+        "settlement_id": event.settlement_id,
+        "instrument": event.option.id.value,
+        "quantity": _s(event.quantity),
+        "strike": _s(event.option.strike),
+        "underlying_price": _s(event.underlying_price),
+        "ts_event": _s(event.ts_event),
+    }
+    if not isinstance(event, OptionExpired):
+        payload["underlying"] = event.underlying.id.value
+        payload["shares"] = _s(event.shares)
+    return AuditRecord(_SETTLEMENT_KINDS[type(event)], ts, payload, event.correlation_id)
 
 
 SystemEvent = (

@@ -130,6 +130,7 @@ def sim_session(settings: Settings) -> SimSession:
         bars_file=session.bars_file,
         seed=session.seed,
         starting_cash=session.starting_cash,
+        exercise_threshold=session.exercise_threshold,
     )
 
 

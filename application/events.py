@@ -1,7 +1,8 @@
 """`BrokerEventProcessor`: broker events in → audit → portfolio → publisher.
 
 Every event the broker reports is recorded in the audit log, applied to the portfolio (fills
-idempotently by execution id, commissions matched by execution id whenever they come), fed to
+idempotently by execution id, commissions matched by execution id whenever they come, option
+settlements at expiry once per settlement id), fed to
 the breakers (rejections, acceptances) and published. A malformed or unexpected event never
 stops the loop: it is audited as `broker.event_error` and counted by the broker-error breaker.
 
@@ -26,6 +27,7 @@ from ordergate.domain.events import (
     ConnectionState,
     ConnectionStateChanged,
     FillRecovered,
+    OptionSettlement,
     PositionSnapshot,
 )
 from ordergate.domain.orders.events import (
@@ -47,7 +49,7 @@ DEFAULT_MAX_BATCH = 1024
 event loop (a full batch took ~20 ms on the bench machine with the in-memory audit log, where
 nothing suspends) and how many events the reader moves from the stream per turn of the loop."""
 
-_Applicable = OrderLifecycleEvent | ExecutionFill | CommissionReport
+_Applicable = OrderLifecycleEvent | ExecutionFill | CommissionReport | OptionSettlement
 
 
 class BrokerEventProcessor:

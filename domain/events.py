@@ -20,6 +20,12 @@ from ordergate.domain.orders.events import (
     OrderLifecycleEvent,
 )
 from ordergate.domain.risk.decision import BreakerState, RiskDecision, TradingState
+from ordergate.domain.settlement import (
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
+    OptionSettlement,
+)
 from ordergate.domain.values import CorrelationId, InstrumentId, utc_field
 
 __all__ = [
@@ -31,6 +37,10 @@ __all__ = [
     "ExecutionFill",
     "FillRecovered",
     "LifecycleEvent",
+    "OptionAssigned",
+    "OptionExercised",
+    "OptionExpired",
+    "OptionSettlement",
     "OrderEventKind",
     "OrderLifecycleEvent",
     "PnLSnapshot",
@@ -179,4 +189,7 @@ LifecycleEvent = (
     | ConnectionStateChanged
     | ReconciliationDiff
     | FillRecovered
+    | OptionExercised
+    | OptionAssigned
+    | OptionExpired
 )

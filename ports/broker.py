@@ -12,6 +12,9 @@ Contract (proved for every adapter by `tests/contract/test_broker_contract.py`):
   happened while disconnected are emitted once, after the resync, as `FillRecovered`.
 - `modify` and `cancel` are requests: the order changes when the broker confirms (UPDATED /
   CANCELED events), and `BrokerRejected` is raised for an unknown or finished order.
+- An option position still open at expiry is settled by the broker: `OptionExercised` (long, in
+  the money), `OptionAssigned` (short, in the money) or `OptionExpired` (lapsed), each once per
+  `settlement_id`; the option position is gone and the stock delivered in `positions()`.
 - Quantities and prices are `Decimal`, times aware UTC; floats never cross this port.
 - `positions`, `open_orders` and `executions` report the broker's truth (used for resync).
 """
@@ -24,7 +27,14 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
-from ordergate.domain.events import ConnectionStateChanged, FillRecovered, PositionSnapshot
+from ordergate.domain.events import (
+    ConnectionStateChanged,
+    FillRecovered,
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
+    PositionSnapshot,
+)
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
 from ordergate.domain.risk.decision import ApprovedOrder
@@ -39,6 +49,9 @@ BrokerEvent = (
     | ConnectionStateChanged
     | PositionSnapshot
     | FillRecovered
+    | OptionExercised
+    | OptionAssigned
+    | OptionExpired
 )
 
 

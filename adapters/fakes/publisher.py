@@ -19,6 +19,9 @@ from ordergate.domain.events import (
     ExecutionFill,
     FillRecovered,
     LifecycleEvent,
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
     OrderLifecycleEvent,
     PnLSnapshot,
     PositionSnapshot,
@@ -42,6 +45,9 @@ TOPICS: Final[dict[type, str]] = {
     TradingStateChanged: "risk:trading_state",
     ConnectionStateChanged: "broker:connection",
     ReconciliationDiff: "broker:reconciliation",
+    OptionExercised: "orders:settlements",
+    OptionAssigned: "orders:settlements",
+    OptionExpired: "orders:settlements",
 }
 
 

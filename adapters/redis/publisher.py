@@ -36,6 +36,9 @@ from ordergate.domain.events import (
     ExecutionFill,
     FillRecovered,
     LifecycleEvent,
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
     OrderLifecycleEvent,
     PnLSnapshot,
     PositionSnapshot,
@@ -59,6 +62,9 @@ TOPICS: Mapping[type, str] = {
     TradingStateChanged: "risk",
     ConnectionStateChanged: "system",
     ReconciliationDiff: "system",
+    OptionExercised: "executions",
+    OptionAssigned: "executions",
+    OptionExpired: "executions",
 }
 """Topic (without prefix) of each lifecycle event type."""
 

@@ -31,6 +31,11 @@ Fill model (the full text with examples is `docs/sim.md`):
   (`calendar`, XNYS by default: 16:00, 13:00 on early closes, none on holidays) after
   acceptance, GTD at their time, option orders at the option's last trade; IOC orders get one
   matching opportunity (the arrival quote or the next bar's open) and the rest is cancelled.
+- **Options at expiry.** An option position still open when its expiry session closes is
+  settled from the underlying's closing price (`domain/expiry.py`): a long one at least
+  `exercise_threshold` (IB's $0.01) in the money is exercised, a short one assigned — the
+  contracts removed, the stock delivered at the strike — and anything else expires; each is one
+  `OptionExercised` / `OptionAssigned` / `OptionExpired` event, booked by the ledger.
 - **Rejections (IB-like).** Unknown instrument (200), price off the tick (110), insufficient
   funds (201), an unknown or finished bracket parent (201); duplicate client ids raise (103).
 - **Latency.** Requests (submit, modify, cancel) take effect after `latency` (+ a seeded draw);
@@ -59,8 +64,14 @@ from ordergate.adapters.sim.orders import TRAIL, SimOrder, price_increment_error
 from ordergate.adapters.sim.risk_checks import funds_problem, reserved_funds
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import BrokerRejected, UnknownOrder
-from ordergate.domain.instruments import Instrument
+from ordergate.domain.errors import BrokerRejected, InvalidValue, UnknownOrder
+from ordergate.domain.expiry import (
+    DEFAULT_EXERCISE_THRESHOLD,
+    settle_option,
+    settlement_id,
+    settlement_time,
+)
+from ordergate.domain.instruments import Instrument, OptionContract, Stock
 from ordergate.domain.market import Bar
 from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.orders.events import (
@@ -70,11 +81,12 @@ from ordergate.domain.orders.events import (
     OrderLifecycleEvent,
 )
 from ordergate.domain.orders.request import OrderRequest
+from ordergate.domain.settlement import OptionSettlement
 from ordergate.domain.values import BrokerOrderId, ClientOrderId, InstrumentId
 
 __all__ = ["EngineEvent", "MatchingEngine"]
 
-EngineEvent = OrderLifecycleEvent | ExecutionFill | CommissionReport
+EngineEvent = OrderLifecycleEvent | ExecutionFill | CommissionReport | OptionSettlement
 _K = OrderEventKind
 _S = OrderStatus
 _SUBMIT, _MODIFY, _CANCEL = 0, 1, 2
@@ -97,9 +109,13 @@ class MatchingEngine:
         seed: int = 0,
         account_id: str = "DU0000000",
         calendar: TradingCalendar | None = None,
+        exercise_threshold: Decimal = DEFAULT_EXERCISE_THRESHOLD,
     ) -> None:
         self.fill_model = model = fill_model or FillModel()
         self.calendar = xnys_calendar() if calendar is None else calendar
+        if exercise_threshold < 0:
+            raise InvalidValue("exercise_threshold", exercise_threshold, "must be non-negative")
+        self.exercise_threshold = exercise_threshold
         self.now = start
         self.ledger = SimLedger(account_id, starting_cash, model.leverage)
         self.book = OrderBook(self.calendar)
@@ -240,6 +256,8 @@ class MatchingEngine:
             book.expire_due(self.now, key)
         if self._inflight and self._inflight[0][0] <= self.now:
             self._release(self.now)
+        if self.ledger.open_options:
+            self._settle_expired()
         if book.out:
             return self._take()
         return []
@@ -283,6 +301,48 @@ class MatchingEngine:
             self._release(self.now)
         if self.book.next_expiry is not None and self.book.next_expiry <= self.now:
             self.book.expire_due(self.now)
+        if self.ledger.open_options:
+            self._settle_expired()
+
+    # -- options at expiry -----------------------------------------------------------------------
+    def _settle_expired(self) -> None:
+        """Settle every option position whose expiry session has closed (`domain/expiry.py`).
+
+        The settlement price is the underlying's last price once its expiry-session print has
+        been seen (its bar of that day ended at the close); if none comes — the underlying was
+        halted, or has no data that day — the last price known when the next session opens. An
+        underlying that never traded leaves the position waiting (there is nothing to decide
+        from). Settled positions are booked by the ledger and reported as events.
+        """
+        now = self.now
+        for iid in sorted(self.ledger.open_options, key=str):
+            position = self.ledger.positions[iid]
+            contract = position.instrument
+            if not isinstance(contract, OptionContract):
+                continue
+            due = settlement_time(contract, self.calendar)
+            if now < due:
+                continue
+            key = contract.underlying
+            last = self._last.get(key)
+            if last is None:
+                continue
+            if self._last_ts[key] < due and now < self.calendar.next_session(
+                self.calendar.local_date(due)
+            ).open:
+                continue  # the underlying's close has not been replayed yet
+            underlying = self._instruments.get(InstrumentId(key))
+            event = settle_option(
+                settlement=settlement_id(self.ledger.account_id, contract),
+                option=contract,
+                quantity=position.quantity,
+                underlying_price=from_units(last),
+                ts=due,
+                threshold=self.exercise_threshold,
+                underlying=underlying if isinstance(underlying, Stock) else None,
+            )
+            self.ledger.settle(event)
+            self.book.out.append(event)
 
     # -- queries ---------------------------------------------------------------------------------
     def order_view(self, client_order_id: ClientOrderId) -> OrderView:

@@ -18,9 +18,11 @@ import attrs
 
 from ordergate.adapters.sim.bars import from_units
 from ordergate.domain.account import AccountSummary, BrokerPosition
+from ordergate.domain.expiry import settlement_legs
 from ordergate.domain.instruments import NEW_YORK, Instrument
 from ordergate.domain.orders.events import ExecutionFill
 from ordergate.domain.portfolio.position import Position
+from ordergate.domain.settlement import OptionSettlement
 from ordergate.domain.values import ZERO, InstrumentId
 
 __all__ = ["SimLedger"]
@@ -37,6 +39,8 @@ class SimLedger:
         self.commissions = ZERO
         self._executions: list[tuple[ExecutionFill, Decimal]] = []
         self._month_volume: dict[tuple[int, int], Decimal] = {}
+        self.open_options: set[InstrumentId] = set()  # option positions not yet settled
+        self.settlements: list[OptionSettlement] = []
 
     def month_volume(self, now: datetime) -> Decimal:
         """Units traded in `now`'s calendar month (New York), for commission tiers."""
@@ -54,6 +58,7 @@ class SimLedger:
         if position is None:
             position = self.positions[fill.instrument_id] = Position(instrument)
         position.apply(fill)
+        self._track_option(position)
         position.commissions += commission
         self.cash -= fill.signed_quantity * fill.price * instrument.multiplier + commission
         self.commissions += commission
@@ -61,6 +66,26 @@ class SimLedger:
         local = fill.ts_event.astimezone(NEW_YORK)
         key = (local.year, local.month)
         self._month_volume[key] = self._month_volume.get(key, ZERO) + fill.quantity
+
+    def settle(self, event: OptionSettlement) -> None:
+        """Book an option's settlement at expiry: the contracts removed at price 0, the stock of
+        an exercise or assignment delivered at the strike (`settlement_legs`, as the portfolio
+        books it). No commission: IB charges none for an exercise, assignment or lapse."""
+        for instrument, quantity, price in settlement_legs(event):
+            position = self.positions.get(instrument.id)
+            if position is None:
+                position = self.positions[instrument.id] = Position(instrument)
+            position.deliver(quantity, price, event.ts_event)
+            self.cash -= quantity * price * instrument.multiplier
+            self._track_option(position)
+        self.settlements.append(event)
+
+    def _track_option(self, position: Position) -> None:
+        if position.instrument.is_option:
+            if position.quantity == 0:
+                self.open_options.discard(position.instrument_id)
+            else:
+                self.open_options.add(position.instrument_id)
 
     def executions(self, since: datetime) -> list[ExecutionFill]:
         """Executions at or after `since` with their commissions, in execution order."""

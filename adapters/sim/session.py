@@ -18,6 +18,7 @@ from pathlib import Path
 
 import attrs
 
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.sim.bars import (
     SimBar,
     from_units,
@@ -32,7 +33,9 @@ from ordergate.adapters.sim.engine import MatchingEngine
 from ordergate.adapters.sim.market_data import SimMarketData
 from ordergate.adapters.sim.options import OptionChain, OptionMarket, fridays_after
 from ordergate.adapters.sim.replay import Replay, merge_series
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import InvalidValue
+from ordergate.domain.expiry import DEFAULT_EXERCISE_THRESHOLD
 from ordergate.domain.instruments import (
     NEW_YORK,
     OptionContract,
@@ -121,9 +124,11 @@ class SimSession:
         warmup: int = 60,
         fill_model: FillModel | None = None,
         account_id: str = "DU0000000",
+        exercise_threshold: Decimal = DEFAULT_EXERCISE_THRESHOLD,
     ) -> SimSession:
         """A market replaying the last `bars` days (0 = all) of `symbols`, with `warmup` extra
-        days before them so indicators are ready on the first cycle, for account `account_id`."""
+        days before them so indicators are ready on the first cycle, for account `account_id`.
+        Options still open at expiry settle with `exercise_threshold` (IB's $0.01)."""
         series = {s: _load(s, bars_file) for s in symbols}
         if bars:
             series = {s: b[-(bars + warmup) :] for s, b in series.items()}
@@ -137,6 +142,7 @@ class SimSession:
             fill_model=fill_model,
             seed=seed,
             account_id=account_id,
+            exercise_threshold=exercise_threshold,
         )
         market_data = SimMarketData(clock, engine=engine)
         stocks = tuple(Stock(s) for s in symbols)
@@ -181,6 +187,7 @@ class SimSession:
             now,
             min_days_to_expiry=self.min_days_to_expiry,
             strike_step=self.strike_step,
+            calendar=self.engine.calendar,
         )
         if contract is None:
             return None
@@ -222,13 +229,18 @@ def atm_call(
     *,
     min_days_to_expiry: int = 21,
     strike_step: Decimal = Decimal(5),
+    calendar: TradingCalendar | None = None,
 ) -> OptionContract | None:
     """The at-the-money call on `underlying` (strike: `spot` rounded to `strike_step`) expiring
-    on the first Friday at least `min_days_to_expiry` exchange days after `now`; None when the
-    strike would not be positive. Chooses only: nothing is listed or priced."""
+    on the first Friday at least `min_days_to_expiry` exchange days after `now` — or, when that
+    Friday is an exchange holiday (Good Friday), the session before it, as listed options do;
+    None when the strike would not be positive. Chooses only: nothing is listed or priced."""
+    calendar = xnys_calendar() if calendar is None else calendar
     today = now.astimezone(NEW_YORK).date()
     start = today + timedelta(days=min_days_to_expiry)
     expiry = fridays_after(start - timedelta(days=1), 1)[0]
+    while not calendar.is_session(expiry):
+        expiry -= timedelta(days=1)
     strike = (spot / strike_step).to_integral_value() * strike_step
     if strike <= 0:
         return None

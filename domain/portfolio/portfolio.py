@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import UnknownOrder
+from ordergate.domain.errors import InvalidValue, UnknownOrder
+from ordergate.domain.expiry import settlement_legs
 from ordergate.domain.instruments import NEW_YORK, Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
 from ordergate.domain.orders.order import Order, OrderEvent
 from ordergate.domain.portfolio.position import Position
+from ordergate.domain.settlement import OptionSettlement
 from ordergate.domain.values import (
     ZERO,
     ClientOrderId,
@@ -68,6 +70,7 @@ class Portfolio:
         self._day_trade_orders: set[ClientOrderId] = set()
         self._last_realizing_order: ClientOrderId | None = None
         self._instruments: dict[InstrumentId, Instrument] = {}
+        self._settlements: set[str] = set()
 
     # -- registration ---------------------------------------------------------------------
     def add_order(self, order: Order) -> None:
@@ -87,16 +90,48 @@ class Portfolio:
             raise UnknownOrder(f"no order {client_order_id} in the portfolio") from None
 
     # -- events ----------------------------------------------------------------------------
-    def apply(self, event: OrderEvent) -> bool:
-        """Apply an order event; fills and commissions also move positions and cash.
+    def apply(self, event: OrderEvent | OptionSettlement) -> bool:
+        """Apply an order event or an option settlement; fills, commissions and settlements also
+        move positions and cash.
 
-        Returns False when nothing changed (a repeated execution or commission).
+        Returns False when nothing changed (a repeated execution, commission or settlement).
         """
         if isinstance(event, OrderLifecycleEvent):
             return self.order(event.client_order_id).apply(event)
         if isinstance(event, ExecutionFill):
             return self._apply_fill(event)
-        return self._apply_commission(event)
+        if isinstance(event, CommissionReport):
+            return self._apply_commission(event)
+        return self._apply_settlement(event)
+
+    def _apply_settlement(self, event: OptionSettlement) -> bool:
+        """Remove the option position and deliver the stock (`settlement_legs`), once per
+        `settlement_id`. Not a trade: no day trade and no losing streak is counted."""
+        if event.settlement_id in self._settlements:
+            return False
+        legs = settlement_legs(event)
+        option = event.option
+        held = self.position_qty(option.id)
+        if held != event.quantity:
+            raise InvalidValue(
+                f"{type(event).__name__}.quantity",
+                event.quantity,
+                f"must be the open position of {option.id}, which is {held}",
+            )
+        self._settlements.add(event.settlement_id)
+        day = event.ts_event.astimezone(self.zone).date()
+        for instrument, quantity, price in legs:
+            iid = instrument.id
+            known = self._instruments.setdefault(iid, instrument)
+            position = self.positions.get(iid)
+            if position is None:
+                position = self.positions[iid] = Position(known)
+            if position.is_flat:
+                self._opened_on[iid] = day
+            position.deliver(quantity, price, event.ts_event)
+            self.cash -= quantity * price * position.multiplier
+        self.marks.pop(option.id, None)
+        return True
 
     def _apply_fill(self, fill: ExecutionFill) -> bool:
         order = self.orders.get(fill.client_order_id)

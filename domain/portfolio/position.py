@@ -120,6 +120,18 @@ class Position:
         self.last_fill_at = fill.ts_event
         return realized
 
+    def deliver(self, signed_qty: Decimal, price: Decimal, ts: datetime) -> Decimal:
+        """Move the position by a settlement leg (an option removed at expiry, stock delivered
+        by an exercise or assignment) at `price`, which may be zero; return the realised PnL.
+        Not an execution: the caller applies each settlement once."""
+        realized, opened = self._trade(signed_qty, price)
+        if opened:
+            self.opened_at = ts
+        elif self.quantity == 0:
+            self.opened_at = None
+        self.last_fill_at = ts
+        return realized
+
     def add_commission(self, report: CommissionReport) -> None:
         """Add a commission reported after its fill. The portfolio calls this once per execution."""
         self.commissions += report.commission

@@ -32,6 +32,9 @@ from ordergate.domain.events import (
     ExecutionFill,
     FillRecovered,
     LifecycleEvent,
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
     OrderEventKind,
     OrderLifecycleEvent,
     PnLSnapshot,
@@ -68,6 +71,7 @@ text = st.text(max_size=40)
 decimals = st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**9)
 positive = st.decimals(min_value=Decimal("0.000001"), max_value=10**9, places=6)
 non_negative = st.decimals(min_value=0, max_value=10**9, places=6)
+nonzero = st.decimals(min_value=-(10**6), max_value=10**6, places=0).filter(lambda d: d != 0)
 
 
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -154,6 +158,9 @@ events: st.SearchStrategy[LifecycleEvent] = st.one_of(
     ),
     st.builds(ReconciliationDiff, text, text, text, text, **common),
     st.builds(FillRecovered, fills, **common),
+    st.builds(OptionExercised, ident, options, nonzero, stocks, nonzero, positive, **common),
+    st.builds(OptionAssigned, ident, options, nonzero, stocks, nonzero, positive, **common),
+    st.builds(OptionExpired, ident, options, nonzero, positive, **common),
 )
 
 signals = st.builds(
