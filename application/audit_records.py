@@ -187,6 +187,7 @@ def system_record(event: SystemEvent, ts: datetime) -> AuditRecord:
             "state": event.state.value,
             "previous": event.previous.value,
             "reason": event.reason,
+            "code": event.code,
         }
         return AuditRecord("risk.trading_state", ts, payload, event.correlation_id)
     if isinstance(event, ConnectionStateChanged):

@@ -5,6 +5,8 @@ idempotently by execution id, commissions matched by execution id whenever they 
 settlements at expiry once per settlement id), fed to
 the breakers (rejections, acceptances) and published. A malformed or unexpected event never
 stops the loop: it is audited as `broker.event_error` and counted by the broker-error breaker.
+Connection events go to the `ConnectivityGuard` (`connectivity.py`): a lost link moves trading
+to REDUCING, and only a resync that matches the broker gives the previous state back.
 
 The pump works in batches: every event already waiting (up to `max_batch`) is recorded with one
 audit write, then the events are applied and published one by one in arrival order. It must
@@ -20,6 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
 from ordergate.application.audit_records import broker_event_record, system_record
+from ordergate.application.connectivity import ConnectivityGuard
 from ordergate.application.desk import TradingDesk
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import InvalidValue, OrdergateError
@@ -74,6 +77,10 @@ class BrokerEventProcessor:
         self.processed = 0
         self.errors: list[str] = []
         self.connection = ConnectionState.CONNECTED
+        self.connectivity = ConnectivityGuard(
+            desk=desk, audit=audit, clock=clock, publisher=publisher
+        )
+        """Loss of the broker link → REDUCING; back after a matching resync (`connectivity.py`)."""
         self._inbox: deque[BrokerEvent] = deque()  # read from the stream, not yet taken
         self._busy = False
 
@@ -101,6 +108,7 @@ class BrokerEventProcessor:
         for event in events:
             if isinstance(event, ConnectionStateChanged):
                 self.connection = event.state
+                await self.connectivity.observe(event)
             elif isinstance(event, FillRecovered):
                 await self._apply(event.fill)
             elif not isinstance(event, PositionSnapshot):

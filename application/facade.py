@@ -152,6 +152,8 @@ class OrderGate:
             clock=clock,
             publisher=publisher,
         )
+        # a restored broker link gives the trading state back only when this check matches
+        self._processor.connectivity.verify_with(lambda: self.reconcile(dry_run=False))
         self.__snapshots = MarketSnapshotService(
             market_data=ports.market_data,
             clock=clock,

@@ -117,7 +117,8 @@ class BreakerReset:
 
 @attrs.frozen
 class TradingStateChanged:
-    """ACTIVE / REDUCING / HALTED changed (manually or by a rule)."""
+    """ACTIVE / REDUCING / HALTED changed (manually or by a rule). `code` carries the broker's
+    code when its connectivity caused the change (IB 1100, 2110, 1101, 1102; None otherwise)."""
 
     state: TradingState
     previous: TradingState
@@ -126,6 +127,7 @@ class TradingStateChanged:
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None
     version: int = 1
+    code: int | None = None
 
 
 class ConnectionState(enum.Enum):

@@ -17,7 +17,10 @@ Behaviour in brief:
   their time, when the clock is advanced; IOC orders cancel whatever did not fill at once;
 - every execution has a unique id and exactly one `CommissionReport` matched by that id;
 - while the connection is dropped every call raises `BrokerError` and no events flow; fills that
-  happen meanwhile are kept and reported by `executions()` after `restore_connection()`.
+  happen meanwhile are kept and reported by `executions()` after `restore_connection()`;
+- `lose_connectivity(1100 | 2110)` / `restore_connectivity(data_lost)` report the broker's own
+  link failing and coming back (IB's 1100/2110, then 1101/1102) with the socket up: calls keep
+  working and the events say DEGRADED, then CONNECTED with the code, as the IBKR adapter's do.
 """
 
 from __future__ import annotations
@@ -46,13 +49,22 @@ from ordergate.ports.broker import BrokerEvent
 __all__ = ["FakeBroker"]
 
 _CLOSE = time(16, 0)
+_DEGRADING = {
+    1100: "connectivity between the broker and the gateway has been lost",
+    2110: "connectivity between the gateway and its server is broken",
+}
+_RESTORED = {
+    1101: "connectivity restored - data lost",
+    1102: "connectivity restored - data maintained",
+}
 
 
 class FakeBroker:
     """An in-memory broker for one account. See the module docstring for its behaviour.
 
     Controls (synchronous unless noted): `set_price`, `set_fill_limit`, `fill`, `reject`,
-    `reject_next`, `stall`, `drop_connection`, `restore_connection`, `duplicate_next_fill`,
+    `reject_next`, `stall`, `drop_connection`, `restore_connection`, `lose_connectivity`,
+    `restore_connectivity`, `duplicate_next_fill`,
     `commission_before_fill`, `add_instrument`; `close()` (async) ends every event stream.
     """
 
@@ -85,6 +97,7 @@ class FakeBroker:
         self._stalls: deque[float] = deque()
         self._session = False
         self._link_up = True
+        self._degraded = False
 
     # -- connection --------------------------------------------------------------------------
     async def connect(self, *, timeout: float) -> None:
@@ -233,8 +246,10 @@ class FakeBroker:
         """The link goes down: ConnectionStateChanged(DISCONNECTED), then calls raise and
         no events flow; the market keeps trading."""
         if self._link_up and self._session:
-            self._emit_connection(ConnectionState.DISCONNECTED, ConnectionState.CONNECTED, detail)
+            previous = ConnectionState.DEGRADED if self._degraded else ConnectionState.CONNECTED
+            self._emit_connection(ConnectionState.DISCONNECTED, previous, detail)
         self._link_up = False
+        self._degraded = False
 
     def restore_connection(self) -> None:
         """The link comes back and the session resumes: ConnectionStateChanged(CONNECTED)."""
@@ -245,6 +260,33 @@ class FakeBroker:
             self._emit_connection(
                 ConnectionState.CONNECTED, ConnectionState.DISCONNECTED, "connection restored"
             )
+
+    def lose_connectivity(self, code: int = 1100, detail: str = "") -> None:
+        """The broker's own link fails with the socket up (IB 1100, or 2110): one
+        ConnectionStateChanged(DEGRADED, code). Calls and events keep working."""
+        if code not in _DEGRADING:
+            raise InvalidValue(
+                "FakeBroker.lose_connectivity.code", code, "must be 1100 or 2110 (IB's codes)"
+            )
+        if self.is_connected() and not self._degraded:
+            self._degraded = True
+            self._emit_connection(
+                ConnectionState.DEGRADED,
+                ConnectionState.CONNECTED,
+                detail or _DEGRADING[code],
+                code,
+            )
+
+    def restore_connectivity(self, data_lost: bool = False) -> None:
+        """The broker's link is back (IB 1101 when `data_lost`, else 1102): one
+        ConnectionStateChanged(CONNECTED, code). Nothing was missed: events kept flowing."""
+        if not (self.is_connected() and self._degraded):
+            return
+        self._degraded = False
+        code = 1101 if data_lost else 1102
+        self._emit_connection(
+            ConnectionState.CONNECTED, ConnectionState.DEGRADED, _RESTORED[code], code
+        )
 
     def duplicate_next_fill(self) -> None:
         """The next execution is reported twice (same execution id), as brokers sometimes do."""
@@ -301,11 +343,15 @@ class FakeBroker:
             self._stream.publish(event)
 
     def _emit_connection(
-        self, state: ConnectionState, previous: ConnectionState, detail: str
+        self,
+        state: ConnectionState,
+        previous: ConnectionState,
+        detail: str,
+        code: int | None = None,
     ) -> None:
         now = self._clock.now()
         event = ConnectionStateChanged(
-            state=state, previous=previous, ts_event=now, ts_init=now, detail=detail
+            state=state, previous=previous, ts_event=now, ts_init=now, detail=detail, code=code
         )
         self.sent.append(event)
         self._stream.publish(event)

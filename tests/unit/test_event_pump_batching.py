@@ -26,6 +26,7 @@ from ordergate.domain.events import (
     ConnectionStateChanged,
     FillRecovered,
     PositionSnapshot,
+    TradingStateChanged,
 )
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import (
@@ -342,13 +343,17 @@ async def test_a_mixed_batch_is_recorded_in_arrival_order_and_what_it_caused_aft
         "broker.order",
         "broker.fill",
         "broker.fill",
+        "risk.trading_state",  # the lost link: REDUCING
         "risk.breaker_tripped",
         "broker.event_error",
     ] == kinds
     published = rig.published()
-    assert events == [e for e in published if not isinstance(e, BreakerTripped)]
-    assert isinstance(published[4], BreakerTripped)  # while applying the rejection that tripped it
-    assert events[4] == published[5]
+    assert events == [
+        e for e in published if not isinstance(e, BreakerTripped | TradingStateChanged)
+    ]
+    assert isinstance(published[0], TradingStateChanged)  # applying the lost link: REDUCING
+    assert isinstance(published[5], BreakerTripped)  # while applying the rejection that tripped it
+    assert events[4] == published[6]
     assert ConnectionState.DISCONNECTED is rig.processor.connection
     assert Decimal(1) == rig.filled()
     assert [1] == [len(rig.processor.errors)]
