@@ -14,9 +14,14 @@ import attrs
 
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import OptionContract, Stock
-from ordergate.domain.values import CorrelationId, decimal_field, utc_field
+from ordergate.domain.values import CorrelationId, opt_decimal_field, utc_field
 
 __all__ = ["OptionAssigned", "OptionExercised", "OptionExpired", "OptionSettlement"]
+
+# The settlement price is given by brokers that say it (the simulator) and None where the broker's
+# report does not carry it (IB's exercise executions); required positionally either way.
+def _price() -> Any:
+    return opt_decimal_field(positive=True, default=attrs.NOTHING)
 
 
 def _settlement_id(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -40,7 +45,8 @@ class OptionExercised:
     `shares` of `underlying` (signed: bought for a call, sold for a put) delivered at the strike.
 
     `settlement_id` identifies the settlement (the portfolio applies an id once);
-    `underlying_price` is the settlement price the decision was made at.
+    `underlying_price` is the settlement price the decision was made at (None when the broker's
+    report does not carry it, as IB's does not).
     """
 
     settlement_id: str = attrs.field(validator=_settlement_id)
@@ -48,7 +54,7 @@ class OptionExercised:
     quantity: Decimal = attrs.field(validator=_contracts)
     underlying: Stock
     shares: Decimal = attrs.field(validator=_contracts)
-    underlying_price: Decimal = decimal_field(positive=True)
+    underlying_price: Decimal | None = _price()
     ts_event: datetime = utc_field()
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None
@@ -65,7 +71,7 @@ class OptionAssigned:
     quantity: Decimal = attrs.field(validator=_contracts)
     underlying: Stock
     shares: Decimal = attrs.field(validator=_contracts)
-    underlying_price: Decimal = decimal_field(positive=True)
+    underlying_price: Decimal | None = _price()
     ts_event: datetime = utc_field()
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None
@@ -80,7 +86,7 @@ class OptionExpired:
     settlement_id: str = attrs.field(validator=_settlement_id)
     option: OptionContract
     quantity: Decimal = attrs.field(validator=_contracts)
-    underlying_price: Decimal = decimal_field(positive=True)
+    underlying_price: Decimal | None = _price()
     ts_event: datetime = utc_field()
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None

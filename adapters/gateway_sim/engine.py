@@ -54,6 +54,7 @@ __all__ = [
     "GatewayEngine",
     "MarginImpact",
     "MarketSnapshot",
+    "OptionSettled",
     "OrderExecuted",
     "OrderKey",
     "OrderRejected",
@@ -118,7 +119,18 @@ class OrderRejected:
     detail: str
 
 
-EngineEvent = OrderUpdated | OrderExecuted | OrderRejected
+@attrs.frozen
+class OptionSettled:
+    """An option position of `account` was settled at expiry, as IB reports it: `executions`
+    are the exercise or assignment legs (the option removed at price 0, the stock delivered at
+    the strike; none for a lapse), `contracts` the contracts whose positions changed."""
+
+    account: str
+    executions: tuple[ExecutionReport, ...]
+    contracts: tuple[ContractSpec, ...]
+
+
+EngineEvent = OrderUpdated | OrderExecuted | OrderRejected | OptionSettled
 EngineListener = Callable[[EngineEvent], None]
 
 

@@ -242,10 +242,10 @@ class ExecutionReport:
     account: str
     side: Side
     quantity: Decimal = decimal_field(positive=True)
-    price: Decimal = decimal_field(positive=True)
+    price: Decimal = decimal_field(non_negative=True)  # 0: an option leg of an exercise
     time: datetime = utc_field()
     cum_qty: Decimal = decimal_field(positive=True)
-    avg_price: Decimal = decimal_field(positive=True)
+    avg_price: Decimal = decimal_field(non_negative=True)
     commission: Decimal = decimal_field(non_negative=True)
     commission_currency: str = "USD"
     realized_pnl: Decimal | None = opt_decimal_field()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ordergate.adapters.gateway_sim import messages_account as ma
 from ordergate.adapters.gateway_sim import messages_orders as mo
+from ordergate.adapters.gateway_sim.engine import OptionSettled
 from ordergate.adapters.gateway_sim.engine_types import ExecutionReport, PositionView
 from ordergate.adapters.gateway_sim.session import ClientSession
 from ordergate.domain.values import ZERO
@@ -24,6 +25,7 @@ __all__ = [
     "push_account_summary",
     "push_account_updates",
     "route_execution",
+    "route_settlement",
 ]
 
 
@@ -79,6 +81,33 @@ def route_execution(server: GatewayServer, execution: ExecutionReport) -> None:
             server.send(session, details)
     for other in server.all_sessions():
         _push_after_fill(server, other, execution)
+
+
+def route_settlement(server: GatewayServer, event: OptionSettled) -> None:
+    """An option settled at expiry: its executions (exercise or assignment legs, outside any
+    order) with their commission reports go to every client, as account events; then each
+    client subscribed to positions, account updates or PnL gets them for the changed contracts
+    (the option flat, the stock delivered)."""
+    sessions = server.all_sessions()
+    for session in sessions:
+        for execution in event.executions:
+            server.send(session, mo.exec_details(-1, execution, session.version))
+            server.send(session, mo.commission_report(execution))
+    for session in sessions:
+        subs = session.subscriptions
+        if subs.positions:
+            held = {p.contract.con_id: p for p in server.engine.positions(event.account)}
+            for contract in event.contracts:
+                flat = PositionView(event.account, contract, ZERO, ZERO, None)
+                server.send(session, ma.position(held.get(contract.con_id, flat)))
+        if subs.account_updates == event.account:
+            push_account_updates(server, session, event.account)
+        for req_id, account in subs.account_multi.items():
+            push_account_multi(server, session, req_id, account)
+        for req_id, tags in subs.account_summary.items():
+            push_account_summary(server, session, req_id, tags)
+        for req_id, account in subs.pnl.items():
+            server.send(session, ma.pnl(req_id, server.engine.pnl(account)))
 
 
 def _announce_owner_order(

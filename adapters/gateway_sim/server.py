@@ -25,6 +25,7 @@ from ordergate.adapters.gateway_sim.control import CONTROL_PREFIX, ReplayControl
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,
     GatewayEngine,
+    OptionSettled,
     OrderExecuted,
     OrderRejected,
     OrderUpdated,
@@ -281,6 +282,8 @@ class GatewayServer:
                 self.announce(session, event.order)
         elif isinstance(event, OrderExecuted):
             routing.route_execution(self, event.execution)
+        elif isinstance(event, OptionSettled):
+            routing.route_settlement(self, event)
         elif isinstance(event, OrderRejected):
             session = self.sessions.get(event.key.client_id)
             if session is not None:

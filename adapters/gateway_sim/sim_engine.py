@@ -67,7 +67,12 @@ class SimGatewayEngine:
         see `exec_ids.py`; the simulator's own `SIM-…` ids restart with every process)."""
         self.session = session
         self.contracts = SimContracts(session)
-        self.orders = SimOrderBook(self._emit, execution_ids=execution_ids)
+        self.orders = SimOrderBook(
+            self._emit,
+            execution_ids=execution_ids,
+            spec_for=self.contracts.spec_for,
+            account=session.engine.ledger.account_id,
+        )
         self._listeners: list[EngineListener] = []
         self._day = sim_account.day_start(session.engine)
 

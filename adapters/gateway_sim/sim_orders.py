@@ -22,6 +22,7 @@ import attrs
 from ordergate.adapters.gateway_sim.engine import (
     EngineEvent,
     EngineRefusal,
+    OptionSettled,
     OrderExecuted,
     OrderRejected,
     OrderUpdated,
@@ -37,6 +38,8 @@ from ordergate.adapters.gateway_sim.engine_types import (
 )
 from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.sim_translate import refusal_reason
+from ordergate.domain.expiry import settlement_legs
+from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import (
     CommissionReport,
     ExecutionFill,
@@ -45,7 +48,13 @@ from ordergate.domain.orders.events import (
 )
 from ordergate.domain.orders.request import OrderRequest
 from ordergate.domain.portfolio.position import Position
-from ordergate.domain.values import ZERO, ClientOrderId, InstrumentId
+from ordergate.domain.settlement import (
+    OptionAssigned,
+    OptionExercised,
+    OptionExpired,
+    OptionSettlement,
+)
+from ordergate.domain.values import ZERO, ClientOrderId, InstrumentId, Side
 from ordergate.ports.broker import BrokerEvent
 
 __all__ = ["SimOrderBook", "SimOrderRecord"]
@@ -120,8 +129,12 @@ class SimOrderBook:
         *,
         first_perm_id: int = 1_000_001,
         execution_ids: ExecutionIds | None = None,
+        spec_for: Callable[[Instrument], ContractSpec] | None = None,
+        account: str = "",
     ) -> None:
         self._emit = emit
+        self._spec_for = spec_for
+        self._account = account
         self._execution_ids = execution_ids or ExecutionIds()
         self._by_key: dict[OrderKey, SimOrderRecord] = {}
         self._by_cid: dict[ClientOrderId, SimOrderRecord] = {}
@@ -220,7 +233,48 @@ class SimOrderBook:
                 record = self._by_cid.get(event.client_order_id)
                 if record is not None:
                     refusal = self._lifecycle(record, event, hold_back) or refusal
+            elif isinstance(event, OptionExercised | OptionAssigned | OptionExpired):
+                self._settlement(event)
         return refusal
+
+    def _settlement(self, event: OptionSettlement) -> None:
+        """An option position settled in the simulator, reported as IB does: an exercise or an
+        assignment is two executions outside any order (order id 0, perm id 0, no orderRef) —
+        the option removed at price 0, the stock delivered at the strike — and both positions
+        change; a lapse only removes the position (no execution)."""
+        if self._spec_for is None:
+            return
+        reports: list[ExecutionReport] = []
+        contracts: list[ContractSpec] = []
+        lapsed = isinstance(event, OptionExpired)
+        for instrument, quantity, price in settlement_legs(event):
+            spec = self._spec_for(instrument)
+            contracts.append(spec)
+            position = self._positions.get(instrument.id)
+            if position is None:
+                position = self._positions[instrument.id] = Position(instrument)
+            position.deliver(quantity, price, event.ts_event)
+            if lapsed:
+                continue
+            reports.append(
+                ExecutionReport(
+                    exec_id=self._execution_ids.next(),
+                    key=OrderKey(0, 0),
+                    perm_id=0,
+                    contract=spec,
+                    account=self._account,
+                    side=Side.BUY if quantity > 0 else Side.SELL,
+                    quantity=abs(quantity),
+                    price=price,
+                    time=event.ts_event,
+                    cum_qty=abs(quantity),
+                    avg_price=price,
+                    commission=ZERO,  # IB charges none for an exercise or assignment
+                    exchange="",
+                )
+            )
+        self.executions.extend(reports)
+        self._emit(OptionSettled(self._account, tuple(reports), tuple(contracts)))
 
     def _lifecycle(
         self, record: SimOrderRecord, event: OrderLifecycleEvent, hold_back: ClientOrderId | None

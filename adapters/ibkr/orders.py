@@ -28,6 +28,7 @@ from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.ibkr import parsing
 from ordergate.adapters.ibkr.connection import IbkrConnection
 from ordergate.adapters.ibkr.contracts import ContractBook
+from ordergate.adapters.ibkr.expiry import SettlementWatch
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerError, BrokerRejected, OrdergateError
 from ordergate.domain.events import FillRecovered, PositionSnapshot
@@ -119,6 +120,9 @@ class OrderTracker:
     ) -> None:
         self.connection = connection
         self.calendar = xnys_calendar() if calendar is None else calendar
+        self.settlements = SettlementWatch(
+            lambda: connection.account, connection.ib.fills, publish
+        )
         self.contracts = contracts
         self.applied = applied
         self.records: dict[ClientOrderId, OrderRecord] = {}
@@ -333,7 +337,8 @@ class OrderTracker:
             self._fail_modify(record, BrokerRejected(message, code))
 
     def on_position(self, position: Position) -> None:
-        """Live position updates become `PositionSnapshot`s (our account only)."""
+        """Live position updates become `PositionSnapshot`s (our account only); an option's that
+        ends it at expiry also becomes its settlement (`expiry.SettlementWatch`)."""
         if position.account != self.connection.account:
             return
         instrument = self.contracts.instrument_for(position.contract)
@@ -341,6 +346,7 @@ class OrderTracker:
         now = datetime.now(UTC)
         avg = view.avg_cost if view.quantity else None
         self._publish(PositionSnapshot(instrument.id, view.quantity, avg, now, now))
+        self.settlements.on_position(position.contract.conId, instrument, view.quantity)
 
     # -- waiters ---------------------------------------------------------------------------------
     def accept(self, record: OrderRecord) -> None:

@@ -153,3 +153,57 @@ def test_exercise_threshold_is_configurable() -> None:
     contract = OptionContract("AAPL", EXPIRY, D("460.00"), OptionRight.CALL)
     assert [OptionExpired] == [type(e) for e in _engine_holding(contract, "460.16", "0.25")]
     assert [OptionExercised] == [type(e) for e in _engine_holding(contract, "460.16", "0.16")]
+
+
+async def run_with_strategy_c(*, halted: bool) -> tuple[SimSession, OrderGate, list[str]]:
+    """The ITM call bought, then Strategy C reviewed after every replayed day; with `halted`,
+    the broker rejects every closing order (the option is halted: the rule cannot close it)."""
+    sim = SimSession.build(["AAPL"], bars=14, warmup=5, seed=7)
+    audit = InMemoryAuditLog(clock=sim.clock)
+    gate = OrderGate(
+        Ports(sim.broker, sim.market_data, audit, sim.clock, InMemoryPublisher()),
+        GateOptions(operator_id="EXPIRY", snapshot_window=timedelta(days=30),
+                    snapshot_bar_size=DAILY_BAR, staleness_seconds=3 * 86_400),
+    )
+    async with gate:
+        sim.list_option(CALL)
+        await gate.submit_request(
+            OrderRequest(ClientOrderId("OPEN"), CALL, Side.BUY, D(1), OrderType.MARKET)
+        )
+        await gate.settle()
+        while (day := sim.pacer.upcoming_day()) is not None and day <= date(2013, 2, 20):
+            await sim.pacer.next_cycle()
+            await gate.settle()
+            if gate.portfolio.position_qty(CALL.id):
+                if halted:
+                    sim.engine.reject_next("[201] Order rejected - reason: trading is halted")
+                await gate.monitor()
+                await gate.settle()
+    kinds = [entry.record.kind for entry in await InMemoryAuditLog(audit.store).query()]
+    return sim, gate, kinds
+
+
+async def test_strategy_c_closes_at_three_days_to_expiry_before_any_settlement() -> None:
+    sim, gate, kinds = await run_with_strategy_c(halted=False)
+    assert D(0) == gate.portfolio.position_qty(CALL.id)
+    assert D(0) == gate.portfolio.position_qty(InstrumentId("AAPL"))  # sold, not exercised
+    assert "broker.option_exercised" not in kinds
+    closes = [
+        o for o in gate.portfolio.orders.values() if o.request.closure_reason is not None
+    ]
+    assert 1 == len(closes)
+    assert [] == sim.engine.positions()
+
+
+async def test_a_position_strategy_c_could_not_close_is_settled_at_expiry() -> None:
+    sim, gate, kinds = await run_with_strategy_c(halted=True)
+    assert D(0) == gate.portfolio.position_qty(CALL.id)
+    assert D(100) == gate.portfolio.position_qty(InstrumentId("AAPL"))
+    assert 1 == kinds.count("broker.option_exercised")
+    rejected = [o for o in gate.portfolio.orders.values() if o.request.closure_reason is not None]
+    assert rejected  # Strategy C tried at 3 days to expiry (and after), and was refused
+    assert all(o.status.value == "REJECTED" for o in rejected)
+    assert [(InstrumentId("AAPL"), D(100))] == [
+        (p.instrument.id, p.quantity) for p in sim.engine.positions()
+    ]
+    assert sim.engine.ledger.cash == gate.portfolio.cash

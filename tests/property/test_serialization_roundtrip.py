@@ -158,9 +158,13 @@ events: st.SearchStrategy[LifecycleEvent] = st.one_of(
     ),
     st.builds(ReconciliationDiff, text, text, text, text, **common),
     st.builds(FillRecovered, fills, **common),
-    st.builds(OptionExercised, ident, options, nonzero, stocks, nonzero, positive, **common),
-    st.builds(OptionAssigned, ident, options, nonzero, stocks, nonzero, positive, **common),
-    st.builds(OptionExpired, ident, options, nonzero, positive, **common),
+    st.builds(
+        OptionExercised, ident, options, nonzero, stocks, nonzero, optional(positive), **common
+    ),
+    st.builds(
+        OptionAssigned, ident, options, nonzero, stocks, nonzero, optional(positive), **common
+    ),
+    st.builds(OptionExpired, ident, options, nonzero, optional(positive), **common),
 )
 
 signals = st.builds(
