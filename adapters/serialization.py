@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -47,6 +48,8 @@ from ordergate.domain.values import (
 __all__ = [
     "GENESIS_HASH",
     "GENESIS_HASH_BYTES",
+    "MAX_SIGNAL_BYTES",
+    "MAX_SIGNAL_DEPTH",
     "SIGNAL_WIRE_VERSION",
     "AuditStoreError",
     "RetentionViolation",
@@ -396,16 +399,88 @@ def encode_signal(signal: Signal) -> str:
     return json.dumps(converter().unstructure(signal, Signal), separators=(",", ":"))
 
 
+MAX_SIGNAL_BYTES = 16_384
+"""The largest signal message (UTF-8 bytes) `decode_signal` parses; a bracket on an option is
+well under 1 KiB."""
+MAX_SIGNAL_DEPTH = 8
+"""The deepest nesting of JSON objects and arrays in a signal message (a signal has 2)."""
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+"""A JSON string (skipped whole: brackets inside it do not nest) or one bracket."""
+
+
 def decode_signal(data: str | bytes) -> Signal:
-    """Parse a signal; `_type` and `version` may be omitted by producers."""
-    return _decode(data, Signal, "Signal")  # type: ignore[no-any-return]
+    """Parse a signal; `_type` and `version` may be omitted by producers.
+
+    Hostile input is bounded before it is parsed: first the size (`MAX_SIGNAL_BYTES`), then
+    the nesting depth (`MAX_SIGNAL_DEPTH`, by a flat scan that cannot recurse), then the JSON
+    itself, which must be one object without repeated keys. Every failure is `InvalidValue`.
+    """
+    text = _bounded_signal_text(data)
+    return _decode(text, Signal, "Signal", pairs_hook=_unique_keys)  # type: ignore[no-any-return]
 
 
-def _decode(data: str | bytes, target: Any, name: str) -> Any:
-    shown = data if isinstance(data, str) else data.decode("utf-8", "replace")
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+def _bounded_signal_text(data: str | bytes) -> str:
+    """`data` as text, if it is small enough, valid UTF-8 and not nested too deep."""
+    if not isinstance(data, str | bytes | bytearray):
+        raise InvalidValue("Signal", type(data).__name__, "must be text or UTF-8 bytes")
+    size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_SIGNAL_BYTES:
+        raise InvalidValue(
+            "Signal", f"<{size} bytes>", f"must be at most {MAX_SIGNAL_BYTES} bytes of JSON"
+        )
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidValue(
+                "Signal", _shown(data), f"is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+            ) from None
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_SIGNAL_DEPTH:
+                raise InvalidValue(
+                    "Signal",
+                    _shown(text),
+                    f"must nest objects and arrays at most {MAX_SIGNAL_DEPTH} deep "
+                    f"(deeper at character {match.start()})",
+                )
+        elif token in "]}":
+            depth -= 1
+    return text
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict; a repeated key is refused (which one would count?)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"key {key!r} appears more than once in one object")
+            seen.add(key)
+    return document
+
+
+def _shown(data: str | bytes | bytearray) -> str:
+    shown = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _decode(
+    data: str | bytes,
+    target: Any,
+    name: str,
+    *,
+    pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
+    shown = _shown(data)
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_pairs_hook=pairs_hook)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidValue(name, shown, f"is not valid JSON ({exc})") from None
     if not isinstance(document, dict):
@@ -422,8 +497,8 @@ def _decode(data: str | bytes, target: Any, name: str) -> Any:
     except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as exc:
         problems = cattrs.transform_error(exc, format_exception=_format_problem)
         raise InvalidValue(name, shown, "; ".join(problems)) from None
-    except (TypeError, ValueError, KeyError) as exc:
-        raise InvalidValue(name, shown, str(exc)) from None
+    except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
+        raise InvalidValue(name, shown, str(exc) or type(exc).__name__) from None
 
 
 def _format_problem(exc: BaseException, type_: type | None) -> str:

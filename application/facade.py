@@ -30,7 +30,7 @@ from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import OrdergateError
+from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.indicators.snapshot import MarketSnapshot
 from ordergate.domain.instruments import Instrument
@@ -40,7 +40,7 @@ from ordergate.domain.portfolio import Portfolio, Position
 from ordergate.domain.risk.breakers import BreakerConfig
 from ordergate.domain.risk.decision import TradingState
 from ordergate.domain.risk.limits import RiskLimits
-from ordergate.domain.signals import Signal
+from ordergate.domain.signals import Signal, SignalWindow
 from ordergate.domain.strategy_c import StrategyCConfig
 from ordergate.domain.values import (
     ClientOrderId,
@@ -55,7 +55,11 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.market_data import MarketData
 
-__all__ = ["GateOptions", "OrderGate", "Ports"]
+__all__ = ["FINAL_SIGNAL_RECORDS", "GateOptions", "OrderGate", "Ports"]
+
+FINAL_SIGNAL_RECORDS = frozenset({"signal.failed", "signal.rejected"})
+"""Audit kinds that close a signal id for good, besides the gate's `risk.decision`: a signal
+that failed or was refused at the edge is never tried again, not even after a restart."""
 
 
 @attrs.frozen
@@ -72,7 +76,8 @@ class Ports:
 @attrs.frozen
 class GateOptions:
     """How the gate behaves: mode, operator id, limits, Strategy C and sizing; `calendar` is the
-    exchange calendar the risk rules count business days with (bootstrap passes XNYS)."""
+    exchange calendar the risk rules count business days with (bootstrap passes XNYS);
+    `signal_window` the window of the clock a signal's `ts` must lie in."""
 
     mode: ExecutionMode = ExecutionMode.PAPER
     operator_id: str = ""
@@ -86,8 +91,8 @@ class GateOptions:
     staleness_seconds: float = 300.0
     snapshot_window: timedelta = timedelta(hours=1)
     snapshot_bar_size: timedelta = timedelta(minutes=1)
-    calendar: TradingCalendar | None = None
-    publish_buffer: int = 10_000
+from ordergate.domain.calendar import TradingCalendar
+from ordergate.domain.errors import InvalidValue, OrdergateError
 
 
 class OrderGate:
@@ -213,8 +218,39 @@ class OrderGate:
 
     # -- use cases -----------------------------------------------------------------------------
     async def submit_signal(self, signal: Signal) -> list[OrderResult]:
-        """Size, gate, audit and (if approved) send a signal; one result per order."""
+        """Size, gate, audit and (if approved) send a signal; one result per order.
+
+        A signal whose `ts` lies outside `options.signal_window` of the clock is refused first:
+        recorded as `signal.rejected` and raised as `InvalidValue` (nothing sent).
+        """
+        try:
+            self.check_signal(signal)
+        except InvalidValue as exc:
+            await self.record_rejected(signal, exc)
+            raise
         return await self.__orders.submit_signal(signal)
+
+    def check_signal(self, signal: Signal) -> None:
+        """Raise `InvalidValue` (naming the field and the limit) if `signal` may not be traded
+        now: its values are checked when it is built; here its time against the clock."""
+        if not isinstance(signal, Signal):
+            raise InvalidValue("submit_signal(signal)", signal, "must be a Signal")
+        self.options.signal_window.check(signal, self.__ports.clock.now())
+
+    async def record_rejected(
+        self, signal: Signal, error: InvalidValue, **details: str | None
+    ) -> None:
+        """Audit `signal.rejected`: the signal id, the field and rule it broke, and `details`."""
+        await self.record(
+            "signal.rejected",
+            {
+                **details,
+                "signal_id": signal.signal_id.value,
+                "field": error.field,
+                "error": str(error),
+            },
+            correlation_id=signal.correlation_id or CorrelationId(signal.signal_id.value),
+        )
 
     async def submit_request(self, request: OrderRequest) -> OrderResult:
         """Gate, audit and (if approved) send a ready-made order request."""
@@ -342,16 +378,22 @@ class OrderGate:
         await self.__ports.audit.append(AuditRecord(kind, now, payload, correlation_id))
 
     async def signal_decided(self, signal: Signal) -> bool:
-        """True if the gate already decided on `signal.signal_id`: in this session, or before a
-        restart (a `risk.decision` for it in the audit log)."""
+        """True if `signal.signal_id` was dealt with before, in this session or before a
+        restart: the gate decided on it (a `risk.decision`), or it failed or was refused at the
+        edge (`FINAL_SIGNAL_RECORDS`). Read from the audit log, so a restart remembers it."""
         if signal.signal_id in self._desk.seen_signal_ids:
             return True
         correlation = signal.correlation_id or CorrelationId(signal.signal_id.value)
-        entries = await self.__ports.audit.query(correlation_id=correlation, kind="risk.decision")
-        return any(
-            entry.record.payload.get("request", {}).get("signal_id") == signal.signal_id.value
-            for entry in entries
-        )
+        sid = signal.signal_id.value
+        for entry in await self.__ports.audit.query(correlation_id=correlation):
+            kind, payload = entry.record.kind, entry.record.payload
+            if kind == "risk.decision":
+                request = payload.get("request")
+                if isinstance(request, Mapping) and request.get("signal_id") == sid:
+                    return True
+            elif kind in FINAL_SIGNAL_RECORDS and payload.get("signal_id") == sid:
+                return True
+        return False
 
     async def refresh_quote(self, instrument_id: InstrumentId) -> None:
         """Take a fresh snapshot quote for a known instrument."""

@@ -7,14 +7,20 @@ audit log (at-least-once), then do the housekeeping: apply the trading state an 
 for through a `TradingControl`, and every `monitor_interval` run a Strategy C monitor cycle.
 
 Per delivery:
-- malformed (`signal is None`): audited as `signal.malformed` with the error, acked, nothing sent;
-- a signal id seen before — by this service (a bounded memory), or decided by the gate in this
-  session or before a restart (a `risk.decision` in the audit log) — is audited as
-  `signal.duplicate` and acked without being resubmitted;
+- malformed (`signal is None`: the source could not parse it — too large, nested too deep, not
+  JSON, or a value that breaks a rule of `Signal`): audited as `signal.malformed` with the
+  error, then quarantined (acknowledged and copied to the source's dead-letter store); nothing
+  sent;
+- a signal id seen before — by this service (a bounded memory), or dealt with by the gate in
+  this session or before a restart (a `risk.decision`, `signal.failed` or `signal.rejected` in
+  the audit log: `OrderGate.signal_decided`) — is audited as `signal.duplicate` and acked
+  without being resubmitted;
+- a signal the gate refuses at the edge (`OrderGate.check_signal`: its `ts` outside the clock's
+  window) is audited as `signal.rejected` naming the field and the limit, then quarantined;
 - otherwise `gate.submit_signal` (sizing, the risk gate, audit, broker), then ack;
 - any exception, or an order result FAILED (could not be sent), is audited as `signal.failed`
-  and the delivery acked: a failed trading signal is never retried later (a late retry is not
-  safer than the recorded failure). The loop goes on.
+  and the delivery acked: a failed trading signal is never retried later, not even after a
+  restart (a late retry is not safer than the recorded failure). The loop goes on.
 A delivery whose outcome could not be audited is not acknowledged, so it is delivered again.
 
 Schedules (monitor, control polling, idle exit) run on the `clock` given to the service: the
@@ -118,14 +124,16 @@ class ServiceSummary:
     """What a service run did: deliveries by outcome, order results, monitor cycles, controls.
 
     `gated` counts signals handed to the gate (each gives one result per order, approved or
-    not); `unacked` deliveries whose outcome could not be recorded (they come again). A service
-    runs for days: `results` and `closures` keep only the last `RECENT_RESULTS`; the counts
+    not); `malformed` and `rejected` deliveries were quarantined; `unacked` deliveries whose
+    outcome could not be recorded (they come again). A service runs for days: `results` and
+    `closures` keep only the last `RECENT_RESULTS`; the counts
     (`status_counts()`, `closure_count`) cover the whole run.
     """
 
     deliveries: int = 0
     gated: int = 0
     malformed: int = 0
+    rejected: int = 0
     duplicates: int = 0
     failed: int = 0
     unacked: int = 0
@@ -247,7 +255,10 @@ class SignalService:
             self.summary.unacked += 1
             return
         try:
-            await self._source.ack(delivery.delivery_id)
+            if recorded is True:
+                await self._source.ack(delivery.delivery_id)
+            else:
+                await self._source.quarantine(delivery.delivery_id, recorded)
         except Exception as exc:  # redelivered later, then recognised as a duplicate
             self.summary.unacked += 1
             await self._try_record(
@@ -256,19 +267,23 @@ class SignalService:
                 None,
             )
 
-    async def _process(self, delivery: SignalDelivery) -> bool:
+    async def _process(self, delivery: SignalDelivery) -> bool | str:
+        """True: recorded, ack it. A string: recorded, quarantine it for that reason. False:
+        not recorded (leave it unacknowledged)."""
         signal = delivery.signal
         if signal is None:
             self.summary.malformed += 1
-            return await self._try_record(
+            error = delivery.error or "no signal in the delivery"
+            recorded = await self._try_record(
                 "signal.malformed",
                 {
                     "delivery_id": delivery.delivery_id,
-                    "error": delivery.error or "no signal in the delivery",
+                    "error": error[:2000],
                     "raw": delivery.raw[:2000],
                 },
                 None,
             )
+            return recorded and f"malformed: {error}"
         correlation = _correlation(signal)
         if signal.signal_id in self._seen or await self._gate.signal_decided(signal):
             self.summary.duplicates += 1
@@ -279,6 +294,15 @@ class SignalService:
                 correlation,
             )
         self._seen.add(signal.signal_id)
+        try:
+            self._gate.check_signal(signal)
+        except InvalidValue as exc:
+            self.summary.rejected += 1
+            try:
+                await self._gate.record_rejected(signal, exc, delivery_id=delivery.delivery_id)
+            except Exception:  # not recorded means not acknowledged
+                return False
+            return f"rejected: {exc}"
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
         self.summary.add_results(results)

@@ -37,8 +37,20 @@ class InvalidValue(OrdergateError, ValueError):
         self.field = field
         self.value = value
         self.rule = rule
-        shown = f"{value!r} ({type(value).__name__})"
-        super().__init__(f"{field}: {rule}; got {shown}")
+        super().__init__(f"{field}: {rule}; got {_shown(value)}")
+
+
+_SHOWN_CHARS = 120
+"""The longest repr of a bad value a message quotes in full (hostile input can be megabytes)."""
+
+
+def _shown(value: Any) -> str:
+    """`repr(value)` and its type, the repr cut to `_SHOWN_CHARS` with its full length noted."""
+    text = repr(value)
+    if len(text) > _SHOWN_CHARS:
+        size = f"{len(value)} characters" if isinstance(value, str | bytes) else "long"
+        text = f"{text[: _SHOWN_CHARS - 20]}... ({size})"
+    return f"{text} ({type(value).__name__})"
 
 
 class InvalidOrderTransition(OrdergateError):

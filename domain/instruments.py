@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.values import POSITIVE_DECIMAL, InstrumentId, check_utc, decimal_field
+from ordergate.domain.values import InstrumentId, check_decimal, check_text, check_utc
 
 __all__ = [
     "NEW_YORK",
+    "SYMBOL_MAX_LENGTH",
     "Instrument",
     "OptionContract",
     "OptionRight",
@@ -44,13 +45,47 @@ def _zone(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         ) from exc
 
 
+SYMBOL_MAX_LENGTH = 32
+"""The longest symbol (IB's local symbols are far shorter)."""
+_CODE_MAX_LENGTH = 16
+_STEP_RANGE = (Decimal("1e-8"), Decimal(10_000))
+"""Tick sizes and size increments lie in this range (bounded, so arithmetic stays exact)."""
+_MAX_STRIKE = Decimal(10**9)
+_MAX_MULTIPLIER = Decimal(10**6)
+
+
 def _symbol(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value.strip() or value != value.strip().upper():
-        raise InvalidValue(
-            f"{type(inst).__name__}.{attribute.name}",
-            value,
-            "must be a non-empty upper-case symbol",
-        )
+    field = f"{type(inst).__name__}.{attribute.name}"
+    check_text(field, value, max_length=SYMBOL_MAX_LENGTH)
+    if value != value.upper():
+        raise InvalidValue(field, value, "must be a non-empty upper-case symbol")
+
+
+def _code(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Exchange and currency codes: printable ASCII without spaces (empty where optional)."""
+    check_text(
+        f"{type(inst).__name__}.{attribute.name}",
+        value,
+        max_length=_CODE_MAX_LENGTH,
+        ascii_only=True,
+        allow_empty=attribute.name == "primary_exchange",
+    )
+
+
+def _bounded(low: Decimal | None, high: Decimal) -> Any:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        field = f"{type(inst).__name__}.{attribute.name}"
+        check_decimal(field, value, positive=True)
+        if (low is not None and value < low) or value > high:
+            shown = f"in [{low}, {high}]" if low is not None else f"at most {high}"
+            raise InvalidValue(field, value, f"must be {shown}")
+        if len(value.as_tuple().digits) > 28:
+            raise InvalidValue(field, value, "must have at most 28 significant digits")
+
+    return validate
+
+
+_STEP = _bounded(*_STEP_RANGE)
 
 
 def quantize_price(price: Decimal, tick: Decimal) -> Decimal:
@@ -64,11 +99,11 @@ class Stock:
     """A stock or ETF. `id` defaults to the symbol."""
 
     symbol: str = attrs.field(validator=_symbol)
-    exchange: str = "SMART"
-    currency: str = "USD"
-    primary_exchange: str = ""
-    tick_size: Decimal = decimal_field(positive=True, default=Decimal("0.01"))
-    size_increment: Decimal = decimal_field(positive=True, default=Decimal(1))
+    exchange: str = attrs.field(default="SMART", validator=_code)
+    currency: str = attrs.field(default="USD", validator=_code)
+    primary_exchange: str = attrs.field(default="", validator=_code)
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_STEP)
+    size_increment: Decimal = attrs.field(default=Decimal(1), validator=_STEP)
     time_zone: str = attrs.field(default="America/New_York", validator=_zone)
 
     @functools.cached_property
@@ -111,13 +146,15 @@ class OptionContract:
 
     underlying: str = attrs.field(validator=_symbol)
     expiry: date = attrs.field(validator=_expiry)
-    strike: Decimal = attrs.field(validator=POSITIVE_DECIMAL)
+    strike: Decimal = attrs.field(validator=_bounded(None, _MAX_STRIKE))
     right: OptionRight = attrs.field(validator=attrs.validators.instance_of(OptionRight))
-    multiplier: Decimal = decimal_field(positive=True, default=Decimal(100))
-    exchange: str = "SMART"
-    currency: str = "USD"
-    tick_size: Decimal = decimal_field(positive=True, default=Decimal("0.01"))
-    size_increment: Decimal = decimal_field(positive=True, default=Decimal(1))
+    multiplier: Decimal = attrs.field(
+        default=Decimal(100), validator=_bounded(None, _MAX_MULTIPLIER)
+    )
+    exchange: str = attrs.field(default="SMART", validator=_code)
+    currency: str = attrs.field(default="USD", validator=_code)
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_STEP)
+    size_increment: Decimal = attrs.field(default=Decimal(1), validator=_STEP)
     time_zone: str = attrs.field(default="America/New_York", validator=_zone)
     last_trade_time: time = attrs.field(
         default=_DEFAULT_LAST_TRADE, validator=attrs.validators.instance_of(time)

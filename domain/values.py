@@ -10,13 +10,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ordergate.domain.errors import InvalidValue
 
 __all__ = [
+    "ID_MAX_LENGTH",
     "POSITIVE_DECIMAL",
     "ZERO",
     "BrokerOrderId",
@@ -28,6 +29,7 @@ __all__ = [
     "Side",
     "SignalId",
     "check_decimal",
+    "check_text",
     "check_utc",
     "decimal_field",
     "opt_decimal_field",
@@ -119,16 +121,73 @@ def utc_field(**kw: Any) -> Any:
     return attrs.field(validator=_utc_validator, **kw)
 
 
-def _non_empty(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
+ID_MAX_LENGTH = 128
+"""The longest identifier (in characters) unless its type says less (`SignalId`: 64)."""
+
+
+def check_text(
+    field: str,
+    value: Any,
+    *,
+    max_length: int,
+    ascii_only: bool = False,
+    allow_empty: bool = False,
+) -> str:
+    """Return `value` if it is a string of at most `max_length` printable characters, else raise.
+
+    Printable means no control, format, surrogate or line-separator characters (NUL, BOM,
+    bidirectional overrides, ...: `str.isprintable`), and no leading or trailing whitespace;
+    `ascii_only` also refuses spaces and anything outside printable ASCII. The length is
+    checked first, so a hostile megabyte is refused without being scanned.
+    """
+    if not isinstance(value, str):
+        raise InvalidValue(field, value, "must be a string")
+    if len(value) > max_length:
         raise InvalidValue(
-            f"{type(inst).__name__}.{attribute.name}", value, "must be a non-empty string"
+            field, value, f"must be at most {max_length} characters (it has {len(value)})"
         )
+    if not value.strip():
+        if allow_empty and not value:
+            return value
+        raise InvalidValue(field, value, "must be a non-empty string")
+    if not value.isprintable():
+        index, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+        raise InvalidValue(
+            field,
+            value,
+            f"must hold printable characters only ({char!r} at index {index} is not)",
+        )
+    if value != value.strip():
+        raise InvalidValue(field, value, "must not start or end with whitespace")
+    if ascii_only and not (value.isascii() and " " not in value):
+        index, char = next((i, c) for i, c in enumerate(value) if not c.isascii() or c == " ")
+        raise InvalidValue(
+            field,
+            value,
+            f"must hold printable ASCII without spaces only ({char!r} at index {index} is not)",
+        )
+    return value
+
+
+def _identifier_rule(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    kind = type(inst)
+    check_text(
+        f"{kind.__name__}.{attribute.name}",
+        value,
+        max_length=kind.MAX_LENGTH,
+        ascii_only=kind.ASCII_ONLY,
+    )
 
 
 @attrs.frozen(order=True)
 class _Identifier:
-    value: str = attrs.field(validator=_non_empty)
+    """An identifier: at most `MAX_LENGTH` printable characters, no surrounding whitespace
+    (`ASCII_ONLY`: printable ASCII without spaces). See `check_text`."""
+
+    MAX_LENGTH: ClassVar[int] = ID_MAX_LENGTH
+    ASCII_ONLY: ClassVar[bool] = False
+
+    value: str = attrs.field(validator=_identifier_rule)
 
     def __str__(self) -> str:
         return self.value
@@ -161,7 +220,14 @@ class CorrelationId(_Identifier):
 
 @attrs.frozen(order=True)
 class SignalId(_Identifier):
-    """The strategy's identifier of a signal; a signal id seen before is denied."""
+    """The strategy's identifier of a signal; a signal id seen before is denied.
+
+    At most 64 characters of printable ASCII without spaces: it becomes part of the client
+    order ids (`<signal id>-E`, `-TP`, `-SL`) that travel to the broker (IB's `orderRef`).
+    """
+
+    MAX_LENGTH: ClassVar[int] = 64
+    ASCII_ONLY: ClassVar[bool] = True
 
 
 @attrs.frozen(order=True)

@@ -3,13 +3,17 @@
 A delivery that is not acknowledged becomes due again once its visibility timeout has passed on
 the source's clock (a `FakeClock` in tests, so redelivery happens exactly when a test advances
 time). Raw text that cannot be decoded is delivered with `signal=None` and an `error`, never
-raised. It must never lose a message that was not acknowledged, nor deliver an acknowledged one.
+raised (whatever the decoder raises). `quarantine` acknowledges a delivery and keeps a
+`DeadLetter` copy in `dead_letters`, a list bounded like Redis' dead-letter stream (oldest
+dropped first). It must never lose a message that was not acknowledged, nor deliver an
+acknowledged one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,10 +25,21 @@ from ordergate.domain.signals import Signal
 from ordergate.ports.clock import Clock
 from ordergate.ports.signal_source import SignalDelivery
 
-__all__ = ["InMemorySignalSource", "SignalDecoder"]
+__all__ = ["DeadLetter", "InMemorySignalSource", "SignalDecoder"]
 
 SignalDecoder = Callable[[str], Signal]
 """Parses one raw message; raises (any exception) when the text is not a valid signal."""
+
+
+@attrs.frozen
+class DeadLetter:
+    """A quarantined delivery: what arrived (`raw`, or the pushed `signal`) and why not used."""
+
+    delivery_id: str
+    raw: str
+    signal: Signal | None
+    error: str
+    reason: str
 
 
 @attrs.define
@@ -46,8 +61,8 @@ class InMemorySignalSource:
     that was not acknowledged.
 
     Controls: `push(signal)`, `push_raw(text)` (decoded with `decode` when one is given; without
-    a decoder raw text is always delivered as malformed); `pending` / `in_flight` / `acked` and
-    `delivery_count(delivery_id)` let tests look inside.
+    a decoder raw text is always delivered as malformed); `pending` / `in_flight` / `acked`,
+    `dead_letters` and `delivery_count(delivery_id)` let tests look inside.
     """
 
     def __init__(
@@ -56,10 +71,15 @@ class InMemorySignalSource:
         *,
         visibility_timeout: float = 30.0,
         decode: SignalDecoder | None = None,
+        dead_letter_capacity: int = 10_000,
     ) -> None:
         if visibility_timeout <= 0:
             raise InvalidValue(
                 "InMemorySignalSource.visibility_timeout", visibility_timeout, "must be > 0"
+            )
+        if not isinstance(dead_letter_capacity, int) or dead_letter_capacity < 1:
+            raise InvalidValue(
+                "InMemorySignalSource.dead_letter_capacity", dead_letter_capacity, "must be >= 1"
             )
         self._clock = clock
         self._visibility = timedelta(seconds=visibility_timeout)
@@ -69,6 +89,7 @@ class InMemorySignalSource:
         self._arrived = asyncio.Event()
         self._closed = False
         self.acked: list[str] = []
+        self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_capacity)
         if isinstance(clock, FakeClock):
             clock.on_advance(lambda _now: self._arrived.set())
 
@@ -96,6 +117,17 @@ class InMemorySignalSource:
         self._check_open("ack")
         if self._messages.pop(delivery_id, None) is not None:
             self.acked.append(delivery_id)
+
+    async def quarantine(self, delivery_id: str, reason: str) -> None:
+        """Acknowledge the delivery and keep a `DeadLetter` copy (once; repeats are harmless)."""
+        self._check_open("quarantine")
+        message = self._messages.pop(delivery_id, None)
+        if message is None:
+            return
+        self.acked.append(delivery_id)
+        self.dead_letters.append(
+            DeadLetter(delivery_id, message.raw, message.signal, message.error, reason)
+        )
 
     async def close(self) -> None:
         """Stop serving; unacknowledged messages are kept in memory (but this handle is done)."""

@@ -22,6 +22,7 @@ from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
+from ordergate.adapters.serialization import decode_signal
 from ordergate.domain.events import LifecycleEvent
 from ordergate.domain.instruments import Instrument, OptionContract, OptionRight, Stock
 from ordergate.domain.market import Bar
@@ -230,7 +231,8 @@ class InMemoryPublisherHarness:
 
 class InMemorySignalSourceHarness:
     """An `InMemorySignalSource` on a `FakeClock`; `expire_visibility` advances past the
-    visibility timeout. Raw text is decoded by `decode` when given (none: always malformed)."""
+    visibility timeout. Raw text is decoded by `serialization.decode_signal`, as the Redis
+    source decodes its entries."""
 
     VISIBILITY_TIMEOUT = 30.0
 
@@ -243,7 +245,10 @@ class InMemorySignalSourceHarness:
     async def create(cls, start: datetime = HARNESS_START) -> InMemorySignalSourceHarness:
         """Build the source."""
         clock = FakeClock(start)
-        return cls(InMemorySignalSource(clock, visibility_timeout=cls.VISIBILITY_TIMEOUT), clock)
+        source = InMemorySignalSource(
+            clock, visibility_timeout=cls.VISIBILITY_TIMEOUT, decode=decode_signal
+        )
+        return cls(source, clock)
 
     async def push(self, signal: Signal) -> None:
         """Queue a signal."""
@@ -257,6 +262,10 @@ class InMemorySignalSourceHarness:
         """Advance the clock past the visibility timeout."""
         self.clock.advance(self.VISIBILITY_TIMEOUT + 1)
         await asyncio.sleep(0)
+
+    async def dead_letters(self) -> list[tuple[str, str]]:
+        """(raw text, reason) of every quarantined delivery, oldest first."""
+        return [(letter.raw, letter.reason) for letter in self.fake.dead_letters]
 
     async def close(self) -> None:
         """Close the source."""

@@ -110,6 +110,14 @@ class RedisSignalSourceHarness:
         """Wait out the visibility timeout."""
         await asyncio.sleep(self.visibility_timeout + 0.1)
 
+    async def dead_letters(self) -> list[tuple[str, str]]:
+        """(`data`, reason) of every entry on the dead-letter stream, oldest first."""
+        entries = await self.client.xrange(self.redis_source.dead_letter_stream)
+        return [
+            (fields[b"data"].decode("utf-8", "replace"), fields[b"reason"].decode())
+            for _id, fields in entries
+        ]
+
     async def close(self) -> None:
         """Delete the stream and close the client."""
         try:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,12 +19,14 @@ from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.redis import RedisSignalSource
 from ordergate.adapters.redis.testing import RedisSignalSourceHarness
+from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.service import ServiceOptions, SignalService
 from ordergate.domain.instruments import Stock
 from ordergate.domain.risk.decision import RiskCode, TradingState
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import Side, SignalId
+from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.signal_source import SignalDelivery, SignalSource
 
 pytestmark = pytest.mark.services
@@ -31,6 +34,7 @@ pytestmark = pytest.mark.services
 VISIBILITY = 0.3
 T0 = datetime(2024, 1, 8, 15, 0, tzinfo=UTC)
 AAPL = Stock("AAPL")
+MSFT = Stock("MSFT")
 OPTIONS = ServiceOptions(receive_timeout=0.1, monitor_interval=None)
 
 
@@ -49,8 +53,8 @@ class Account:
         self.market.set_price(AAPL, Decimal(100))
         self.store = MemoryAuditStore()
 
-    def gate(self) -> OrderGate:
-        self.audit = InMemoryAuditLog(self.store, clock=self.clock)
+    def gate(self, audit: AuditLog | None = None) -> OrderGate:
+        self.audit = audit or InMemoryAuditLog(self.store, clock=self.clock)
         ports = Ports(self.broker, self.market, self.audit, self.clock, InMemoryPublisher())
         return OrderGate(ports, GateOptions(operator_id="CSATSPRIM"))
 
@@ -71,6 +75,9 @@ class DiesAtAck:
     async def ack(self, delivery_id: str) -> None:
         self.reached.set()
         await asyncio.Event().wait()
+
+    async def quarantine(self, delivery_id: str, reason: str) -> None:
+        await self.ack(delivery_id)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -174,3 +181,88 @@ async def test_redis_control_with_a_bad_value_names_the_key(
         await RedisTradingControl(harness.client, key=key).requested_state()
     assert key in str(error.value)
     assert "STOPPED" in str(error.value)
+
+
+async def dead_letters(h: RedisSignalSourceHarness) -> list[dict[bytes, bytes]]:
+    return [fields for _id, fields in await h.client.xrange(h.redis_source.dead_letter_stream)]
+
+
+async def test_a_poison_entry_is_quarantined_alone_and_the_signals_after_it_are_processed(
+    harness: RedisSignalSourceHarness,
+) -> None:
+    account = Account()
+    poison = "[" * 5_000 + "]" * 5_000  # json.loads raises RecursionError on it
+    await harness.push_raw(poison)
+    for number in range(5):
+        await harness.push(signal(f"S{number}"))
+    options = ServiceOptions(receive_timeout=0.1, monitor_interval=None, max_signals=6)
+    async with account.gate() as gate:
+        service = SignalService(gate, harness.source, account.clock, options=options)
+        summary = await asyncio.wait_for(service.run(asyncio.Event()), 20)
+        [malformed] = await account.audit.query(kind="signal.malformed")
+    assert (summary.malformed, summary.gated, summary.source_errors) == (1, 5, 0)
+    assert account.submits() == 5
+    assert "deep" in str(malformed.record.payload["error"])
+    assert await pending(harness) == 0
+    [letter] = await dead_letters(harness)
+    assert letter[b"data"] == poison.encode()
+    assert letter[b"reason"].startswith(b"malformed: ")
+    assert letter[b"delivery_id"].decode() == malformed.record.payload["delivery_id"]
+
+
+async def test_a_dead_letter_stream_keeps_only_its_bound(redis_url: str) -> None:
+    h = await RedisSignalSourceHarness.create(redis_url, visibility_timeout=VISIBILITY)
+    source = RedisSignalSource(h.client, stream=h.stream, group="bounded", dead_letter_maxlen=3)
+    try:
+        for number in range(5):
+            await h.push_raw(f"bad {number}")
+        for delivery in await source.receive(max_count=10, timeout=1.0):
+            await source.quarantine(delivery.delivery_id, "malformed")
+        letters = await h.client.xrange(source.dead_letter_stream)
+        assert [b"bad 2", b"bad 3", b"bad 4"] == [fields[b"data"] for _id, fields in letters]
+        assert [] == await h.client.xpending_range(h.stream, "bounded", "-", "+", 10)
+    finally:
+        await h.close()
+
+
+async def test_a_signal_that_failed_is_not_submitted_again_after_a_restart(
+    harness: RedisSignalSourceHarness, tmp_path: Path
+) -> None:
+    """Run 1 records S1 as failed (the broker does not know MSFT yet) and dies before its ack.
+    Run 2, on the same SQLite file and stream, reclaims it — and the producer sends it again —
+    after the broker learnt MSFT: both are duplicates, nothing is sent."""
+    account = Account()
+    path = tmp_path / "audit.db"
+    await harness.push(Signal(SignalId("S1"), MSFT, Side.BUY, T0, quantity=Decimal(5)))
+    dying = DiesAtAck(harness.source)
+    gate = account.gate(await SqliteAuditLog.open(path))
+    await gate.start()
+    task = asyncio.create_task(
+        SignalService(gate, dying, account.clock, options=OPTIONS).run(asyncio.Event())
+    )
+    await asyncio.wait_for(dying.reached.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await gate.stop()
+    assert account.submits() == 0
+
+    account.broker.add_instrument(MSFT)
+    account.broker.set_price(MSFT, Decimal(50))
+    account.market.add_instrument(MSFT)
+    account.market.set_price(MSFT, Decimal(50))
+    await harness.push(Signal(SignalId("S1"), MSFT, Side.BUY, T0, quantity=Decimal(5)))
+    await asyncio.sleep(VISIBILITY + 0.1)
+    restarted_source = RedisSignalSource(
+        harness.client, stream=harness.stream, group="contract", visibility_timeout=VISIBILITY
+    )
+    options = ServiceOptions(receive_timeout=0.1, monitor_interval=None, max_signals=2)
+    async with account.gate(await SqliteAuditLog.open(path)) as restarted:
+        summary = await SignalService(
+            restarted, restarted_source, account.clock, options=options
+        ).run(asyncio.Event())
+        verified = await restarted.verify_audit()
+    assert (summary.duplicates, summary.gated, summary.failed) == (2, 0, 0)
+    assert account.submits() == 0
+    assert await pending(harness) == 0
+    assert verified.ok

@@ -66,7 +66,13 @@ from ordergate.domain.values import (
 utc = st.datetimes(
     min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
-ident = st.text(min_size=1, max_size=16).filter(lambda s: s.strip() != "")
+# Identifiers obey their types' rule: printable, no surrounding whitespace (values.check_text).
+ident = st.text(
+    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")),
+    min_size=1,
+    max_size=16,
+).filter(lambda s: s.isprintable() and s == s.strip() != "")
+signal_ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64)
 text = st.text(max_size=40)
 decimals = st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**9)
 positive = st.decimals(min_value=Decimal("0.000001"), max_value=10**9, places=6)
@@ -167,20 +173,23 @@ events: st.SearchStrategy[LifecycleEvent] = st.one_of(
     st.builds(OptionExpired, ident, options, nonzero, optional(positive), **common),
 )
 
+# A signal's numbers lie on its instrument's grid (whole shares, cent ticks: the defaults).
+shares = st.integers(1, 10**9).map(Decimal)
+on_tick = st.decimals(min_value=Decimal("0.01"), max_value=10**9, places=2)
 signals = st.builds(
     Signal,
-    ident.map(SignalId),
+    signal_ids.map(SignalId),
     stocks | options,
     st.sampled_from(Side),
     utc,
-    strategy=text,
+    strategy=ident,
     confidence=st.decimals(min_value=0, max_value=1, places=4),
-    quantity=optional(positive),
+    quantity=optional(shares),
     order_type=st.sampled_from(OrderType),
-    limit_price=optional(positive),
-    stop_price=optional(positive),
-    stop_loss=optional(positive),
-    take_profit=optional(positive),
+    limit_price=optional(on_tick),
+    stop_price=optional(on_tick),
+    stop_loss=optional(on_tick),
+    take_profit=optional(on_tick),
     time_in_force=st.sampled_from(TimeInForce),
     correlation_id=correlations,
 )

@@ -40,6 +40,11 @@ class AckRecorder:
         self.kinds_at_ack[delivery_id] = [e.record.kind for e in entries]
         await self.rig.source.ack(delivery_id)
 
+    async def quarantine(self, delivery_id: str, reason: str) -> None:
+        entries = await self.rig.audit.query()
+        self.kinds_at_ack[delivery_id] = [e.record.kind for e in entries]
+        await self.rig.source.quarantine(delivery_id, reason)
+
     async def close(self) -> None:
         await self.rig.source.close()
 

@@ -39,6 +39,10 @@ class SignalSourceHarness(Protocol):
     async def expire_visibility(self) -> None:
         """Let enough time pass that unacknowledged deliveries are due again."""
 
+    async def dead_letters(self) -> list[tuple[str, str]]:
+        """(raw text, reason) of every quarantined delivery in the dead-letter store, oldest
+        first."""
+
     async def close(self) -> None:
         """Release everything."""
 
@@ -55,7 +59,8 @@ def sample_signal(number: int) -> Signal:
 
 
 class SignalSourceContract:
-    """At-least-once delivery, acknowledgement, malformed messages reported (not raised)."""
+    """At-least-once delivery, acknowledgement, malformed messages reported (not raised), each
+    poison message confined to its own delivery, quarantine into a dead-letter store."""
 
     pytestmark = pytest.mark.asyncio  # so the suite also runs under asyncio_mode=strict
 
@@ -139,3 +144,39 @@ class SignalSourceContract:
         assert [sample_signal(7)] == [
             d.signal for d in await h.source.receive(max_count=5, timeout=TIMEOUT)
         ]
+
+    async def test_poison_messages_concern_their_own_delivery_alone(
+        self, signal_source_harness: SignalSourceHarness
+    ) -> None:
+        h = signal_source_harness
+        deep = "[" * 5_000 + "]" * 5_000  # json.loads would raise RecursionError on this
+        nested = '{"signal_id": "S", "x": ' + "[" * 9 + "]" * 9 + "}"
+        huge = '{"signal_id": "' + "x" * 1_048_576 + '"}'
+        poison = [deep, nested, huge, '{"a": 1, "a": 2}', '{"signal_id": "\\ud800"}', "[]", "null"]
+        for text in poison:
+            await h.push_raw(text)
+        await h.push(sample_signal(1))
+        deliveries = await h.source.receive(max_count=20, timeout=TIMEOUT)
+        *bad, good = deliveries
+        assert [None] * len(poison) == [d.signal for d in bad]
+        assert all(d.error for d in bad)
+        assert "deep" in bad[0].error
+        assert "deep" in bad[1].error
+        assert "bytes" in bad[2].error
+        assert "more than once" in bad[3].error
+        assert sample_signal(1) == good.signal
+
+    async def test_quarantine_acknowledges_and_keeps_one_copy_with_the_reason(
+        self, signal_source_harness: SignalSourceHarness
+    ) -> None:
+        h = signal_source_harness
+        await h.push_raw("{not a signal")
+        await h.push(sample_signal(2))
+        bad, good = await h.source.receive(max_count=5, timeout=TIMEOUT)
+        await h.source.quarantine(bad.delivery_id, "malformed: not JSON")
+        await h.source.quarantine(bad.delivery_id, "malformed: not JSON")  # harmless repeat
+        await h.source.ack(good.delivery_id)
+        await h.source.quarantine(good.delivery_id, "already acknowledged")  # no copy
+        await h.expire_visibility()
+        assert [] == await h.source.receive(max_count=5, timeout=_EMPTY_WAIT)
+        assert [("{not a signal", "malformed: not JSON")] == await h.dead_letters()
