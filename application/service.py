@@ -273,13 +273,13 @@ class SignalService:
         signal = delivery.signal
         if signal is None:
             self.summary.malformed += 1
-            error = delivery.error or "no signal in the delivery"
+            error = _storable(delivery.error or "no signal in the delivery")
             recorded = await self._try_record(
                 "signal.malformed",
                 {
                     "delivery_id": delivery.delivery_id,
-                    "error": error[:2000],
-                    "raw": delivery.raw[:2000],
+                    "error": error,
+                    "raw": _storable(delivery.raw),
                 },
                 None,
             )
@@ -302,7 +302,7 @@ class SignalService:
                 await self._gate.record_rejected(signal, exc, delivery_id=delivery.delivery_id)
             except Exception:  # not recorded means not acknowledged
                 return False
-            return f"rejected: {exc}"
+            return _storable(f"rejected: {exc}")
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
         self.summary.add_results(results)
@@ -423,6 +423,17 @@ class SignalService:
 def _correlation(signal: Signal) -> CorrelationId:
     """The correlation id the gate uses for `signal` (its own, else its signal id)."""
     return signal.correlation_id or CorrelationId(signal.signal_id.value)
+
+
+def _storable(text: str, limit: int = 2000) -> str:
+    """At most `limit` characters of `text` that any audit store and transport can hold: a lone
+    surrogate (undecodable bytes of a hostile message) is written as its escape."""
+    text = text[:limit]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _describe(exc: BaseException) -> str:
