@@ -91,8 +91,9 @@ class GateOptions:
     staleness_seconds: float = 300.0
     snapshot_window: timedelta = timedelta(hours=1)
     snapshot_bar_size: timedelta = timedelta(minutes=1)
-from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import InvalidValue, OrdergateError
+    calendar: TradingCalendar | None = None
+    publish_buffer: int = 10_000
+    signal_window: SignalWindow = attrs.field(factory=SignalWindow)
 
 
 class OrderGate:

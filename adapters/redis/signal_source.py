@@ -170,7 +170,7 @@ class RedisSignalSource:
         `DEAD_LETTER_BYTES`, its field names and `reason`) to the dead-letter stream."""
         try:
             found = await self._client.xrange(self._stream, delivery_id, delivery_id, count=1)
-            fields: Mapping[Any, Any] = found[0][1] if found else {}
+            fields: Mapping[Any, Any] = (found[0][1] if found else None) or {}
             data = fields.get(b"data", fields.get("data", b""))
             data = data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")
             names = ",".join(_text(k)[:64] for k in list(fields)[:20])

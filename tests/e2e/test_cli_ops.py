@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from ordergate.application.bootstrap import sim_session
+from ordergate.application.config import Settings
+
 CLI = [sys.executable, "-m", "ordergate.adapters.cli.main"]
+SIM_NOW = sim_session(Settings()).clock.now()
+"""The simulated broker's clock, which a signal's `ts` must lie near (the last bundled bar)."""
 
 
 def clean_env() -> dict[str, str]:
@@ -42,7 +47,7 @@ def signal_line(sid: str, symbol: str = "AAPL", qty: int = 5) -> str:
             "signal_id": sid,
             "instrument": {"_type": "Stock", "symbol": symbol},
             "side": "BUY",
-            "ts": "2024-01-02T15:00:00Z",
+            "ts": SIM_NOW.isoformat(),
             "quantity": str(qty),
         }
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-import attrs
 import pytest
 from _signal_rig import AAPL, FAST, T0, Rig, signal  # shared test rig
 
@@ -134,14 +133,16 @@ async def test_duplicate_delivery_is_acked_without_resubmitting() -> None:
 async def test_an_exception_in_one_signal_is_audited_and_the_loop_goes_on() -> None:
     rig = Rig()
     rig.price("100")
-    # S1 asks for half a share: building its order request raises InvalidValue.
-    rig.source.push(attrs.evolve(signal("S1"), quantity=Decimal("0.5")))
+    # The broker trades LOT in lots of 100: S1's 5 (whole shares, valid as a signal) cannot
+    # become an order request on the qualified instrument, which raises InvalidValue.
+    rig.broker.add_instrument(Stock("LOT", size_increment=Decimal(100)))
+    rig.source.push(signal("S1", instrument=Stock("LOT")))
     rig.source.push(signal("S2"))
     async with rig.gate:
         summary = await rig.service(max_signals=2).run(asyncio.Event())
         [failed] = await rig.records("signal.failed")
     assert failed["signal_id"] == "S1"
-    assert "multiple of the size increment 1" in str(failed["error"])
+    assert "multiple of the size increment 100" in str(failed["error"])
     assert (summary.failed, summary.gated) == (1, 1)
     assert [r.client_order_id.value for r in summary.results] == ["S2-E"]
     assert rig.source.pending == 0
