@@ -22,6 +22,7 @@ from ordergate.domain.events import (
     OptionSettlement,
     ReconciliationDiff,
     TradingStateChanged,
+    UnapprovedOrderRefused,
 )
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
 from ordergate.domain.orders.request import OrderRequest
@@ -163,6 +164,7 @@ SystemEvent = (
     | ConnectionStateChanged
     | ReconciliationDiff
     | FillRecovered
+    | UnapprovedOrderRefused
 )
 
 
@@ -201,5 +203,12 @@ def system_record(event: SystemEvent, ts: datetime) -> AuditRecord:
     if isinstance(event, ReconciliationDiff):
         payload = {"kind": event.kind, "key": event.key, "ours": event.ours, "broker": event.broker}
         return AuditRecord("reconcile.diff", ts, payload, event.correlation_id)
+    if isinstance(event, UnapprovedOrderRefused):
+        payload = {
+            "client_order_id": event.client_order_id,
+            "reason": event.reason,
+            "ts_event": _s(event.ts_event),
+        }
+        return AuditRecord("broker.unapproved_order", ts, payload, event.correlation_id)
     fill = broker_event_record(event.fill, ts)
     return AuditRecord("broker.fill_recovered", ts, dict(fill.payload), event.correlation_id)

@@ -4,8 +4,11 @@ This is the only application module that imports adapters and dependency_injecto
 import-linter exception says so). Each port is a `providers.Selector` keyed by configuration:
 broker `sim | ibkr | fake`, market data alike, audit
 `sqlite | postgres | memory`, publisher `redis | memory`. Connections that must be opened and
-closed are `providers.Resource`s: the selected ones are opened when the gate is built and closed by
-`shutdown_resources()`.
+closed are `providers.Resource`s: the selected ones are opened when the gate is built.
+
+`build_application` returns an `Application` handle, never the container: the container holds
+the broker, and no object a documented entry point returns may lead to `Broker.submit` around
+the risk gate. The handle owns every resource and closes them on exit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
 
 from dependency_injector import containers, providers
 
@@ -41,18 +46,11 @@ from ordergate.application.session import (
     Strategy,
 )
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.instruments import Stock
+from ordergate.domain.instruments import OptionContract, Stock
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
 
-__all__ = [
-    "Application",
-    "build_application",
-    "session_barrier",
-    "session_pacer",
-    "session_strategies",
-    "sim_session",
-]
+__all__ = ["Application", "build_application", "sim_session"]
 
 
 async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
@@ -184,8 +182,9 @@ def _fake_instruments(settings: Settings) -> list[Stock]:
     return [Stock(symbol) for symbol in settings.session.symbols]
 
 
-class Application(containers.DeclarativeContainer):
-    """Every adapter and the gate, chosen by `config` (the `Settings` kinds) and `settings`."""
+class Adapters(containers.DeclarativeContainer):
+    """Every adapter, chosen by `config` (the `Settings` kinds) and `settings`. Private to the
+    composition root: nothing outside this module gets the container (it holds the broker)."""
 
     config = providers.Configuration(strict=True)
     settings = providers.Dependency(instance_of=Settings)
@@ -262,16 +261,17 @@ def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
 
 async def build_application(
     settings: Settings, environ: Mapping[str, str] | None = None, *, replay: bool = False
-) -> tuple[Application, OrderGate]:
-    """Wire the container for `settings`, open its resources and build the gate.
+) -> Application:
+    """Open the adapters `settings` selects and build the gate; the `Application` handle owns
+    them all. Use it as `async with await build_application(settings) as app:` (the gate is
+    started on entry; everything is stopped and released on exit), or call `close()`.
 
     With `replay` and the ibkr broker, the session replays the market of an emulator started
     with `ordergate gateway-sim --replay`: its control channel is opened and the gate's clock
-    follows the emulator's simulated time (see `session_pacer`).
-    Call `await container.shutdown_resources()` after the gate has stopped.
+    follows the emulator's simulated time (see `Application.session_pacer`).
     """
     env = os.environ if environ is None else environ
-    container = Application(settings=settings, environ=env)
+    container = Adapters(settings=settings, environ=env)
     container.config.from_dict(
         {
             "broker": {"kind": settings.broker.kind.value},
@@ -280,68 +280,139 @@ async def build_application(
             "publisher": {"kind": settings.publisher.kind.value},
         }
     )
-    # Only the selected resources are opened (calling a Resource provider initialises it);
-    # `init_resources()` would open every backend, chosen or not.
-    audit = await container.audit()
-    if settings.broker.kind.value == "ibkr":
-        container.known_execution_ids.override(providers.Object(await known_execution_ids(audit)))
-        if replay:
-            control = await container.replay_control.async_()
-            pacer = await GatewayReplayPacer.open(control, container.ibkr())
-            container.replay_pacer.override(providers.Object(pacer))
-            container.clock.override(providers.Object(pacer.clock))
-    ports = Ports(
-        broker=container.broker(),
-        market_data=container.market_data(),
-        audit=audit,
-        clock=container.clock(),
-        publisher=await container.publisher(),
-    )
-    return container, OrderGate(ports, gate_options(settings, replay=replay))
-
-
-def session_pacer(container: Application, settings: Settings) -> SessionPacer:
-    """What moves the market of a replayed session: the simulator's day-by-day replay, or the
-    emulator's (for ibkr, after `build_application(..., replay=True)`)."""
-    if settings.broker.kind.value == "sim":
-        return container.sim().pacer
-    pacer = container.replay_pacer()
-    if pacer is None:
-        raise InvalidValue(
-            "broker.kind",
-            settings.broker.kind.value,
-            "replays a session on the simulated broker, or on ibkr against "
-            "`ordergate gateway-sim --replay`",
+    try:
+        # Only the selected resources are opened (calling a Resource provider initialises it);
+        # `init_resources()` would open every backend, chosen or not.
+        audit = await container.audit()
+        if settings.broker.kind.value == "ibkr":
+            known = await known_execution_ids(audit)
+            container.known_execution_ids.override(providers.Object(known))
+            if replay:
+                control = await container.replay_control.async_()
+                pacer = await GatewayReplayPacer.open(control, container.ibkr())
+                container.replay_pacer.override(providers.Object(pacer))
+                container.clock.override(providers.Object(pacer.clock))
+        ports = Ports(
+            broker=container.broker(),
+            market_data=container.market_data(),
+            audit=audit,
+            clock=container.clock(),
+            publisher=await container.publisher(),
         )
-    return pacer
+    except BaseException:
+        await _shutdown(container)
+        raise
+    return Application(settings, container, OrderGate(ports, gate_options(settings, replay=replay)))
 
 
-def session_barrier(
-    container: Application, settings: Settings
-) -> Callable[[], Awaitable[None]] | None:
-    """For a broker in another process, a round trip that returns once its events so far have
-    arrived (`SessionRunner`'s barrier); None in process."""
-    pacer = container.replay_pacer() if settings.broker.kind.value == "ibkr" else None
-    return None if pacer is None else pacer.barrier
+async def _shutdown(container: Adapters) -> None:
+    result = container.shutdown_resources()
+    if result is not None:
+        await result
 
 
-def session_strategies(container: Application, settings: Settings) -> list[Strategy]:
-    """Strategy A on every session symbol; in a replayed session AAPL trades calls instead so
-    Strategy C has option positions to close (on the simulator the call is listed in process;
-    through IB the emulator lists the contract when the gate qualifies it)."""
-    kind = settings.broker.kind.value
-    all_stocks = [Stock(s) for s in settings.session.symbols]
-    if kind == "sim":
-        picker: OptionPicker = container.sim().pick_call
-    elif kind == "ibkr" and container.replay_pacer() is not None:
-        picker = atm_call
-    else:
-        return [MomentumStrategyA(all_stocks)]
-    options = [s for s in all_stocks if s.symbol == "AAPL"]
-    stocks = [s for s in all_stocks if s.symbol != "AAPL"]
-    strategies: list[Strategy] = []
-    if stocks:
-        strategies.append(MomentumStrategyA(stocks))
-    if options:
-        strategies.append(MomentumStrategyA(options, name="A-calls", option_picker=picker))
-    return strategies
+class Application:
+    """What `build_application` returns: the running application, owner of every resource.
+
+    It offers the `OrderGate` (every order goes through its risk gate) and what a replayed
+    session needs (`session_pacer`, `session_barrier`, `session_strategies`); it never offers
+    the broker, the container or any other way to `Broker.submit`. Use as `async with`: the
+    gate starts on entry; on exit the gate stops (working orders stay at the broker) and every
+    connection the composition root opened is closed.
+    """
+
+    def __init__(self, settings: Settings, container: Adapters, gate: OrderGate) -> None:
+        self.settings = settings
+        self.__container = container
+        self.__gate = gate
+        self.__closed = False
+
+    @property
+    def gate(self) -> OrderGate:
+        """The facade: submit, modify, cancel, close, monitor, reconcile, halt/resume."""
+        return self.__gate
+
+    async def __aenter__(self) -> Application:
+        try:
+            await self.__gate.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the gate if it runs, then release every resource; idempotent."""
+        if self.__closed:
+            return
+        self.__closed = True
+        try:
+            if self.__gate.started_at is not None:
+                await self.__gate.stop()
+        finally:
+            await _shutdown(self.__container)
+
+    def session_pacer(self) -> SessionPacer:
+        """What moves the market of a replayed session: the simulator's day-by-day replay, or
+        the emulator's (for ibkr, after `build_application(..., replay=True)`)."""
+        settings = self.settings
+        if settings.broker.kind.value == "sim":
+            pacer: SessionPacer = self.__container.sim().pacer
+            return pacer
+        replayed = self.__container.replay_pacer()
+        if replayed is None:
+            raise InvalidValue(
+                "broker.kind",
+                settings.broker.kind.value,
+                "replays a session on the simulated broker, or on ibkr against "
+                "`ordergate gateway-sim --replay`",
+            )
+        return replayed
+
+    def session_barrier(self) -> Callable[[], Awaitable[None]] | None:
+        """For a broker in another process, a round trip that returns once its events so far
+        have arrived (`SessionRunner`'s barrier); None in process."""
+        if self.settings.broker.kind.value != "ibkr":
+            return None
+        pacer = self.__container.replay_pacer()
+        return None if pacer is None else pacer.barrier
+
+    def session_strategies(self) -> list[Strategy]:
+        """Strategy A on every session symbol; in a replayed session AAPL trades calls instead
+        so Strategy C has option positions to close (on the simulator the call is listed in
+        process; through IB the emulator lists the contract when the gate qualifies it)."""
+        settings = self.settings
+        kind = settings.broker.kind.value
+        all_stocks = [Stock(s) for s in settings.session.symbols]
+        if kind == "sim":
+            picker: OptionPicker = _SimCallLister(self.__container.sim())
+        elif kind == "ibkr" and self.__container.replay_pacer() is not None:
+            picker = atm_call
+        else:
+            return [MomentumStrategyA(all_stocks)]
+        options = [s for s in all_stocks if s.symbol == "AAPL"]
+        stocks = [s for s in all_stocks if s.symbol != "AAPL"]
+        strategies: list[Strategy] = []
+        if stocks:
+            strategies.append(MomentumStrategyA(stocks))
+        if options:
+            strategies.append(MomentumStrategyA(options, name="A-calls", option_picker=picker))
+        return strategies
+
+
+class _SimCallLister:
+    """`SimSession.pick_call` without handing the strategy the session (which holds the
+    simulated broker)."""
+
+    def __init__(self, session: SimSession) -> None:
+        self.__session = session
+
+    def __call__(self, underlying: Stock, spot: Decimal, now: datetime) -> OptionContract | None:
+        return self.__session.pick_call(underlying, spot, now)

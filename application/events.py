@@ -32,6 +32,7 @@ from ordergate.domain.events import (
     FillRecovered,
     OptionSettlement,
     PositionSnapshot,
+    UnapprovedOrderRefused,
 )
 from ordergate.domain.orders.events import (
     CommissionReport,
@@ -76,6 +77,7 @@ class BrokerEventProcessor:
         self._max_batch = max_batch
         self.processed = 0
         self.errors: list[str] = []
+        self.refused_unapproved = 0
         self.connection = ConnectionState.CONNECTED
         self.connectivity = ConnectivityGuard(
             desk=desk, audit=audit, clock=clock, publisher=publisher
@@ -98,7 +100,7 @@ class BrokerEventProcessor:
         now = self._clock.now()
         records = [
             system_record(event, now)
-            if isinstance(event, ConnectionStateChanged | FillRecovered)
+            if isinstance(event, ConnectionStateChanged | FillRecovered | UnapprovedOrderRefused)
             else broker_event_record(event, now)
             for event in events
             if not isinstance(event, PositionSnapshot)  # published, never recorded
@@ -106,6 +108,9 @@ class BrokerEventProcessor:
         await self._record(records)  # raises before anything is applied
         publish = self._publisher.publish
         for event in events:
+            if isinstance(event, UnapprovedOrderRefused):
+                self.refused_unapproved += 1
+                continue  # recorded (an attempt around the gate), nothing to apply or publish
             if isinstance(event, ConnectionStateChanged):
                 self.connection = event.state
                 await self.connectivity.observe(event)

@@ -21,7 +21,7 @@ from datetime import datetime
 from ordergate.application.audit_records import broker_call_record, decision_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
-from ordergate.domain.audit import AuditRecord
+from ordergate.domain.audit import AuditEntry, AuditRecord
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
 from ordergate.domain.events import RiskDecisionMade
 from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
@@ -30,6 +30,7 @@ from ordergate.domain.orders.request import OrderRequest
 from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.risk.gate import RiskGate
 from ordergate.domain.values import BrokerOrderId
+from ordergate.ports.approvals import APPROVALS
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -86,7 +87,7 @@ class ExecutionGate:
         if approved and self.mode is not ExecutionMode.DRY_RUN:
             records.append(submit_record(orders, sent_at))
         try:
-            await self._append_before_send(records)
+            durable = await self._append_before_send(records)
         except Exception as exc:  # any store failure stops the order: nothing is sent
             return self._fail_all(orders, exc)
         if not approved:
@@ -101,7 +102,7 @@ class ExecutionGate:
                 for o, d in zip(orders, decisions, strict=True)
             ]
         else:
-            results = await self._send(orders, decisions, sent_at)
+            results = await self._send(orders, decisions, sent_at, durable)
         # After the fact: the publisher buffers and never fails, delays or blocks the order.
         for order, decision in zip(orders, decisions, strict=True):
             await self._publisher.publish(
@@ -109,12 +110,11 @@ class ExecutionGate:
             )
         return results
 
-    async def _append_before_send(self, records: list[AuditRecord]) -> None:
+    async def _append_before_send(self, records: list[AuditRecord]) -> list[AuditEntry]:
         """Make `records` durable, in order, before anything is sent (one fsync when possible)."""
         if len(records) == 1:
-            await self._audit.append(records[0])
-        else:
-            await self._audit.append_many(records)
+            return [await self._audit.append(records[0])]
+        return await self._audit.append_many(records)
 
     def _fail_all(self, orders: list[Order], exc: Exception) -> list[OrderResult]:
         ts = self._clock.now()
@@ -159,12 +159,33 @@ class ExecutionGate:
         return results
 
     async def _send(
-        self, orders: list[Order], decisions: list[RiskDecision], now: datetime
+        self,
+        orders: list[Order],
+        decisions: list[RiskDecision],
+        now: datetime,
+        durable: list[AuditEntry],
     ) -> list[OrderResult]:
-        """Send approved orders whose decisions and `broker.submit` record are durable."""
+        """Send approved orders whose decisions and `broker.submit` record are `durable`.
+
+        Their approvals are issued (from the durable entries) just before the broker call and
+        withdrawn when it returns: an approval is good for this one call and nothing else.
+        """
         approved = tuple(
             ApprovedOrder(o.request, d) for o, d in zip(orders, decisions, strict=True)
         )
+        APPROVALS.issue(approved, durable)
+        try:
+            return await self._call_broker(orders, decisions, approved, now)
+        finally:
+            APPROVALS.withdraw(approved)
+
+    async def _call_broker(
+        self,
+        orders: list[Order],
+        decisions: list[RiskDecision],
+        approved: tuple[ApprovedOrder, ...],
+        now: datetime,
+    ) -> list[OrderResult]:
         for order in orders:
             self._desk.remember(order.request, now, submitted=True)
             order.apply(

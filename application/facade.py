@@ -28,7 +28,7 @@ from ordergate.application.publishing import BufferedPublisher, PublisherHealth
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.account import BrokerPosition, OrderView
-from ordergate.domain.audit import AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import TradingStateChanged
@@ -170,6 +170,7 @@ class OrderGate:
             bar_size=options.snapshot_bar_size,
         )
         self._pump: asyncio.Task[None] | None = None
+        self._stopped = False
         self.started_at: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -193,10 +194,15 @@ class OrderGate:
         self._pump = asyncio.create_task(self._processor.pump(ports.broker.events()))
         await asyncio.sleep(0)  # let the pump subscribe before anything can happen
         self.started_at = ports.clock.now()
+        self._stopped = False
         self.portfolio.start_session(self.started_at)
 
     async def stop(self) -> None:
-        """Drain events, stop the pump, disconnect; working orders stay at the broker."""
+        """Drain events, stop the pump, disconnect; working orders stay at the broker.
+        Stopping a stopped gate does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         ports = self.__ports
         if self._pump is not None:
             await self._processor.settle()
@@ -377,6 +383,20 @@ class OrderGate:
         """
         now = self.__ports.clock.now()
         await self.__ports.audit.append(AuditRecord(kind, now, payload, correlation_id))
+
+    async def audit_entries(
+        self,
+        *,
+        kind: str | None = None,
+        correlation_id: CorrelationId | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries matching every given filter, oldest first (read-only)."""
+        return await self.__ports.audit.query(
+            kind=kind, correlation_id=correlation_id, since=since, until=until, limit=limit
+        )
 
     async def signal_decided(self, signal: Signal) -> bool:
         """True if `signal.signal_id` was dealt with before, in this session or before a

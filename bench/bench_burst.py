@@ -51,6 +51,7 @@ from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import (
     ExecutionFill,
@@ -63,7 +64,6 @@ from ordergate.domain.orders import (
     TimeInForce,
 )
 from ordergate.domain.portfolio import Portfolio
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.risk.limits import RiskLimits
 from ordergate.domain.values import ClientOrderId, Side
 from ordergate.ports.audit_log import AuditLog
@@ -108,8 +108,7 @@ async def record_burst(requests: Sequence[OrderRequest], per_order: int) -> list
     stream = twin.events()
     twin.set_price(STOCK, MARKET)
     for request in requests:
-        decision = RiskDecision(request.client_order_id, True, ts=START)
-        await twin.submit(ApprovedOrder(request, decision), timeout=1.0)
+        await twin.submit(mint_approval_for_tests(request, START), timeout=1.0)
     one = Decimal(1)
     for _ in range(per_order):
         for request in requests:

@@ -20,14 +20,14 @@ import json
 import logging
 import statistics
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from ordergate.adapters.ibkr.health import BackoffPolicy
 from ordergate.adapters.ibkr.testing import IbkrBrokerHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.events import FillRecovered
 from ordergate.domain.orders import OrderRequest, OrderType, TimeInForce
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 
 TARGET_SECONDS = 2.0
@@ -36,8 +36,7 @@ TARGET_SECONDS = 2.0
 def _order(h: IbkrBrokerHarness, cid: str, price: str) -> ApprovedOrder:
     request = OrderRequest(ClientOrderId(cid), h.stock, Side.BUY, Decimal(5), OrderType.LIMIT,
                            limit_price=Decimal(price), time_in_force=TimeInForce.GTC)
-    return ApprovedOrder(request, RiskDecision(request.client_order_id, True,
-                                               ts=datetime.now(UTC)))
+    return mint_approval_for_tests(request)
 
 
 async def measure(rounds: int) -> dict[str, float]:

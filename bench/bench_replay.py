@@ -9,7 +9,7 @@ The same strategy runs on the same bars in this process, in turn:
    gate's portfolio. Once with the in-memory audit log, once with the SQLite audit log (temporary
    file, WAL, synchronous=FULL: every decision durable before its broker call);
 2. **broker only** (labelled as such: no gate, audit or portfolio) — `SimBroker.submit` with a
-   hand-made `ApprovedOrder`, the position tracked from the fills it returns;
+   test-minted approval (`mint_approval_for_tests`), the position tracked from the fills it returns;
 3. backtrader in its default `Cerebro()` (`bt.indicators.SMA`, `bt.indicators.CrossOver`, market
    orders), the anchor.
 It prints bars/s for each, the ratio to backtrader, and whether each produced the same trades as
@@ -43,10 +43,10 @@ from ordergate.adapters.sim.market_data import SimMarketData
 from ordergate.adapters.sim.synthetic import SyntheticIntraday
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import ExecutionFill, OrderRequest, OrderType
 from ordergate.domain.risk.breakers import BreakerConfig
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.risk.limits import RiskLimits
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import ClientOrderId, Side, SignalId
@@ -199,7 +199,7 @@ async def run_sim(bars: list[SimBar], stock: Stock) -> Result:
         ids += 1
         cid = ClientOrderId(f"X{ids}")
         request = OrderRequest(cid, stock, side, quantity, OrderType.MARKET)
-        approval = ApprovedOrder(request, RiskDecision(cid, True, now))
+        approval = mint_approval_for_tests(request, now)
         await broker.submit(approval, timeout=1.0)
 
     began = time.perf_counter()

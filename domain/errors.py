@@ -19,6 +19,7 @@ __all__ = [
     "OrdergateError",
     "PositionNotFound",
     "RiskLimitExceeded",
+    "UnapprovedOrder",
     "UnknownOrder",
 ]
 
@@ -115,4 +116,17 @@ class BrokerTimeout(BrokerError, TimeoutError):
         super().__init__(
             f"{operation} did not complete within timeout={timeout}s; "
             "the call was abandoned (check the connection or raise the timeout)"
+        )
+
+
+class UnapprovedOrder(BrokerRejected):
+    """A broker adapter refused an `ApprovedOrder` the risk gate did not issue (hand-built,
+    copied, altered, already used or withdrawn): nothing was sent."""
+
+    def __init__(self, client_order_id: str, reason: str) -> None:
+        self.client_order_id = client_order_id
+        self.reason = reason
+        super().__init__(
+            f"order {client_order_id} was refused: {reason}; only the risk gate's approvals "
+            "can be sent (submit through OrderGate); nothing was sent"
         )

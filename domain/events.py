@@ -48,6 +48,7 @@ __all__ = [
     "ReconciliationDiff",
     "RiskDecisionMade",
     "TradingStateChanged",
+    "UnapprovedOrderRefused",
 ]
 
 
@@ -172,6 +173,20 @@ class FillRecovered:
     """A fill that happened while we were disconnected, found by resync; emitted exactly once."""
 
     fill: ExecutionFill
+    ts_event: datetime = utc_field()
+    ts_init: datetime = utc_field()
+    correlation_id: CorrelationId | None = None
+    version: int = 1
+
+
+@attrs.frozen
+class UnapprovedOrderRefused:
+    """A broker adapter refused an order that did not carry a live approval of the risk gate
+    (someone tried to reach `Broker.submit` around the gate). Reported on the broker's event
+    stream so the running gate audits the attempt; it is recorded, never published."""
+
+    client_order_id: str
+    reason: str
     ts_event: datetime = utc_field()
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None

@@ -3,9 +3,12 @@
 Contract (proved for every adapter by `tests/contract/test_broker_contract.py`):
 - Every I/O method takes a keyword `timeout` in seconds and raises
   `ordergate.domain.errors.BrokerTimeout` when it expires; no call hangs.
-- `submit` / `submit_list` accept only `ApprovedOrder`s: the risk gate's approval travels with
-  the request. Submitting returns once the broker has the order (not when it fills); what happens
-  next arrives on `events()`: ACCEPTED or REJECTED, then fills (`ExecutionFill`) and commissions
+- `submit` / `submit_list` accept only `ApprovedOrder`s the risk gate issued: before sending
+  anything the adapter redeems them (`ordergate.ports.approvals.redeem`); a hand-built, copied,
+  altered or already used approval is refused with `UnapprovedOrder`, reported first as an
+  `UnapprovedOrderRefused` event (the running gate audits it), and nothing is sent.
+  Submitting returns once the broker has the order (not when it fills); what happens next
+  arrives on `events()`: ACCEPTED or REJECTED, then fills (`ExecutionFill`) and commissions
   (`CommissionReport`, possibly before or after its fill), CANCELED / EXPIRED.
 - Events for one order arrive in the order the broker produced them; an `ExecutionFill` may be
   repeated by the broker (same `execution_id`), consumers apply fills idempotently. Fills that
@@ -34,6 +37,7 @@ from ordergate.domain.events import (
     OptionExercised,
     OptionExpired,
     PositionSnapshot,
+    UnapprovedOrderRefused,
 )
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import CommissionReport, ExecutionFill, OrderLifecycleEvent
@@ -52,6 +56,7 @@ BrokerEvent = (
     | OptionExercised
     | OptionAssigned
     | OptionExpired
+    | UnapprovedOrderRefused
 )
 
 

@@ -128,7 +128,7 @@ def cli_settings(
 async def with_gate(settings: Settings, action: Callable[[OrderGate], Awaitable[T]]) -> T:
     """Build the application, run `action` inside `async with gate`, release everything."""
     try:
-        container, gate = await build_application(settings)
+        app = await build_application(settings)
     except (OrdergateError, OSError):
         raise
     except Exception as exc:  # the container's own errors (e.g. a kind not wired here)
@@ -136,11 +136,8 @@ async def with_gate(settings: Settings, action: Callable[[OrderGate], Awaitable[
             f"cannot build the application for broker.kind={settings.broker.kind.value!r}: {exc}",
             ExitCode.BAD_CONFIG,
         ) from None
-    try:
-        async with gate:
-            return await action(gate)
-    finally:
-        await container.shutdown_resources()  # type: ignore[misc]
+    async with app:
+        return await action(app.gate)
 
 
 def trading_control_for(

@@ -33,12 +33,7 @@ from ordergate.adapters.cli.app import (
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.application.arming import check_arming
-from ordergate.application.bootstrap import (
-    build_application,
-    session_barrier,
-    session_pacer,
-    session_strategies,
-)
+from ordergate.application.bootstrap import build_application
 from ordergate.application.config import Settings, load_settings
 from ordergate.application.session import SessionRunner, SessionSummary
 
@@ -100,24 +95,21 @@ def run(
 
 
 async def _session(settings: Settings, quiet: bool) -> tuple[SessionSummary, bool]:
-    container, gate = await build_application(settings, replay=True)
-    try:
-        async with gate:
-            runner_pacer = session_pacer(container, settings)
-            total = runner_pacer.total_cycles
-            with _progress(quiet) as progress:
-                task = progress.add_task("session", total=total)
-                runner = SessionRunner(
-                    gate,
-                    runner_pacer,
-                    session_strategies(container, settings),
-                    on_cycle=lambda n, _s: progress.update(task, completed=n),
-                    barrier=session_barrier(container, settings),
-                )
-                summary = await runner.run()
-            verified = (await gate.verify_audit()).ok
-    finally:
-        await container.shutdown_resources()  # type: ignore[misc]
+    async with await build_application(settings, replay=True) as app:
+        gate = app.gate
+        runner_pacer = app.session_pacer()
+        total = runner_pacer.total_cycles
+        with _progress(quiet) as progress:
+            task = progress.add_task("session", total=total)
+            runner = SessionRunner(
+                gate,
+                runner_pacer,
+                app.session_strategies(),
+                on_cycle=lambda n, _s: progress.update(task, completed=n),
+                barrier=app.session_barrier(),
+            )
+            summary = await runner.run()
+        verified = (await gate.verify_audit()).ok
     return summary, verified
 
 

@@ -44,6 +44,7 @@ from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders import ExecutionFill
 from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import BrokerOrderId, ClientOrderId
+from ordergate.ports.approvals import Refusal, redeem
 from ordergate.ports.broker import BrokerEvent
 
 __all__ = ["FakeBroker"]
@@ -131,16 +132,21 @@ class FakeBroker:
         return known
 
     async def submit(self, order: ApprovedOrder, *, timeout: float) -> BrokerOrderId:
-        """Place one approved order; ACCEPTED or REJECTED follows on `events()`."""
-        await self._call("submit", timeout, order=order)
-        return self._engine.place((self._approved(order),))[0]
+        """Place one approved order; ACCEPTED or REJECTED follows on `events()`. An approval
+        the risk gate did not issue is refused (`UnapprovedOrder`) before anything else."""
+        self._record("submit", timeout=timeout, order=order)
+        approved = self._redeem((order,))
+        await self._call("submit", timeout, record=False)
+        return self._engine.place(approved)[0]
 
     async def submit_list(
         self, orders: tuple[ApprovedOrder, ...], *, timeout: float
     ) -> tuple[BrokerOrderId, ...]:
         """Place a bracket or an OCA group; the whole list is validated before any is placed."""
-        await self._call("submit_list", timeout, orders=orders)
-        return self._engine.place(tuple(self._approved(order) for order in orders))
+        self._record("submit_list", timeout=timeout, orders=orders)
+        approved = self._redeem(orders)
+        await self._call("submit_list", timeout, record=False)
+        return self._engine.place(approved)
 
     async def modify(
         self,
@@ -305,19 +311,24 @@ class FakeBroker:
         return [call for call in self.calls if call.method == method]
 
     # -- internals ---------------------------------------------------------------------------
-    @staticmethod
-    def _approved(order: ApprovedOrder) -> ApprovedOrder:
-        if not isinstance(order, ApprovedOrder):
-            raise BrokerRejected(
-                f"only ApprovedOrder values may be sent to a broker; got {type(order).__name__}"
-            )
-        return order
+    def _redeem(self, orders: tuple[object, ...]) -> tuple[ApprovedOrder, ...]:
+        try:
+            return redeem(orders)
+        except Refusal as refusal:
+            # Reported even while the link is down: the attempt matters more than the link.
+            event = refusal.event(self._clock.now())
+            self.sent.append(event)
+            self._stream.publish(event)
+            raise
 
     def _record(self, method: str, **arguments: Any) -> None:
         self.calls.append(RecordedCall(method, tuple(arguments.items()), self._clock.now()))
 
-    async def _call(self, method: str, timeout: float, **arguments: Any) -> None:
-        self._record(method, timeout=timeout, **arguments)
+    async def _call(
+        self, method: str, timeout: float, *, record: bool = True, **arguments: Any
+    ) -> None:
+        if record:
+            self._record(method, timeout=timeout, **arguments)
         self._check_connected(method)
         await self._delay(method, timeout)
         self._check_connected(method)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -36,6 +36,7 @@ from ordergate.domain.events import ConnectionStateChanged
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId
+from ordergate.ports.approvals import Refusal, redeem
 from ordergate.ports.broker import BrokerEvent
 
 __all__ = ["IbkrBroker"]
@@ -129,8 +130,9 @@ class IbkrBroker(IbkrQueries):
 
     async def submit(self, order: ApprovedOrder, *, timeout: float) -> BrokerOrderId:
         """Qualify, place, and return IB's permId once IB acknowledged the order."""
-        what = f"submit {order.request.client_order_id}"
-        ids = await bounded(self._place((order,)), timeout, what)
+        (approved,) = self._redeem((order,))
+        what = f"submit {approved.request.client_order_id}"
+        ids = await bounded(self._place((approved,)), timeout, what)
         return ids[0]
 
     async def submit_list(
@@ -139,8 +141,17 @@ class IbkrBroker(IbkrQueries):
         """A bracket (parent first: the parent and first child are held with transmit=False
         until the last child is placed) or an OCA group (each member transmitted as placed);
         if IB refuses a member, the accepted ones are cancelled and `BrokerRejected` raised."""
-        first = orders[0].request.client_order_id if orders else "empty list"
-        return await bounded(self._place(orders), timeout, f"submit list {first}")
+        approved = self._redeem(orders)
+        first = approved[0].request.client_order_id
+        return await bounded(self._place(approved), timeout, f"submit list {first}")
+
+    def _redeem(self, orders: tuple[object, ...]) -> tuple[ApprovedOrder, ...]:
+        """The gate's approvals of one send, used; a refusal is reported on `events()` first."""
+        try:
+            return redeem(orders)
+        except Refusal as refusal:
+            self._events.publish(refusal.event(datetime.now(UTC)))
+            raise
 
     async def _place(self, orders: tuple[ApprovedOrder, ...]) -> tuple[BrokerOrderId, ...]:
         requests = [a.request for a in orders]

@@ -26,6 +26,7 @@ from ordergate.domain.market import Bar
 from ordergate.domain.orders.events import ExecutionFill
 from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import BrokerOrderId, ClientOrderId
+from ordergate.ports.approvals import Refusal, redeem
 from ordergate.ports.broker import BrokerEvent
 
 __all__ = ["SimBroker", "SimEventStream"]
@@ -150,6 +151,14 @@ class SimBroker:
             except TimeoutError:
                 raise BrokerTimeout(operation, timeout) from None
 
+    def _redeem(self, orders: tuple[object, ...]) -> tuple[ApprovedOrder, ...]:
+        """The gate's approvals of one send, used; a refusal is reported on `events()` first."""
+        try:
+            return redeem(orders)
+        except Refusal as refusal:
+            self._publish([refusal.event(self.clock.now())])
+            raise
+
     def _require_connection(self, operation: str) -> None:
         if not self._connected:
             raise BrokerError(
@@ -194,11 +203,10 @@ class SimBroker:
 
     async def submit(self, order: ApprovedOrder, *, timeout: float) -> BrokerOrderId:
         """Send one approved order; its ACCEPTED/REJECTED and fills arrive on `events()`."""
+        (approved,) = self._redeem((order,))
         await self._enter("submit", timeout)
         self._require_connection("submit")
-        if not isinstance(order, ApprovedOrder):
-            raise BrokerRejected(f"only ApprovedOrder may be submitted, got {type(order).__name__}")
-        broker_order_id, events = self.engine.submit(order.request)
+        broker_order_id, events = self.engine.submit(approved.request)
         if events:
             self._publish(events)
         return broker_order_id
@@ -207,11 +215,10 @@ class SimBroker:
         self, orders: tuple[ApprovedOrder, ...], *, timeout: float
     ) -> tuple[BrokerOrderId, ...]:
         """Send a bracket (parent first) or an OCA group in one step."""
+        approved = self._redeem(orders)
         await self._enter("submit_list", timeout)
         self._require_connection("submit_list")
-        if not orders or not all(isinstance(o, ApprovedOrder) for o in orders):
-            raise BrokerRejected("submit_list needs one or more ApprovedOrder")
-        ids, events = self.engine.submit_list([o.request for o in orders])
+        ids, events = self.engine.submit_list([o.request for o in approved])
         if events:
             self._publish(events)
         return ids

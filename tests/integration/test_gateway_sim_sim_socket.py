@@ -22,6 +22,7 @@ from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
 from ordergate.adapters.ibkr.broker import IbkrBroker
 from ordergate.adapters.ibkr.testing import harness_config
 from ordergate.adapters.sim.session import SimSession, atm_call
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.account import BrokerPosition
 from ordergate.domain.instruments import (
     NEW_YORK,
@@ -37,7 +38,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 from ordergate.ports.broker import Broker
 
@@ -213,7 +214,7 @@ class ThroughEmulator:
 
 
 def approved(request: OrderRequest, now: datetime) -> ApprovedOrder:
-    return ApprovedOrder(request, RiskDecision(request.client_order_id, True, now))
+    return mint_approval_for_tests(request, now)
 
 
 def order(

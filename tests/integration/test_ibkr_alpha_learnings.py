@@ -23,9 +23,10 @@ from ordergate.adapters.gateway_sim.request_types import PlaceOrder, ReqHistoric
 from ordergate.adapters.gateway_sim.requests import parse_request
 from ordergate.adapters.ibkr.market_data import IbkrMarketData
 from ordergate.adapters.ibkr.testing import HARNESS_ACCOUNT, IbkrBrokerHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.errors import BrokerRejected, BrokerTimeout, InvalidValue
 from ordergate.domain.orders import OrderRequest, OrderType
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,8 +50,7 @@ def market_data(harness: IbkrBrokerHarness) -> IbkrMarketData:
 
 
 def approved(request: OrderRequest) -> ApprovedOrder:
-    decision = RiskDecision(request.client_order_id, approved=True, ts=datetime.now(UTC))
-    return ApprovedOrder(request, decision)
+    return mint_approval_for_tests(request)
 
 
 def limit_order(harness: IbkrBrokerHarness, cid: str, price: str = "150") -> ApprovedOrder:

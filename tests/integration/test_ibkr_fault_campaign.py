@@ -17,7 +17,6 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ import attrs
 import pytest
 
 from ordergate.adapters.ibkr.testing import HARNESS_ACCOUNT, IbkrBrokerHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.errors import BrokerError
 from ordergate.domain.events import ConnectionState, ConnectionStateChanged, FillRecovered
 from ordergate.domain.orders import (
@@ -35,7 +35,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
 _SPEC = os.environ.get("ORDERGATE_IBKR_CAMPAIGN", "")
@@ -153,8 +153,7 @@ class Campaign:
             time_in_force=TimeInForce.GTC,
         )
         self.sent[request.client_order_id] = request
-        return ApprovedOrder(request, RiskDecision(request.client_order_id, True,
-                                                   ts=datetime.now(UTC)))
+        return mint_approval_for_tests(request)
 
     async def _submit(self, h: IbkrBrokerHarness, order: ApprovedOrder) -> None:
         with contextlib.suppress(BrokerError):

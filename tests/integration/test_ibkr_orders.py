@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from ordergate.adapters.gateway_sim.request_types import PlaceOrder
 from ordergate.adapters.gateway_sim.requests import parse_request
 from ordergate.adapters.ibkr.testing import IbkrBrokerHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.orders import (
     BracketRequest,
@@ -29,7 +29,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 
 pytestmark = pytest.mark.timeout(60)
@@ -71,8 +71,7 @@ def req(h: IbkrBrokerHarness, cid: str, side: Side, qty: int, kind: OrderType,
 
 
 def ok(request: OrderRequest) -> ApprovedOrder:
-    return ApprovedOrder(request, RiskDecision(request.client_order_id, True,
-                                               ts=datetime.now(UTC)))
+    return mint_approval_for_tests(request)
 
 
 def kinds(events: list[Any], cid: str) -> list[OrderEventKind]:

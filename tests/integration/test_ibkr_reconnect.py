@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 from ordergate.adapters.ibkr.broker import IbkrBroker
 from ordergate.adapters.ibkr.health import BackoffPolicy
 from ordergate.adapters.ibkr.testing import IbkrBrokerHarness, harness_config
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.events import ConnectionState, ConnectionStateChanged, FillRecovered
 from ordergate.domain.orders import (
     ExecutionFill,
@@ -29,7 +29,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,8 +96,7 @@ def order(h: IbkrBrokerHarness, cid: str, kind: OrderType = OrderType.LIMIT,
         ClientOrderId(cid), h.stock, Side.BUY, Decimal(5), kind,
         limit_price=None if price is None else Decimal(price), time_in_force=tif,
     )
-    return ApprovedOrder(request, RiskDecision(request.client_order_id, True,
-                                               ts=datetime.now(UTC)))
+    return mint_approval_for_tests(request)
 
 
 async def restart_with(h: IbkrBrokerHarness, downtime: float, during: Any = None) -> None:

@@ -18,17 +18,10 @@ import pytest
 from ordergate.adapters.gateway_sim.control import ReplayControlClient, ReplayControlError
 from ordergate.adapters.gateway_sim.server import GatewayServer
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
-from ordergate.application.bootstrap import (
-    build_application,
-    session_barrier,
-    session_pacer,
-    session_strategies,
-    sim_session,
-)
+from ordergate.application.bootstrap import build_application, sim_session
 from ordergate.application.config import Settings, load_settings
 from ordergate.application.session import SessionRunner, SessionSummary
 from ordergate.domain.errors import BrokerError
-from ordergate.ports.audit_log import AuditLog
 
 DAYS = 120
 
@@ -51,23 +44,17 @@ def settings_for(broker: str, port: int = 4002) -> Settings:
 
 
 async def run_session(settings: Settings) -> tuple[SessionSummary, dict[str, Any]]:
-    container, gate = await build_application(settings, replay=True)
-    try:
-        async with gate:
-            runner = SessionRunner(
-                gate,
-                session_pacer(container, settings),
-                session_strategies(container, settings),
-                barrier=session_barrier(container, settings),
-            )
-            summary = await runner.run()
-            assert (await gate.verify_audit()).ok
-            return summary, await fingerprint(gate, await container.audit(), summary)
-    finally:
-        await container.shutdown_resources()  # type: ignore[misc]
+    async with await build_application(settings, replay=True) as app:
+        gate = app.gate
+        runner = SessionRunner(
+            gate, app.session_pacer(), app.session_strategies(), barrier=app.session_barrier()
+        )
+        summary = await runner.run()
+        assert (await gate.verify_audit()).ok
+        return summary, await fingerprint(gate, summary)
 
 
-async def fingerprint(gate: Any, audit: AuditLog, summary: SessionSummary) -> dict[str, Any]:
+async def fingerprint(gate: Any, summary: SessionSummary) -> dict[str, Any]:
     """Everything a session decided and the broker did, without ids the two brokers number
     differently (execution ids, broker order ids)."""
     portfolio = gate.portfolio
@@ -85,7 +72,7 @@ async def fingerprint(gate: Any, audit: AuditLog, summary: SessionSummary) -> di
     )
     decisions = [
         (e.record.ts, e.record.correlation_id, numbers_by_value(e.record.payload))
-        for e in await audit.query(kind="risk.decision")
+        for e in await gate.audit_entries(kind="risk.decision")
     ]
     return {
         "cycles": summary.cycles,

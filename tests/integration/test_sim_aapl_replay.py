@@ -29,6 +29,7 @@ from ordergate.adapters.sim.broker import SimBroker, SimEventStream
 from ordergate.adapters.sim.clock import SimClock
 from ordergate.adapters.sim.engine import MatchingEngine
 from ordergate.adapters.sim.replay import Replay
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.instruments import NEW_YORK, Stock
 from ordergate.domain.orders import (
     ExecutionFill,
@@ -38,7 +39,6 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.values import ClientOrderId, Side
 
 T = 1.0
@@ -69,9 +69,7 @@ class AaplReplay:
             replay.step(bar)
             for requests in self.after_close.get(bar.ts.astimezone(NEW_YORK).date(), []):
                 now = self.broker.clock.now()
-                approved = tuple(
-                    ApprovedOrder(r, RiskDecision(r.client_order_id, True, now)) for r in requests
-                )
+                approved = tuple(mint_approval_for_tests(r, now) for r in requests)
                 if len(approved) == 1:
                     await self.broker.submit(approved[0], timeout=T)
                 else:

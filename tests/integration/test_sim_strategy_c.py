@@ -19,6 +19,7 @@ from ordergate.adapters.sim.engine import MatchingEngine
 from ordergate.adapters.sim.market_data import SimMarketData
 from ordergate.adapters.sim.options import OptionChain, OptionMarket
 from ordergate.adapters.sim.replay import Replay
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.instruments import NEW_YORK, OptionContract, OptionRight, Stock
 from ordergate.domain.orders import (
     ClosureReason,
@@ -31,7 +32,6 @@ from ordergate.domain.orders import (
     OrderType,
 )
 from ordergate.domain.portfolio import Portfolio
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.strategy_c import closure_id_factory, closure_requests, review_positions
 from ordergate.domain.values import ClientOrderId, Side
 
@@ -71,7 +71,7 @@ class OptionSession:
         order.apply(OrderLifecycleEvent(request.client_order_id, OrderEventKind.SUBMITTED, now,
                                         now))
         self.portfolio.add_order(order)
-        approval = ApprovedOrder(request, RiskDecision(request.client_order_id, True, now))
+        approval = mint_approval_for_tests(request, now)
         await self.broker.submit(approval, timeout=T)
         await self.absorb()
 

@@ -11,6 +11,7 @@ import pytest
 from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.testing import HARNESS_START, harness_instruments
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.errors import BrokerError, BrokerRejected, InvalidValue, UnknownOrder
 from ordergate.domain.events import ConnectionState, ConnectionStateChanged
 from ordergate.domain.orders import (
@@ -25,7 +26,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 
 STOCK, OPTION, UNKNOWN = harness_instruments()
@@ -34,10 +35,7 @@ K = OrderEventKind
 
 
 def approved(request: OrderRequest) -> ApprovedOrder:
-    decision = RiskDecision(
-        client_order_id=request.client_order_id, approved=True, ts=HARNESS_START
-    )
-    return ApprovedOrder(request, decision)
+    return mint_approval_for_tests(request, HARNESS_START)
 
 
 def request(coid: str, side: Side = Side.BUY, qty: int = 10, **fields: object) -> OrderRequest:

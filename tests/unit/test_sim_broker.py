@@ -10,6 +10,7 @@ import pytest
 
 from ordergate.adapters.sim.broker import SimBroker
 from ordergate.adapters.sim.testing import SimBrokerHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout, UnknownOrder
 from ordergate.domain.events import ConnectionStateChanged
 from ordergate.domain.orders import (
@@ -21,7 +22,7 @@ from ordergate.domain.orders import (
     OrderStatus,
     OrderType,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import ClientOrderId, Side
 from ordergate.ports.broker import Broker
 
@@ -30,7 +31,7 @@ T = 1.0
 
 def approved(request: OrderRequest, harness: SimBrokerHarness) -> ApprovedOrder:
     now = harness.broker.clock.now()  # type: ignore[attr-defined]
-    return ApprovedOrder(request, RiskDecision(request.client_order_id, True, now))
+    return mint_approval_for_tests(request, now)
 
 
 def buy(harness: SimBrokerHarness, cid: str, **fields: object) -> OrderRequest:

@@ -6,10 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from ordergate.adapters.sim.testing import HARNESS_START, SimBrokerHarness, SimMarketDataHarness
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.application.testing.harness import BrokerHarness, MarketDataHarness
 from ordergate.domain.market import Bar
 from ordergate.domain.orders import ExecutionFill, OrderRequest, OrderType
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.values import ClientOrderId, Side
 
 T = 1.0
@@ -36,7 +36,7 @@ async def test_broker_harness_fill_limit_makes_partial_fills_per_price_update() 
     await harness.set_fill_limit(Decimal(4))
     request = OrderRequest(ClientOrderId("P"), harness.stock, Side.BUY, Decimal(10),
                            OrderType.LIMIT, limit_price=Decimal(100))
-    approval = ApprovedOrder(request, RiskDecision(request.client_order_id, True, HARNESS_START))
+    approval = mint_approval_for_tests(request, HARNESS_START)
     await harness.broker.submit(approval, timeout=T)
     for price in ("100", "99.5", "99"):
         await harness.set_price(harness.stock, Decimal(price))

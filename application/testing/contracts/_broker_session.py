@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.application.testing.harness import BrokerHarness
 from ordergate.domain.errors import BrokerRejected
 from ordergate.domain.instruments import Instrument
@@ -30,7 +31,7 @@ from ordergate.domain.orders import (
     OrderStatus,
     OrderType,
 )
-from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
+from ordergate.domain.risk.decision import ApprovedOrder
 from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId, Side
 from ordergate.ports.broker import Broker, BrokerEvent
 
@@ -147,9 +148,7 @@ class BrokerSession:
 
     async def approve(self, request: OrderRequest) -> ApprovedOrder:
         """The request with an approving decision, and its domain order (status SUBMITTED)."""
-        decision = RiskDecision(
-            client_order_id=request.client_order_id, approved=True, ts=await self.now()
-        )
+        approved = mint_approval_for_tests(request, await self.now())
         order = Order.from_request(request)
         now = await self.now()
         order.apply(
@@ -158,7 +157,7 @@ class BrokerSession:
             )
         )
         self.orders[request.client_order_id] = order
-        return ApprovedOrder(request, decision)
+        return approved
 
     async def submit(self, request: OrderRequest) -> Submitted:
         """Send one order; a `BrokerRejected` is captured (not raised) in the result."""

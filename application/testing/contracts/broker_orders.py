@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 import pytest_asyncio
 
 from ordergate.application.testing.contracts._broker_session import TIMEOUT, BrokerSession
 from ordergate.application.testing.harness import BrokerHarness
-from ordergate.domain.errors import BrokerRejected
+from ordergate.domain.errors import BrokerRejected, UnapprovedOrder
+from ordergate.domain.events import UnapprovedOrderRefused
 from ordergate.domain.orders import OrderEventKind, OrderStatus, OrderType, TimeInForce
+from ordergate.domain.risk.decision import ApprovedOrder, RiskDecision
 from ordergate.domain.values import Side
 
 __all__ = ["BrokerContractBase", "BrokerOrderTypesContract"]
@@ -65,6 +68,42 @@ class BrokerOrderTypesContract(BrokerContractBase):
         await s.settle()
         assert s.was_rejected(request, submitted)
         assert [] == s.fills(request)
+
+    async def test_a_hand_built_approval_is_refused_and_reported(
+        self, broker_session: BrokerSession
+    ) -> None:
+        s = broker_session
+        await s.price("100")
+        request = s.request(BUY, 3000, OrderType.MARKET)
+        forged = ApprovedOrder(request, RiskDecision(request.client_order_id, True, await s.now()))
+        with pytest.raises(UnapprovedOrder, match=str(request.client_order_id)):
+            await s.broker.submit(forged, timeout=TIMEOUT)
+        with pytest.raises(UnapprovedOrder):
+            await s.broker.submit_list((forged,), timeout=TIMEOUT)
+        events = await s.settle()
+        refused = [e for e in events if isinstance(e, UnapprovedOrderRefused)]
+        assert [request.client_order_id.value] * 2 == [e.client_order_id for e in refused]
+        assert [] == s.kinds(request)
+        assert [] == await s.broker.open_orders(timeout=TIMEOUT)
+        assert [] == await s.broker.positions(timeout=TIMEOUT)
+
+    async def test_an_approval_is_good_for_one_send_only(
+        self, broker_session: BrokerSession
+    ) -> None:
+        s = broker_session
+        await s.price("100")
+        request = s.request(BUY, 1, OrderType.LIMIT, limit_price="90")
+        approved = await s.approve(request)
+        await s.broker.submit(approved, timeout=TIMEOUT)
+        bigger = attrs.evolve(request, quantity=Decimal(3000))
+        with pytest.raises(UnapprovedOrder):  # replayed
+            await s.broker.submit(approved, timeout=TIMEOUT)
+        with pytest.raises(UnapprovedOrder):  # altered
+            await s.broker.submit(attrs.evolve(approved, request=bigger), timeout=TIMEOUT)
+        await s.settle()
+        assert [request.client_order_id] == [
+            v.client_order_id for v in await s.broker.open_orders(timeout=TIMEOUT)
+        ]
 
     async def test_connect_is_idempotent(self, broker_session: BrokerSession) -> None:
         await broker_session.broker.connect(timeout=TIMEOUT)
