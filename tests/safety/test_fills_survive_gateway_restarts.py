@@ -19,13 +19,7 @@ from ordergate.adapters.gateway_sim.exec_ids import ExecutionIds
 from ordergate.adapters.gateway_sim.server import GatewayServer
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
-from ordergate.application.bootstrap import (
-    build_application,
-    session_barrier,
-    session_pacer,
-    session_strategies,
-    sim_session,
-)
+from ordergate.application.bootstrap import build_application, sim_session
 from ordergate.application.config import Settings, load_settings
 from ordergate.application.session import SessionRunner
 
@@ -56,18 +50,14 @@ async def one_session(audit: Path) -> tuple[int, int, set[str]]:
     engine = SimGatewayEngine(sim_session(settings_for(4002, audit)))
     async with GatewayServer(engine, port=0) as server:
         settings = settings_for(server.port, audit)
-        container, gate = await build_application(settings, replay=True)
-        try:
-            async with gate:
-                runner = SessionRunner(
-                    gate,
-                    session_pacer(container, settings),
-                    session_strategies(container, settings),
-                    barrier=session_barrier(container, settings),
-                )
-                summary = await runner.run()
-        finally:
-            await container.shutdown_resources()  # type: ignore[misc]
+        async with await build_application(settings, replay=True) as app:
+            runner = SessionRunner(
+                app.gate,
+                app.session_pacer(),
+                app.session_strategies(),
+                barrier=app.session_barrier(),
+            )
+            summary = await runner.run()
         made = {e.exec_id for e in engine.executions()}
         return summary.fills, len(made), made
 
