@@ -66,6 +66,7 @@ class StrategyCMonitor:
             self.config,
             quotes=desk.quotes,
             open_breakers=desk.breakers.open_breakers,
+            calendar=desk.calendar,
         )
         if review.data_quarantine:
             names = ", ".join(str(i) for i in review.quarantined)

@@ -18,7 +18,9 @@ from typing import Any
 
 import attrs
 
+from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import InvalidValue
+from ordergate.domain.instruments import OptionContract
 from ordergate.domain.market import Quote
 from ordergate.domain.orders.enums import OrderIntent, OrderType
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
@@ -150,7 +152,11 @@ def _account_reasons(
 
 
 def _own_reasons(
-    position: Position, price: Decimal | None, now: datetime, config: StrategyCConfig
+    position: Position,
+    price: Decimal | None,
+    now: datetime,
+    config: StrategyCConfig,
+    calendar: TradingCalendar | None,
 ) -> list[tuple[ClosureReason, str]]:
     reasons: list[tuple[ClosureReason, str]] = []
     if price is not None:
@@ -164,7 +170,14 @@ def _own_reasons(
             )
     dte = position.days_to_expiry(now)
     if dte is not None and dte <= config.dte_threshold:
-        reasons.append((ClosureReason.THREE_DTE, f"{dte} days to expiry ≤ {config.dte_threshold}"))
+        sessions = ""
+        instrument = position.instrument
+        if calendar is not None and isinstance(instrument, OptionContract):
+            left = calendar.sessions_between(calendar.local_date(now), instrument.expiry)
+            sessions = f" ({left} trading session{'' if left == 1 else 's'} of {calendar.name})"
+        reasons.append(
+            (ClosureReason.THREE_DTE, f"{dte} days to expiry{sessions} ≤ {config.dte_threshold}")
+        )
     return reasons
 
 
@@ -175,11 +188,14 @@ def review_positions(
     *,
     quotes: Mapping[InstrumentId, Quote] | None = None,
     open_breakers: Container[str] = frozenset(),
+    calendar: TradingCalendar | None = None,
 ) -> StrategyCReview:
     """Flag every open position that Strategy C closes, with the highest-priority reason.
 
     Prices and their times come from `quotes` when given (a quote without a price is ignored),
     else from the portfolio's marks. A position without timestamped data counts as stale.
+    With a `calendar`, a days-to-expiry flag also says how many trading sessions are left
+    (the rule itself counts exchange calendar days).
     """
     check_utc("now", now)
     config = config or StrategyCConfig()
@@ -201,7 +217,8 @@ def review_positions(
     for position in positions:
         iid = position.instrument_id
         found = sorted(
-            _own_reasons(position, data[iid], now, config) + shared, key=lambda r: _RANK[r[0]]
+            _own_reasons(position, data[iid], now, config, calendar) + shared,
+            key=lambda r: _RANK[r[0]],
         )
         if found:
             flags.append(

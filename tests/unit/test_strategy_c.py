@@ -278,3 +278,12 @@ def test_review_can_look_up_a_flag() -> None:
     review = review_positions(p, NOW)
     assert review.flag_for(AAPL.id) is review.flags[0]
     assert review.flag_for(FAR.id) is None
+
+
+def test_dte_flag_says_the_trading_sessions_left_with_a_calendar() -> None:
+    from ordergate.adapters.calendar.xnys import xnys_calendar
+
+    p = book((NEAR, Side.BUY, 1, "3.00", "3.10"))
+    flag = review_positions(p, NOW, calendar=xnys_calendar()).flags[0]
+    assert R.THREE_DTE == flag.reason
+    assert "3 trading sessions of XNYS" in flag.detail
