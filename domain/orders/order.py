@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 
@@ -25,7 +25,7 @@ from ordergate.domain.orders.events import (
 from ordergate.domain.orders.request import OrderRequest
 from ordergate.domain.values import ZERO, BrokerOrderId, ClientOrderId, ExecutionId
 
-__all__ = ["FILLABLE", "TRANSITIONS", "Fill", "Order", "OrderEvent"]
+__all__ = ["FILLABLE", "TRANSITIONS", "Fill", "Order", "OrderEvent", "OrderTracker"]
 
 OrderEvent = OrderLifecycleEvent | ExecutionFill | CommissionReport
 
@@ -96,6 +96,13 @@ class Fill:
     commission: Decimal | None = None
 
 
+class OrderTracker(Protocol):
+    """Told after every `Order.apply` (whatever it did) so it can keep totals up to date."""
+
+    def refresh(self, order: Order) -> None:
+        """Recount what `order` contributes now."""
+
+
 class Order:
     """One order's state, changed only by `apply`. Build it with `Order.from_request`."""
 
@@ -104,6 +111,7 @@ class Order:
         "_fills",
         "_pending_commissions",
         "_previous",
+        "_tracker",
         "broker_order_id",
         "filled_qty",
         "limit_price",
@@ -127,6 +135,7 @@ class Order:
         self._fills: dict[ExecutionId, Fill] = {}
         self._pending_commissions: dict[ExecutionId, Decimal] = {}
         self._previous: OrderStatus | None = None
+        self._tracker: OrderTracker | None = None
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
@@ -170,18 +179,28 @@ class Order:
         return execution_id in self._fills
 
     # -- behaviour --------------------------------------------------------------------------
+    def track(self, tracker: OrderTracker | None) -> None:
+        """Report every later change to `tracker` (one at a time; None stops reporting)."""
+        self._tracker = tracker
+        if tracker is not None:
+            tracker.refresh(self)
+
     def apply(self, event: OrderEvent) -> bool:
         """Apply one event. Returns True if the order changed, False for an idempotent repeat.
 
         Raises `InvalidOrderTransition` for an event the table does not allow, `InvalidValue` for
         an overfill or a bad modification, `DuplicateExecution` for a reused execution id with
-        different content.
+        different content. The tracker, if any, is told afterwards in every case.
         """
-        if isinstance(event, ExecutionFill):
-            return self._apply_fill(event)
-        if isinstance(event, CommissionReport):
-            return self._apply_commission(event)
-        return self._apply_lifecycle(event)
+        try:
+            if isinstance(event, ExecutionFill):
+                return self._apply_fill(event)
+            if isinstance(event, CommissionReport):
+                return self._apply_commission(event)
+            return self._apply_lifecycle(event)
+        finally:
+            if self._tracker is not None:
+                self._tracker.refresh(self)
 
     def _reject(self, event: str) -> InvalidOrderTransition:
         return InvalidOrderTransition(str(self.client_order_id), self.status.value, event)

@@ -100,7 +100,8 @@ class InstrumentExposure:
 
 @attrs.frozen
 class ExposureBook:
-    """Every instrument with a position or a working order, built in one pass over the portfolio.
+    """Every instrument with a position or a working order, from the portfolio's positions and
+    its working-order totals.
 
     `gross_notional` is the worst-case gross exposure: Σ `worst_abs` × price × multiplier, with
     each instrument at its mark (else its average open price, else its highest working price).
@@ -117,49 +118,46 @@ class ExposureBook:
 
     @classmethod
     def of(cls, portfolio: Portfolio) -> ExposureBook:
-        """Walk the portfolio's working orders and positions once."""
-        working: dict[InstrumentId, list[Any]] = {}  # iid -> [instrument, buy, sell, top price]
-        open_orders = 0
-        reserved = ZERO
-        for order in portfolio.working_orders():
-            open_orders += 1
-            request = order.request
-            instrument = request.instrument
-            iid = instrument.id
-            entry = working.get(iid)
-            if entry is None:
-                entry = working[iid] = [instrument, ZERO, ZERO, None]
-            leaves = order.working_qty
-            px = order.limit_price or order.stop_price
-            if request.side is Side.BUY:
-                entry[1] += leaves
-                cash_px = px or portfolio.mark_of(iid)
-                if cash_px is not None:
-                    reserved += leaves * cash_px * instrument.multiplier
-            else:
-                entry[2] += leaves
-            if px is not None and (entry[3] is None or px > entry[3]):
-                entry[3] = px
+        """Read the portfolio's working-order totals and walk its positions once.
+
+        The working orders are not walked: `Portfolio.working` keeps their totals as they
+        change, so this costs the same however many orders are working.
+        """
+        working = portfolio.working
         book: dict[InstrumentId, InstrumentExposure] = {}
-        gross = market_value = ZERO
+        gross = market_value = reserved = ZERO
+        for iid, totals in working.instruments():
+            reserved += totals.priced_buy_cash
+            if totals.unpriced_buy:
+                cash_px = portfolio.mark_of(iid)
+                if cash_px is not None:
+                    reserved += totals.unpriced_buy * cash_px * totals.instrument.multiplier
         for iid, position in portfolio.positions.items():
-            if position.quantity == 0 and iid not in working:
+            totals = working.totals(iid)
+            if position.quantity == 0 and totals is None:
                 continue
-            entry = working.pop(iid, None) or [position.instrument, ZERO, ZERO, None]
             mark = portfolio.mark_of(iid)
             if mark is not None:
                 market_value += position.market_value(mark)
-            price = mark or entry[3]
-            exposure = InstrumentExposure(entry[0], position.quantity, entry[1], entry[2], price)
+            if totals is None:
+                exposure = InstrumentExposure(position.instrument, position.quantity, ZERO, ZERO,
+                                              mark)
+            else:
+                price = mark or totals.top_price()
+                exposure = InstrumentExposure(
+                    totals.instrument, position.quantity, totals.buy, totals.sell, price
+                )
             book[iid] = exposure
             gross += exposure.notional
-        for iid, (instrument, buy, sell, top) in working.items():
-            exposure = InstrumentExposure(
-                instrument, ZERO, buy, sell, portfolio.marks.get(iid, top)
-            )
+        for iid, totals in working.instruments():
+            if iid in book:
+                continue
+            mark = portfolio.marks.get(iid)
+            price = mark if mark is not None else totals.top_price()
+            exposure = InstrumentExposure(totals.instrument, ZERO, totals.buy, totals.sell, price)
             book[iid] = exposure
             gross += exposure.notional
-        return cls(book, open_orders, gross, reserved, market_value)
+        return cls(book, working.open_orders, gross, reserved, market_value)
 
 
 @attrs.frozen
