@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from ordergate.adapters.sim.bars import from_units, to_units
 from ordergate.adapters.sim.orders import TRAIL, SimOrder
+from ordergate.adapters.sim.risk_checks import FundsTracker
 from ordergate.adapters.sim.sessions import session_close_after
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected
@@ -40,6 +41,7 @@ class OrderBook:
         self.oca_executed: dict[str, int] = {}  # units executed so far by each group's members
         self.next_expiry: datetime | None = None
         self.out: list[_BrokerEvent] = []
+        self.funds = FundsTracker()  # buying power held by the working parent orders
 
     # -- lookups -----------------------------------------------------------------------------
     def get_open(self, client_order_id: ClientOrderId, action: str) -> SimOrder:
@@ -94,9 +96,12 @@ class OrderBook:
         order.reported_stop = order.stop
 
     def register(self, order: SimOrder) -> None:
-        """Record a newly submitted order (status SUBMITTED)."""
+        """Record a newly submitted order (status SUBMITTED); from now on it reports what funds
+        it holds to `funds`."""
         self.orders[order.client_order_id] = order
         self.open[order.client_order_id] = order
+        order.funds = self.funds
+        self.funds.refresh(order)
 
     def reject(self, order: SimOrder, reason: str, ts: datetime) -> None:
         """The broker refuses the order: REJECTED with IB-style `reason`."""

@@ -61,7 +61,7 @@ from ordergate.adapters.sim.execution import Executor
 from ordergate.adapters.sim.ledger import SimLedger
 from ordergate.adapters.sim.matching import observe
 from ordergate.adapters.sim.orders import TRAIL, SimOrder, price_increment_error
-from ordergate.adapters.sim.risk_checks import funds_problem, reserved_funds
+from ordergate.adapters.sim.risk_checks import funds_problem
 from ordergate.domain.account import AccountSummary, BrokerPosition, OrderView
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import BrokerRejected, InvalidValue, UnknownOrder
@@ -366,7 +366,7 @@ class MatchingEngine:
 
     def account_summary(self) -> AccountSummary:
         """Cash, net liquidation and buying power, marked at last prices."""
-        reserved = reserved_funds(self.book.open.values(), self.ledger, self._last)
+        reserved = self.book.funds.reserved(self.ledger, self._last)
         return self.ledger.summary(self._last, reserved, self.now)
 
     # -- requests and latency ----------------------------------------------------------------------
@@ -457,7 +457,8 @@ class MatchingEngine:
             if parent is None or not (parent.is_working or parent.filled > 0):
                 return f"[201] Order rejected - reason: parent order {parent_id} is not working"
             return ""
-        return funds_problem(order, self.book.open.values(), self.ledger, self._last)
+        reserved = self.book.funds.reserved(self.ledger, self._last)
+        return funds_problem(order, reserved, self.ledger, self._last)
 
     def _take(self) -> list[EngineEvent]:
         out = self.book.out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, Protocol
 
 from ordergate.adapters.sim.bars import from_units, to_units
 from ordergate.domain.account import OrderView
@@ -35,6 +35,12 @@ KIND: Final = {
     OrderType.TRAILING_STOP: TRAIL,
 }
 _WORKING_STATUSES: Final = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+# The fields the buying power an order holds depends on (the rest of it is fixed at submission).
+_FUNDED: Final = frozenset({"status", "qty", "filled", "limit", "stop"})
+
+
+class _FundsListener(Protocol):
+    def refresh(self, order: SimOrder) -> None: ...
 
 
 def price_increment_error(request: OrderRequest) -> str | None:
@@ -62,6 +68,7 @@ class SimOrder:
         "commission",
         "expire_at",
         "filled",
+        "funds",
         "instrument",
         "instrument_id",
         "ioc",
@@ -89,7 +96,15 @@ class SimOrder:
         "value",
     )
 
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in _FUNDED:
+            funds = self.funds
+            if funds is not None:
+                funds.refresh(self)
+
     def __init__(self, request: OrderRequest, seq: int, broker_order_id: BrokerOrderId) -> None:
+        self.funds: _FundsListener | None = None  # told of every change to what funds it holds
         instrument = request.instrument
         self.request = request
         self.seq = seq

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ordergate.adapters.sim.bars import from_units
 from ordergate.adapters.sim.costs import FillModel
+from ordergate.adapters.sim.risk_checks import reserved_funds
 from ordergate.adapters.sim.scenario import Scenario
 from ordergate.adapters.sim.synthetic import SyntheticIntraday
 from ordergate.domain.errors import BrokerRejected
@@ -197,12 +198,22 @@ def run(plan: Plan) -> tuple[Scenario, dict[ClientOrderId, OrderRequest], dict, 
                 with contextlib.suppress(BrokerRejected):
                     sim.events.extend(sim.engine.cancel(target))
         stepped.extend((index - 1, e) for e in sim.events[before:])
+        check_reserved_funds(sim)
         if volume == TICK_STEP:
             caused = sim.tick(price(c))
         else:
             caused = sim.bar(price(o), price(h), price(lo), price(c), volume=volume)
         stepped.extend((index, e) for e in caused)
+        check_reserved_funds(sim)
     return sim, requests, sent_at, stepped
+
+
+def check_reserved_funds(sim: Scenario) -> None:
+    """The funds the tracker says the working orders hold equal a walk of those orders."""
+    engine = sim.engine
+    last = engine._last  # the last trades, as the funds check reads them
+    walked = reserved_funds(engine.book.open.values(), engine.ledger, last)
+    assert walked == engine.book.funds.reserved(engine.ledger, last)
 
 
 @settings(max_examples=250, deadline=None)
