@@ -110,14 +110,14 @@ class FundsTracker:
             self._counted.pop(cid, None)
             return
         self._counted[cid] = share
-        side = self._sides.get((share[0], share[1]))
-        if side is None:
-            side = self._sides[share[0], share[1]] = _Side(order)
-        side.orders[cid] = order
+        target = self._sides.get((share[0], share[1]))
+        if target is None:
+            target = self._sides[share[0], share[1]] = _Side(order)
+        target.orders[cid] = order
         if share[3] is None:
-            side.unpriced += share[2]
+            target.unpriced += share[2]
         else:
-            side.priced += share[2] * share[3]
+            target.priced += share[2] * share[3]
 
     def reserved(self, ledger: SimLedger, last: Mapping[str, int]) -> Decimal:
         """`reserved_funds` of the tracked working orders, from the totals."""

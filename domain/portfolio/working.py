@@ -145,10 +145,10 @@ class WorkingBook:
             return
         self._counted[cid] = share
         iid = share[0].id
-        totals = self._totals.get(iid)
-        if totals is None:
-            totals = self._totals[iid] = InstrumentTotals(share[0])
-        totals.add(share)
+        target = self._totals.get(iid)
+        if target is None:
+            target = self._totals[iid] = InstrumentTotals(share[0])
+        target.add(share)
 
     def forget(self, order: Order) -> None:
         """Stop counting `order` (it is no longer tracked)."""

@@ -133,19 +133,19 @@ class ExposureBook:
                 if cash_px is not None:
                     reserved += totals.unpriced_buy * cash_px * totals.instrument.multiplier
         for iid, position in portfolio.positions.items():
-            totals = working.totals(iid)
-            if position.quantity == 0 and totals is None:
+            orders = working.totals(iid)
+            if position.quantity == 0 and orders is None:
                 continue
             mark = portfolio.mark_of(iid)
             if mark is not None:
                 market_value += position.market_value(mark)
-            if totals is None:
+            if orders is None:
                 exposure = InstrumentExposure(position.instrument, position.quantity, ZERO, ZERO,
                                               mark)
             else:
-                price = mark or totals.top_price()
+                price = mark or orders.top_price()
                 exposure = InstrumentExposure(
-                    totals.instrument, position.quantity, totals.buy, totals.sell, price
+                    orders.instrument, position.quantity, orders.buy, orders.sell, price
                 )
             book[iid] = exposure
             gross += exposure.notional
