@@ -30,7 +30,7 @@ from cattrs.preconf.json import JsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
 
-from ordergate.domain.audit import AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import LifecycleEvent
 from ordergate.domain.instruments import Instrument
@@ -46,26 +46,40 @@ from ordergate.domain.values import (
 )
 
 __all__ = [
+    "ANCHOR_FORMAT",
+    "AUDIT_APPLICATION_ID",
+    "AUDIT_FORMAT_VERSION",
     "GENESIS_HASH",
     "GENESIS_HASH_BYTES",
     "MAX_SIGNAL_BYTES",
     "MAX_SIGNAL_DEPTH",
     "SIGNAL_WIRE_VERSION",
+    "AuditKeyError",
     "AuditStoreError",
+    "LegacyAuditLog",
+    "NotAnAuditLog",
     "RetentionViolation",
     "canonical_record_json",
     "canonical_record_parts",
     "chain_hash",
+    "check_anchor",
+    "check_head",
+    "check_key",
     "converter",
+    "decode_anchor",
     "decode_event",
     "decode_signal",
+    "encode_anchor",
     "encode_event",
     "encode_signal",
     "format_ts",
+    "head_mac",
     "hmac_key_from_env",
+    "make_head",
     "record_from_canonical",
     "retention_limit",
     "verify_chain",
+    "walk_chain",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -73,6 +87,11 @@ GENESIS_HASH = "0" * 64
 GENESIS_HASH_BYTES = bytes(32)
 SIGNAL_WIRE_VERSION = 1
 """Version of the signal message layout (`version` key next to `_type`)."""
+AUDIT_APPLICATION_ID = 0x4F47414C  # "OGAL": SQLite's `PRAGMA application_id` of an audit file
+AUDIT_FORMAT_VERSION = 2
+"""Audit store layout: 2 adds the head checkpoint (1, unversioned, had none; see docs/audit.md)."""
+ANCHOR_FORMAT = "ordergate-audit-anchor/1"
+_HEAD_DOMAIN = b"ordergate.audit.head.v2\x00"
 
 _IDS: tuple[type, ...] = (
     BrokerOrderId,
@@ -88,6 +107,19 @@ _T = TypeVar("_T")
 
 class AuditStoreError(OrdergateError):
     """An audit store could not durably store or read records; the caller must stop."""
+
+
+class NotAnAuditLog(AuditStoreError):
+    """The file or table named is not an ordergate audit log (nothing was read or changed)."""
+
+
+class LegacyAuditLog(AuditStoreError):
+    """A log written before the head checkpoint existed: upgrade it once (docs/audit.md)."""
+
+
+class AuditKeyError(OrdergateError, ValueError):
+    """The HMAC key and the log do not fit: a named variable is unset or empty, a keyed log was
+    opened without its key, or a key was given for a log created without one."""
 
 
 class RetentionViolation(OrdergateError):
@@ -115,15 +147,24 @@ def retention_limit(now: datetime, years: int) -> datetime:
 def hmac_key_from_env(variable: str | None, environ: Mapping[str, str]) -> bytes | None:
     """The HMAC key held in environment variable `variable` (None when no variable is named).
 
-    The message of the error names the variable, never its value.
+    A variable that is named but unset or empty is an `AuditKeyError` (a log meant to be keyed
+    must never be written or checked without its key). The message names the variable, never
+    its value.
     """
     if not variable:
         return None
     value = environ.get(variable)
     if value is None:
-        return None
+        raise AuditKeyError(
+            f"audit.hmac_key_env names {variable}, which is not set in the environment: "
+            f"export {variable} with the log's HMAC key, or remove audit.hmac_key_env "
+            "for an unkeyed (SHA-256) log"
+        )
     if not value:
-        raise InvalidValue(variable, "<empty>", "the audit HMAC key variable is set but empty")
+        raise AuditKeyError(
+            f"audit.hmac_key_env names {variable}, which is set but empty: "
+            "the audit HMAC key must not be empty"
+        )
     return value.encode("utf-8")
 
 
@@ -277,6 +318,19 @@ def verify_chain(
     """Check `(sequence, prev_hash, hash, body)` rows in sequence order; name the first bad one.
 
     `anchor` is the hash the first row must link to (genesis, or the last purged record's).
+    """
+    return walk_chain(rows, first_sequence=first_sequence, anchor=anchor, key=key)[0]
+
+
+def walk_chain(
+    rows: Iterable[tuple[int, bytes, bytes, bytes]],
+    *,
+    first_sequence: int = 1,
+    anchor: bytes = GENESIS_HASH_BYTES,
+    key: bytes | None = None,
+) -> tuple[VerifyResult, bytes]:
+    """`verify_chain`, and the hash the walk ended on (the last good record's, or `anchor`).
+
     The loop is deliberately bare: it runs once per stored record.
     """
     expected = first_sequence
@@ -285,18 +339,19 @@ def verify_chain(
     hmac_digest = hmac.digest
     for sequence, prev_hash, digest, body in rows:
         if sequence != expected:
-            return _bad(
-                expected, first_sequence, f"record {expected} is missing (next: {sequence})"
-            )
+            missing = f"record {expected} is missing (next: {sequence})"
+            return _bad(expected, first_sequence, missing), prev
         if prev_hash != prev:
-            return _bad(expected, first_sequence, "prev_hash does not link to its predecessor")
+            return _bad(
+                expected, first_sequence, "prev_hash does not link to its predecessor"
+            ), prev
         data = prev + body
         computed = sha256(data).digest() if key is None else hmac_digest(key, data, "sha256")
         if computed != digest:
-            return _bad(expected, first_sequence, "hash does not match the stored content")
+            return _bad(expected, first_sequence, "hash does not match the stored content"), prev
         prev = digest
         expected += 1
-    return VerifyResult(ok=True, checked=expected - first_sequence)
+    return VerifyResult(ok=True, checked=expected - first_sequence), bytes(prev)
 
 
 def _bad(sequence: int, first: int, reason: str) -> VerifyResult:
@@ -306,6 +361,230 @@ def _bad(sequence: int, first: int, reason: str) -> VerifyResult:
         first_bad_sequence=sequence,
         reason=f"{sequence}: {reason}",
     )
+
+
+# --- the head checkpoint and anchors ---------------------------------------------------------
+
+
+def head_mac(  # noqa: PLR0917 - the checkpoint's fields, in their stored order
+    sequence: int,
+    last_hash: bytes,
+    purged_through: int,
+    anchor_hash: bytes,
+    keyed: bool,
+    key: bytes | None,
+) -> bytes:
+    """The MAC of a head checkpoint: HMAC-SHA256 under `key` for a keyed log, else SHA-256.
+
+    Without a key it is only a checksum (anyone can recompute it); with one, a checkpoint cannot
+    be moved — to hide a truncation, say — without the key.
+    """
+    data = b"".join(
+        (
+            _HEAD_DOMAIN,
+            sequence.to_bytes(8, "big"),
+            bytes(last_hash),
+            purged_through.to_bytes(8, "big"),
+            bytes(anchor_hash),
+            b"\x01" if keyed else b"\x00",
+        )
+    )
+    if key is None:
+        return hashlib.sha256(data).digest()
+    return hmac.digest(key, data, "sha256")
+
+
+def make_head(  # noqa: PLR0917 - the stored columns, in order
+    sequence: int,
+    last_hash: bytes,
+    purged_through: int,
+    anchor_hash: bytes,
+    keyed: bool,
+    mac: bytes,
+) -> AuditHead:
+    """An `AuditHead` from stored (raw) values."""
+    return AuditHead(
+        sequence=int(sequence),
+        hash=bytes(last_hash).hex(),
+        purged_through=int(purged_through),
+        anchor_hash=bytes(anchor_hash).hex(),
+        keyed=bool(keyed),
+        mac=bytes(mac).hex(),
+    )
+
+
+def _head_mac_of(head: AuditHead, key: bytes | None) -> str:
+    return head_mac(
+        head.sequence,
+        bytes.fromhex(head.hash),
+        head.purged_through,
+        bytes.fromhex(head.anchor_hash),
+        head.keyed,
+        key,
+    ).hex()
+
+
+def check_key(head: AuditHead, key: bytes | None, where: str) -> VerifyResult | None:
+    """Refuse a keyed log without its key (`AuditKeyError`); a failure when a key is given for
+    a log that says it is unkeyed (a keyed log re-chained without the key, or the wrong log)."""
+    if head.keyed and key is None:
+        raise AuditKeyError(
+            f"{where} is HMAC-keyed: it cannot be verified without its key; name the variable "
+            "holding it with --hmac-key-env or audit.hmac_key_env"
+        )
+    if key is not None and not head.keyed:
+        return _bad(
+            1,
+            1,
+            "the log says it is not HMAC-keyed, but a key was given: a keyed log re-chained "
+            "without its key, or not the log that key belongs to",
+        )
+    return None
+
+
+def check_head(
+    walked: VerifyResult,
+    first: int,
+    last_hash: bytes,
+    head: AuditHead,
+    key: bytes | None,
+) -> VerifyResult:
+    """Hold a chain walk (from `first`, ending on `last_hash`) against the head checkpoint.
+
+    Records missing after the last one stored (a truncation), records beyond the checkpoint,
+    a last hash that is not the checkpoint's (a re-chained log) and a checkpoint that fails its
+    MAC are each named by the first sequence they make unverifiable.
+    """
+    tip = first + walked.checked - 1  # the last record the walk accepted (first - 1: none)
+    if not walked.ok:
+        bad = walked.first_bad_sequence
+        if bad is not None and bad > head.sequence:  # every record up to the head was sound
+            return _beyond(head, first)
+        return walked
+    if tip < head.sequence:
+        return _bad(
+            tip + 1,
+            first,
+            f"record {tip + 1} is missing: the head checkpoint says the log holds records "
+            f"through {head.sequence}, the last one stored is {tip}",
+        )
+    if tip > head.sequence:
+        return _beyond(head, first)
+    if last_hash.hex() != head.hash:
+        return _bad(
+            head.sequence,
+            first,
+            "hash differs from the head checkpoint: records up to this one were rewritten "
+            "and the chain recomputed",
+        )
+    if _head_mac_of(head, key) != head.mac:
+        return _bad(
+            1,
+            1,
+            "the head checkpoint fails its MAC: its purge anchor or key flag was rewritten "
+            "behind the log (records from 1 may have been removed)",
+        )
+    return walked
+
+
+def _beyond(head: AuditHead, first: int) -> VerifyResult:
+    return _bad(
+        head.sequence + 1,
+        first,
+        f"record {head.sequence + 1} is beyond the head checkpoint (through {head.sequence}): "
+        "records were added behind the log",
+    )
+
+
+def check_anchor(
+    head: AuditHead, anchor: AuditHead, hash_at_anchor: str | None, key: bytes | None
+) -> VerifyResult | None:
+    """Does a log whose (verified) checkpoint is `head` still extend `anchor`? None if so.
+
+    `hash_at_anchor` is the stored hash of record `anchor.sequence` (None when it is purged).
+    """
+    if anchor.keyed != head.keyed:
+        said = "keyed" if anchor.keyed else "not keyed"
+        return _bad(1, 1, f"the anchor was taken from a log that was {said}: re-chained since")
+    if key is not None and _head_mac_of(anchor, key) != anchor.mac:
+        return _bad(1, 1, "the anchor fails its MAC under this key: not this log's anchor")
+    if head.sequence < anchor.sequence:
+        return _bad(
+            head.sequence + 1,
+            1,
+            f"record {head.sequence + 1} is missing: the anchor says the log held records "
+            f"through {anchor.sequence}, it now ends at {head.sequence} (truncated)",
+        )
+    if head.purged_through < anchor.purged_through:
+        return _bad(
+            head.purged_through + 1,
+            1,
+            f"the log starts after record {head.purged_through}, before the anchor's purge "
+            f"point {anchor.purged_through}: its start was rewritten",
+        )
+    if anchor.sequence > head.purged_through:
+        expected = hash_at_anchor
+    elif anchor.sequence == head.purged_through:
+        expected = head.anchor_hash
+    else:
+        return None  # every record the anchor covers was purged (retention): nothing to compare
+    if expected != anchor.hash:
+        return _bad(
+            anchor.sequence,
+            1,
+            "hash differs from the anchor: records up to this one were rewritten and the "
+            "chain recomputed",
+        )
+    return None
+
+
+def encode_anchor(head: AuditHead, where: str) -> str:
+    """The text of an anchor file (JSON) for `head` of the log at `where`."""
+    document = {
+        "format": ANCHOR_FORMAT,
+        "log": where,
+        "sequence": head.sequence,
+        "hash": head.hash,
+        "purged_through": head.purged_through,
+        "anchor_hash": head.anchor_hash,
+        "keyed": head.keyed,
+        "mac": head.mac,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def decode_anchor(text: str, source: str = "anchor") -> AuditHead:
+    """Read an anchor file written by `encode_anchor`; `InvalidValue` names what is wrong."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidValue(source, text[:40], f"is not an anchor file (not JSON: {exc})") from None
+    if not isinstance(document, dict) or document.get("format") != ANCHOR_FORMAT:
+        raise InvalidValue(source, text[:40], f"is not an anchor file (format {ANCHOR_FORMAT})")
+    fields: dict[str, Any] = {}
+    for name, kind in (
+        ("sequence", int),
+        ("purged_through", int),
+        ("hash", str),
+        ("anchor_hash", str),
+        ("mac", str),
+        ("keyed", bool),
+    ):
+        value = document.get(name)
+        if type(value) is not kind or (kind is int and value < 0):
+            raise InvalidValue(f"{source}.{name}", value, f"must be a {kind.__name__}")
+        if kind is str and (len(value) != 64 or not _is_hex(value)):
+            raise InvalidValue(f"{source}.{name}", value, "must be 64 hex digits")
+        fields[name] = value
+    return AuditHead(**fields)
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return text == text.lower()
 
 
 # --- events and signals ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import attrs
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import CorrelationId, utc_field
 
-__all__ = ["AuditEntry", "AuditRecord", "VerifyResult"]
+__all__ = ["AuditEntry", "AuditHead", "AuditRecord", "VerifyResult"]
 
 _JSON_SCALARS = (str, int, bool, type(None))
 _MAPPINGS = (dict, Mapping)  # dict first: a plain dict is answered before the ABC's hook runs
@@ -92,10 +92,31 @@ class AuditEntry:
 
 
 @attrs.frozen
+class AuditHead:
+    """The head checkpoint of a log: how far it reaches, and where it starts.
+
+    `sequence` and `hash` are the last record's (0 and the genesis hash for an empty log);
+    `purged_through` and `anchor_hash` the last record a retention purge removed (0 and the
+    genesis hash when none was); `keyed` says whether the chain is HMAC-SHA256 (else SHA-256);
+    `mac` covers all of them, under the HMAC key when keyed. Hashes are hex. Saved elsewhere, a
+    head is an anchor that a later `verify(anchor=...)` proves the log still extends.
+    """
+
+    sequence: int
+    hash: str
+    purged_through: int
+    anchor_hash: str
+    keyed: bool
+    mac: str
+
+
+@attrs.frozen
 class VerifyResult:
-    """Outcome of `AuditLog.verify()`: ok, how many records were checked, the first bad one."""
+    """Outcome of `AuditLog.verify()`: ok, how many records were checked, the first bad one, and
+    the head checkpoint the chain was held against (save it as an anchor when `ok`)."""
 
     ok: bool
     checked: int
     first_bad_sequence: int | None = None
     reason: str = ""
+    head: AuditHead | None = None

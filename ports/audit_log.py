@@ -7,6 +7,10 @@ Contract (proved by `tests/contract/test_audit_log_contract.py` for every adapte
 - Each entry holds the hash of the previous one; `verify()` recomputes the chain and names the
   first bad sequence. Nothing is updated or deleted except by `purge_before`, which refuses to
   delete records younger than the retention period (7 years by default).
+- A head checkpoint (last sequence and hash, purge anchor, keyed or not, and their MAC) moves with
+  every durable write; `verify()` holds the chain against it, so records missing at the end are
+  named too, and returns it (`VerifyResult.head`). `verify(anchor=head)` with a head saved
+  earlier also proves the log still extends it. A keyed store verified without its key raises.
 - `append_many` stores a list in order in one durable write (one transaction and one fsync where
   the store has them): all of it or, when it raises, none of it.
 - A failed append raises (never logs and continues): the caller must stop what it was doing.
@@ -19,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.values import CorrelationId
 
 __all__ = ["AuditLog"]
@@ -46,8 +50,9 @@ class AuditLog(Protocol):
     ) -> list[AuditEntry]:
         """Entries matching every given filter, oldest first."""
 
-    async def verify(self) -> VerifyResult:
-        """Recompute the chain; report the first record whose hash or link does not match."""
+    async def verify(self, anchor: AuditHead | None = None) -> VerifyResult:
+        """Recompute the chain and hold it against the head checkpoint (and `anchor`, a head
+        saved earlier); report the first record whose hash or link does not match."""
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Delete records older than `cutoff`; refuses cutoffs inside the retention period."""

@@ -3,7 +3,10 @@
 Each stored row holds the canonical JSON of its record and the hash of the previous row; the row's
 hash is the same chain hash the SQLite and PostgreSQL logs use (`adapters/serialization.py`:
 SHA-256 over the previous hash and the record), so changing any stored byte is caught by
-`verify()`, which names the first bad sequence. A retention guard refuses to purge
+`verify()`, which names the first bad sequence. Like the stores, it keeps a head checkpoint
+(last sequence and hash, purge anchor, SHA-256 MAC: the fake is never keyed) that moves with
+every append, so rows lost at the end are named too, and `verify(anchor=...)` proves the log
+still extends a head saved earlier. A retention guard refuses to purge
 records younger than seven years. The rows live in a `MemoryAuditStore` that outlives a log
 handle, so "close and reopen" keeps the records. It must never update or delete a row except by
 `purge_before` (and the `tamper` control that exists to prove `verify`), and never accept a
@@ -21,9 +24,13 @@ from ordergate.adapters.serialization import (
     GENESIS_HASH,
     canonical_record_json,
     chain_hash,
+    check_anchor,
+    check_head,
+    head_mac,
+    make_head,
     record_from_canonical,
 )
-from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.values import CorrelationId, check_utc
 from ordergate.ports.clock import Clock
@@ -69,7 +76,16 @@ class MemoryAuditStore:
     def __init__(self) -> None:
         self.rows: list[_Row] = []
         self.anchor = GENESIS_HASH  # hash the first remaining row links to (after purges)
+        self.purged_through = 0
         self.next_sequence = 1
+        self.head_hash = GENESIS_HASH  # the head checkpoint: last sequence is next_sequence - 1
+
+    def head(self) -> AuditHead:
+        """The head checkpoint of these rows (an unkeyed one: SHA-256 MAC)."""
+        sequence = self.next_sequence - 1
+        last, anchor = bytes.fromhex(self.head_hash), bytes.fromhex(self.anchor)
+        mac = head_mac(sequence, last, self.purged_through, anchor, False, None)
+        return make_head(sequence, last, self.purged_through, anchor, False, mac)
 
 
 def _years_before(when: datetime, years: int) -> datetime:
@@ -119,6 +135,7 @@ class InMemoryAuditLog:
         row.keys = (body, record.kind, record.correlation_id)
         store.rows.append(row)
         store.next_sequence += 1
+        store.head_hash = row.hash
         return AuditEntry(sequence, record, prev_hash, row.hash)
 
     async def query(
@@ -151,11 +168,25 @@ class InMemoryAuditLog:
             found.append(entry)
         return found
 
-    async def verify(self) -> VerifyResult:
-        """Recompute every hash and link; report the first row that does not match."""
+    async def verify(self, anchor: AuditHead | None = None) -> VerifyResult:
+        """Recompute every hash and link and hold them against the head checkpoint (and
+        `anchor`); report the first row that does not match."""
         self._check_open("verify")
+        head = self.store.head()
+        first = self.store.purged_through + 1
+        walked = self._walk(first)
+        last = bytes.fromhex(
+            self.store.rows[walked.checked - 1].hash if walked.checked else self.store.anchor
+        )
+        result = check_head(walked, first, last, head, None)
+        if result.ok and anchor is not None:
+            at = [row.hash for row in self.store.rows if row.sequence == anchor.sequence]
+            result = check_anchor(head, anchor, at[0] if at else None, None) or result
+        return attrs.evolve(result, head=head)
+
+    def _walk(self, first: int) -> VerifyResult:
         expected_prev = self.store.anchor
-        expected_sequence = self.store.rows[0].sequence if self.store.rows else 1
+        expected_sequence = first
         checked = 0
         for row in self.store.rows:
             reason = ""
@@ -192,6 +223,7 @@ class InMemoryAuditLog:
             count += 1
         if count:
             self.store.anchor = rows[count - 1].hash
+            self.store.purged_through = rows[count - 1].sequence
             del rows[:count]
         return count
 

@@ -5,7 +5,9 @@ Records, hashes and the canonical bytes are exactly those of the SQLite log (sha
 one process are grouped: one transaction locks the chain-head row (`SELECT … FOR UPDATE`), inserts
 every queued record and moves the head; the futures resolve after COMMIT returned (durable with
 PostgreSQL's default `synchronous_commit=on`). Any number of processes may append to one chain:
-the head-row lock orders them.
+the head-row lock orders them. The head row is the head checkpoint: it moves (with its MAC) in
+the transaction of every batch, and `verify` holds the chain against it. `open(...,
+read_only=True)` starts no writer, runs no DDL and reads in read-only transactions only.
 
 This adapter must never log a password or the HMAC key, never accept a password inside the DSN
 (passwords come from the environment), and never report an append before its commit returned.
@@ -24,18 +26,32 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ordergate.adapters.postgres.schema import Names, schema_statements
+from ordergate.adapters.postgres.schema import (
+    CHECKPOINT_COLUMNS,
+    Names,
+    guard_statements,
+    schema_statements,
+)
 from ordergate.adapters.postgres.verify import mismatched_columns, verify_stream
 from ordergate.adapters.postgres.writer import Encoded, PostgresGroupWriter
 from ordergate.adapters.serialization import (
+    GENESIS_HASH_BYTES,
+    AuditKeyError,
     AuditStoreError,
+    LegacyAuditLog,
+    NotAnAuditLog,
     RetentionViolation,
     canonical_record_parts,
+    check_anchor,
+    check_head,
+    check_key,
+    head_mac,
     hmac_key_from_env,
+    make_head,
     record_from_canonical,
     retention_limit,
 )
-from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.values import CorrelationId, check_utc
 
@@ -74,7 +90,7 @@ class PostgresAuditLog:
     def __init__(
         self,
         names: Names,
-        writer: PostgresGroupWriter,
+        writer: PostgresGroupWriter | None,
         reader: psycopg.AsyncConnection[Any],
         *,
         hmac_key: bytes | None,
@@ -101,11 +117,17 @@ class PostgresAuditLog:
         hmac_key: bytes | None = None,
         retention_years: int = DEFAULT_RETENTION_YEARS,
         clock: Callable[[], datetime] | None = None,
+        read_only: bool = False,
     ) -> PostgresAuditLog:
         """Connect, create the chain's objects if missing, and start the group writer.
 
         `password` (from the environment, never from config files) is passed to libpq
-        separately; a DSN that carries one is refused.
+        separately; a DSN that carries one is refused. The chain records whether it is keyed:
+        a keyed chain opened without its key, or an unkeyed one with a key, raises
+        `AuditKeyError`; a chain of the layout before the head checkpoint raises
+        `LegacyAuditLog` (upgrade it once). `read_only=True` runs no DDL and starts no writer:
+        the chain must exist (`NotAnAuditLog` otherwise), and every read is a read-only
+        transaction.
         """
         if "password" in conninfo_to_dict(dsn):
             raise InvalidValue(
@@ -115,16 +137,34 @@ class PostgresAuditLog:
         names = Names(schema, table)
         connections: list[psycopg.AsyncConnection[Any]] = []
         try:
+            if read_only:
+                reader = await psycopg.AsyncConnection.connect(
+                    dsn, autocommit=True, options="-c default_transaction_read_only=on", **extra
+                )
+                connections.append(reader)
+                await _inspect(reader, names)
+                return cls(
+                    names,
+                    None,
+                    reader,
+                    hmac_key=hmac_key,
+                    retention_years=retention_years,
+                    clock=clock or (lambda: datetime.now(UTC)),
+                )
             for _ in range(2):
                 connections.append(
                     await psycopg.AsyncConnection.connect(dsn, autocommit=True, **extra)
                 )
             writer_conn, reader = connections
-            await _create_schema(writer_conn, names, retention_years)
+            await _create_schema(writer_conn, names, retention_years, hmac_key)
         except psycopg.Error as exc:
             for conn in connections:
                 await conn.close()
             raise AuditStoreError(f"cannot open audit log at {redact_dsn(dsn)}: {exc}") from exc
+        except BaseException:
+            for conn in connections:
+                await conn.close()
+            raise
 
         async def reconnect() -> psycopg.AsyncConnection[Any]:
             return await psycopg.AsyncConnection.connect(dsn, autocommit=True, **extra)
@@ -163,7 +203,7 @@ class PostgresAuditLog:
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Store `record` durably (committed) and return its chained entry."""
         body, ts = canonical_record_parts(record)
-        entries = await self._writer.submit([(record, body, ts)])
+        entries = await self._writing().submit([(record, body, ts)])
         return entries[0]
 
     async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
@@ -171,7 +211,7 @@ class PostgresAuditLog:
         if not records:
             return []
         encoded: list[Encoded] = [(r, *canonical_record_parts(r)) for r in records]
-        return await self._writer.submit(encoded)
+        return await self._writing().submit(encoded)
 
     async def query(
         self,
@@ -218,18 +258,34 @@ class PostgresAuditLog:
             and (until is None or e.record.ts <= until)
         ]
 
-    async def verify(self) -> VerifyResult:
-        """Recompute every hash and link in one snapshot; the first bad sequence and why."""
+    async def verify(self, anchor: AuditHead | None = None) -> VerifyResult:
+        """Recompute every hash and link in one snapshot and hold the chain against the head
+        checkpoint (and `anchor`, a head saved earlier); the first bad sequence and why.
+
+        Raises `AuditKeyError` for a keyed chain opened without its key.
+        """
+        where = f"{self._names.schema}.{self._names.table}"
         async with self._reading() as conn, conn.transaction():
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            head = await (
-                await conn.execute(
-                    sql.SQL("SELECT purged_through, anchor_hash FROM {}").format(self._names.head)
-                )
-            ).fetchone()
-            assert head is not None
-            first = int(head[0]) + 1
-            chain = await verify_stream(conn, self._names, first, bytes(head[1]), self._key)
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            head = await _stored_head(conn, self._names)
+            refused = check_key(head, self._key, where)
+            if refused is not None:
+                return attrs.evolve(refused, head=head)
+            first = head.purged_through + 1
+            walked, last = await verify_stream(
+                conn, self._names, first, bytes.fromhex(head.anchor_hash), self._key
+            )
+            chain = check_head(walked, first, last, head, self._key)
+            if chain.ok and anchor is not None:
+                row = await (
+                    await conn.execute(
+                        sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(self._names.log),
+                        (anchor.sequence,),
+                    )
+                ).fetchone()
+                at_anchor = None if row is None else bytes(row[0]).hex()
+                chain = check_anchor(head, anchor, at_anchor, self._key) or chain
+            chain = attrs.evolve(chain, head=head)
             mismatch = await mismatched_columns(conn, self._names)
         bad = chain.first_bad_sequence
         if mismatch is None or mismatch >= (first + chain.checked if bad is None else bad):
@@ -239,7 +295,32 @@ class PostgresAuditLog:
             checked=mismatch - first,
             first_bad_sequence=mismatch,
             reason=f"{mismatch}: indexed columns (ts/kind/correlation_id) disagree with the record",
+            head=head,
         )
+
+    @classmethod
+    async def upgrade(
+        cls,
+        dsn: str,
+        *,
+        schema: str = "public",
+        table: str = "ordergate_audit",
+        password: str | None = None,
+        hmac_key: bytes | None = None,
+    ) -> VerifyResult:
+        """Give a chain of the layout before the head checkpoint its `keyed` flag and MAC (once).
+
+        The chain is verified first (with `hmac_key` for a keyed chain: the key decides whether
+        the upgraded chain is keyed) and must end where its head row says; otherwise nothing is
+        changed and the failure is returned.
+        """
+        names = Names(schema, table)
+        extra: dict[str, Any] = {} if password is None else {"password": password}
+        try:
+            async with await psycopg.AsyncConnection.connect(dsn, **extra) as conn:
+                return await _upgrade(conn, names, hmac_key)
+        except psycopg.Error as exc:
+            raise AuditStoreError(f"cannot upgrade audit log at {redact_dsn(dsn)}: {exc}") from exc
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Delete the oldest records with `ts < cutoff`; refuse cutoffs inside the retention.
@@ -251,7 +332,7 @@ class PostgresAuditLog:
         limit = retention_limit(self._clock(), self._retention_years)
         if cutoff > limit:
             raise RetentionViolation(cutoff, limit, self._retention_years)
-        return await self._writer.purge(cutoff)
+        return await self._writing().purge(cutoff)
 
     async def close(self) -> None:
         """Commit whatever is queued, then close both connections (idempotent)."""
@@ -259,9 +340,16 @@ class PostgresAuditLog:
             return
         self._closed = True
         try:
-            await self._writer.stop()
+            if self._writer is not None:
+                await self._writer.stop()
         finally:
             await self._reader.close()
+
+    def _writing(self) -> PostgresGroupWriter:
+        if self._writer is None:
+            where = f"{self._names.schema}.{self._names.table}"
+            raise AuditStoreError(f"audit log {where} is open read-only: nothing is written")
+        return self._writer
 
     def _reading(self) -> _Reading:
         if self._closed:
@@ -287,12 +375,135 @@ class _Reading:
 
 
 async def _create_schema(
-    conn: psycopg.AsyncConnection[Any], names: Names, retention_years: int
+    conn: psycopg.AsyncConnection[Any], names: Names, retention_years: int, key: bytes | None
 ) -> None:
+    keyed = key is not None
+    zero = GENESIS_HASH_BYTES
     async with conn.transaction():
         # Serialise concurrent first opens: CREATE … IF NOT EXISTS races between sessions.
         await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{names.schema}.{names.table}",)
         )
-        for statement in schema_statements(names, retention_years):
+        log, head, columns = await _objects(conn, names)
+        if log or head:
+            _check_layout(names, log, head, columns)
+        for statement in schema_statements(
+            names, retention_years, keyed, head_mac(0, zero, 0, zero, keyed, key)
+        ):
             await conn.execute(statement)
+        row = await (
+            await conn.execute(sql.SQL("SELECT keyed FROM {}").format(names.head))
+        ).fetchone()
+    if row is not None and bool(row[0]) != keyed:
+        where = f"{names.schema}.{names.table}"
+        if row[0]:
+            raise AuditKeyError(
+                f"audit log {where} is HMAC-keyed: it cannot be opened without its key "
+                "(set audit.hmac_key_env to the variable holding it)"
+            )
+        raise AuditKeyError(
+            f"audit log {where} was created without an HMAC key: it cannot be extended with one "
+            "(a chain keeps the hashing it was created with; use a new table for a keyed log)"
+        )
+
+
+async def _objects(
+    conn: psycopg.AsyncConnection[Any], names: Names
+) -> tuple[bool, bool, frozenset[str]]:
+    """Whether the log and head tables exist, and the head table's columns."""
+    row = await (
+        await conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+            (names.log.as_string(None), names.head.as_string(None)),
+        )
+    ).fetchone()
+    assert row is not None
+    found = await (
+        await conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s",
+            (names.schema, f"{names.table}_head"),
+        )
+    ).fetchall()
+    return bool(row[0]), bool(row[1]), frozenset(name for (name,) in found)
+
+
+def _check_layout(names: Names, log: bool, head: bool, columns: frozenset[str]) -> None:
+    where = f"{names.schema}.{names.table}"
+    if not (log and head):
+        raise NotAnAuditLog(
+            f"{where} is not an ordergate audit log (its {'head' if log else 'log'} table "
+            f"{where}{'_head' if log else ''} is missing); nothing was changed"
+        )
+    if not CHECKPOINT_COLUMNS <= columns:
+        raise LegacyAuditLog(
+            f"audit log {where} has the layout before the head checkpoint: upgrade it once with "
+            "`ordergate audit upgrade` (it verifies the chain first; see docs/audit.md, "
+            "'Upgrading a log')"
+        )
+
+
+async def _inspect(conn: psycopg.AsyncConnection[Any], names: Names) -> None:
+    log, head, columns = await _objects(conn, names)
+    _check_layout(names, log, head, columns)
+
+
+async def _stored_head(conn: psycopg.AsyncConnection[Any], names: Names) -> AuditHead:
+    row = await (
+        await conn.execute(
+            sql.SQL("SELECT seq, hash, purged_through, anchor_hash, keyed, mac FROM {}").format(
+                names.head
+            )
+        )
+    ).fetchone()
+    if row is None:
+        raise AuditStoreError(
+            f"the head checkpoint row of {names.schema}.{names.table} is missing: "
+            "the log was changed behind ordergate"
+        )
+    return make_head(*row)
+
+
+async def _upgrade(
+    conn: psycopg.AsyncConnection[Any], names: Names, key: bytes | None
+) -> VerifyResult:
+    where = f"{names.schema}.{names.table}"
+    async with conn.transaction():
+        log, head, columns = await _objects(conn, names)
+        if log and head and CHECKPOINT_COLUMNS <= columns:
+            raise AuditStoreError(f"{where} already has its head checkpoint: nothing to upgrade")
+        if not (log and head):
+            _check_layout(names, log, head, columns)
+        row = await (
+            await conn.execute(
+                sql.SQL("SELECT seq, hash, purged_through, anchor_hash FROM {} FOR UPDATE").format(
+                    names.head
+                )
+            )
+        ).fetchone()
+        assert row is not None
+        sequence, last, purged, anchor = int(row[0]), bytes(row[1]), int(row[2]), bytes(row[3])
+        walked, tip_hash = await verify_stream(conn, names, purged + 1, anchor, key)
+        keyed = key is not None
+        mac = head_mac(sequence, last, purged, anchor, keyed, key)
+        legacy = make_head(sequence, last, purged, anchor, keyed, mac)
+        result = check_head(walked, purged + 1, tip_hash, legacy, key)
+        if not result.ok:
+            return result  # nothing was changed (the transaction only locked the head row)
+        await conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS keyed boolean,"
+                " ADD COLUMN IF NOT EXISTS mac bytea"
+            ).format(names.head)
+        )
+        for statement in guard_statements(names):
+            await conn.execute(statement)
+        await conn.execute(
+            sql.SQL("UPDATE {} SET keyed = %s, mac = %s").format(names.head), (keyed, mac)
+        )
+        await conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ALTER COLUMN keyed SET NOT NULL, ALTER COLUMN mac SET NOT NULL"
+            ).format(names.head)
+        )
+    return attrs.evolve(result, head=legacy)

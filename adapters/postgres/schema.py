@@ -4,7 +4,10 @@ Every name is built with `psycopg.sql.Identifier` from the configured schema and
 database can hold several independent chains (tests use a schema each). The head row is what
 appenders lock (`SELECT … FOR UPDATE`) so that any number of processes extend one gapless chain.
 The guard trigger refuses UPDATE, TRUNCATE and DELETE on the log, except a DELETE inside
-`purge_before`'s transaction of rows older than the retention period.
+`purge_before`'s transaction of rows older than the retention period. The head row is also the
+head checkpoint: `keyed` records whether the chain is HMAC-keyed (it never changes) and `mac`
+covers the sequence, hash, purge anchor and `keyed` (under the key when keyed); a head table
+without them is a log of the layout before the checkpoint (`CHECKPOINT_COLUMNS`).
 
 This module must never weaken those guards or build SQL by string interpolation of names.
 """
@@ -14,7 +17,10 @@ from __future__ import annotations
 import attrs
 from psycopg import sql
 
-__all__ = ["PURGE_SETTING", "Names", "schema_statements"]
+__all__ = ["CHECKPOINT_COLUMNS", "PURGE_SETTING", "Names", "guard_statements", "schema_statements"]
+
+CHECKPOINT_COLUMNS = frozenset({"keyed", "mac"})
+"""Columns of the head table that a log of the layout before the checkpoint lacks."""
 
 PURGE_SETTING = "ordergate.audit_purge_through"
 """Transaction-local setting that opens the purge window up to a sequence."""
@@ -87,6 +93,12 @@ END
 _HEAD_GUARD_BODY = """
 BEGIN
     IF TG_OP = 'UPDATE' THEN
+        IF NEW.keyed IS DISTINCT FROM OLD.keyed AND OLD.keyed IS NOT NULL THEN
+            RAISE EXCEPTION 'audit log head: the key flag never changes';
+        END IF;
+        IF NEW.seq < OLD.seq THEN
+            RAISE EXCEPTION 'audit log head: the head never moves back';
+        END IF;
         IF NEW.retention_years = OLD.retention_years THEN
             IF NEW.purged_through = OLD.purged_through AND NEW.anchor_hash = OLD.anchor_hash THEN
                 RETURN NEW;
@@ -101,11 +113,10 @@ END
 """
 
 
-def schema_statements(names: Names, retention_years: int) -> list[sql.Composed]:
-    """Idempotent DDL creating one chain (run inside one transaction)."""
-    head_q = names.head.as_string(None)
-    guard = sql.SQL(_GUARD_BODY.format(setting=PURGE_SETTING, head=head_q))
-    head_guard = sql.SQL(_HEAD_GUARD_BODY.format(setting=PURGE_SETTING))
+def schema_statements(
+    names: Names, retention_years: int, keyed: bool, mac: bytes
+) -> list[sql.Composed]:
+    """Idempotent DDL creating one chain (run inside one transaction); `mac` is the empty head's."""
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(names.schema)),
         sql.SQL(
@@ -126,16 +137,28 @@ def schema_statements(names: Names, retention_years: int) -> list[sql.Composed]:
             " id boolean PRIMARY KEY DEFAULT true CHECK (id),"
             " seq bigint NOT NULL, hash bytea NOT NULL,"
             " purged_through bigint NOT NULL, anchor_hash bytea NOT NULL,"
-            " retention_years integer NOT NULL)"
+            " retention_years integer NOT NULL, keyed boolean NOT NULL, mac bytea NOT NULL)"
         ).format(names.head),
         sql.SQL(
-            "INSERT INTO {} (seq, hash, purged_through, anchor_hash, retention_years)"
-            " VALUES (0, {zero}, 0, {zero}, {years}) ON CONFLICT (id) DO NOTHING"
+            "INSERT INTO {} (seq, hash, purged_through, anchor_hash, retention_years, keyed, mac)"
+            " VALUES (0, {zero}, 0, {zero}, {years}, {keyed}, {mac}) ON CONFLICT (id) DO NOTHING"
         ).format(
             names.head,
             zero=sql.SQL("'\\x{}'::bytea".format("00" * 32)),
             years=sql.Literal(retention_years),
+            keyed=sql.Literal(keyed),
+            mac=sql.SQL(f"'\\x{mac.hex()}'::bytea"),
         ),
+        *guard_statements(names),
+    ]
+
+
+def guard_statements(names: Names) -> list[sql.Composed]:
+    """The guard functions and triggers (idempotent; the upgrade replaces them too)."""
+    head_q = names.head.as_string(None)
+    guard = sql.SQL(_GUARD_BODY.format(setting=PURGE_SETTING, head=head_q))
+    head_guard = sql.SQL(_HEAD_GUARD_BODY.format(setting=PURGE_SETTING))
+    return [
         sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
             names.guard, sql.Literal(guard.as_string(None))
         ),

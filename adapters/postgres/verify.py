@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from ordergate.adapters.postgres.schema import Names
-from ordergate.adapters.serialization import verify_chain
+from ordergate.adapters.serialization import walk_chain
 from ordergate.domain.audit import VerifyResult
 
 __all__ = ["mismatched_columns", "verify_stream"]
@@ -28,25 +28,27 @@ async def verify_stream(
     first: int,
     anchor: bytes,
     key: bytes | None,
-) -> VerifyResult:
-    """Walk the chain from sequence `first` (linked to `anchor`) to its head."""
+) -> tuple[VerifyResult, bytes]:
+    """Walk the chain from sequence `first` (linked to `anchor`) to its last record; the result
+    and the hash the walk ended on."""
     checked = 0
     prev = anchor
     statement = sql.SQL("SELECT seq, prev_hash, hash, body FROM {} ORDER BY seq").format(names.log)
     async with conn.cursor(name="ordergate_audit_verify", binary=True) as cur:
         await cur.execute(statement)
         while rows := await cur.fetchmany(_SLICE):
-            result = verify_chain(rows, first_sequence=first + checked, anchor=prev, key=key)
+            result, last = walk_chain(rows, first_sequence=first + checked, anchor=prev, key=key)
             if not result.ok:
-                return VerifyResult(
+                bad = VerifyResult(
                     ok=False,
                     checked=checked + result.checked,
                     first_bad_sequence=result.first_bad_sequence,
                     reason=result.reason,
                 )
+                return bad, last
             checked += result.checked
-            prev = rows[-1][2]
-    return VerifyResult(ok=True, checked=checked)
+            prev = last
+    return VerifyResult(ok=True, checked=checked), bytes(prev)
 
 
 async def mismatched_columns(conn: psycopg.AsyncConnection[Any], names: Names) -> int | None:

@@ -3,7 +3,8 @@ per batch.
 
 Appends queue their encoded records and await a future. The writer task takes everything queued,
 locks the chain-head row (`SELECT … FOR UPDATE` — this is what lets several processes share one
-chain), inserts the batch, moves the head and commits; only then are the futures resolved.
+chain), checks its MAC (nothing is appended to a forged head checkpoint), inserts the batch, moves
+the head and its MAC and commits; only then are the futures resolved.
 `purge_before` runs on the same connection, between batches.
 
 The writer must never resolve a future before COMMIT returned, and never swallow a failure: every
@@ -23,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from ordergate.adapters.postgres.schema import PURGE_SETTING, Names
-from ordergate.adapters.serialization import AuditStoreError, chain_hash
+from ordergate.adapters.serialization import AuditStoreError, chain_hash, head_mac
 from ordergate.domain.audit import AuditEntry, AuditRecord
 
 __all__ = ["Encoded", "PostgresGroupWriter"]
@@ -58,12 +59,14 @@ class PostgresGroupWriter:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._lock_head = sql.SQL("SELECT seq, hash FROM {} FOR UPDATE").format(names.head)
+        self._lock_head = sql.SQL(
+            "SELECT seq, hash, purged_through, anchor_hash, keyed, mac FROM {} FOR UPDATE"
+        ).format(names.head)
         self._insert = sql.SQL(
             "INSERT INTO {} (seq, ts, kind, correlation_id, body, prev_hash, hash)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)"
         ).format(names.log)
-        self._move_head = sql.SQL("UPDATE {} SET seq = %s, hash = %s").format(names.head)
+        self._move_head = sql.SQL("UPDATE {} SET seq = %s, hash = %s, mac = %s").format(names.head)
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
@@ -86,10 +89,8 @@ class PostgresGroupWriter:
             try:
                 async with conn.transaction():
                     cur = conn.cursor()
-                    await cur.execute(
-                        sql.SQL("SELECT purged_through FROM {} FOR UPDATE").format(names.head)
-                    )
-                    (purged,) = await _one(cur)
+                    await cur.execute(self._lock_head)
+                    sequence, last, purged, _, _, _ = self._checked(await _one(cur))
                     await cur.execute(
                         sql.SQL("SELECT min(seq) FROM {} WHERE ts >= %s").format(names.log),
                         (cutoff,),
@@ -115,11 +116,19 @@ class PostgresGroupWriter:
                         sql.SQL("DELETE FROM {} WHERE seq <= %s").format(names.log), (through,)
                     )
                     deleted = cur.rowcount
+                    mac = head_mac(
+                        sequence,
+                        bytes(last),
+                        through,
+                        bytes(anchor),
+                        self._key is not None,
+                        self._key,
+                    )
                     await cur.execute(
-                        sql.SQL("UPDATE {} SET purged_through = %s, anchor_hash = %s").format(
-                            names.head
-                        ),
-                        (through, anchor),
+                        sql.SQL(
+                            "UPDATE {} SET purged_through = %s, anchor_hash = %s, mac = %s"
+                        ).format(names.head),
+                        (through, anchor, mac),
                     )
                     return deleted
             except psycopg.Error as exc:
@@ -134,6 +143,25 @@ class PostgresGroupWriter:
                 await self._task
         finally:
             await self._conn.close()
+
+    def _checked(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The locked head row, refused when its MAC does not match (a forged checkpoint)."""
+        sequence, last, purged, anchor, keyed, mac = row
+        key = self._key
+        if bool(keyed) != (key is not None):
+            raise AuditStoreError(
+                f"audit log {self._where}: the log is {'' if keyed else 'not '}HMAC-keyed and "
+                f"this writer has {'a' if key is not None else 'no'} key"
+            )
+        expected = head_mac(
+            int(sequence), bytes(last), int(purged), bytes(anchor), bool(keyed), key
+        )
+        if expected != bytes(mac):
+            raise AuditStoreError(
+                f"the head checkpoint of {self._where} (through record {sequence}) fails its MAC: "
+                "a wrong HMAC key, or the log was changed behind ordergate; nothing is appended"
+            )
+        return row
 
     @property
     def _where(self) -> str:
@@ -164,7 +192,7 @@ class PostgresGroupWriter:
                 async with conn.transaction():
                     cur = conn.cursor()
                     await cur.execute(self._lock_head)
-                    sequence, prev = await _one(cur)
+                    sequence, prev, purged, anchor, _, _ = self._checked(await _one(cur))
                     prev = bytes(prev)
                     rows = []
                     for pending in batch:
@@ -188,7 +216,8 @@ class PostgresGroupWriter:
                             prev = digest
                         results.append(entries)
                     await cur.executemany(self._insert, rows)
-                    await cur.execute(self._move_head, (sequence, prev))
+                    mac = head_mac(sequence, prev, purged, bytes(anchor), key is not None, key)
+                    await cur.execute(self._move_head, (sequence, prev, mac))
         except Exception as exc:
             error = AuditStoreError(f"audit append to {self._where} failed, nothing stored: {exc}")
             error.__cause__ = exc

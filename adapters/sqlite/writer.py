@@ -1,11 +1,13 @@
 """Group commit for the SQLite audit log: one writer thread, one connection, one fsync per batch.
 
 Appenders hand `_Pending` items to a queue and await their futures. The writer takes everything
-queued, chains it onto the head it committed last and stores it with one INSERT that SQLite
-commits on its own (WAL, `synchronous=FULL`). That statement fails or inserts nothing when another
-process moved the head since (the next sequence is taken, or a purge went past the head); the
-batch is then chained again inside `BEGIN IMMEDIATE` on the head read there, so several
-processes appending to one file cannot fork the chain.
+queued, chains it onto the head it committed last and stores it in one transaction
+(`BEGIN IMMEDIATE`, WAL, `synchronous=FULL`) that also moves the head checkpoint
+(`audit_head`): the UPDATE compares the stored head with the one the batch was chained on, so
+when another process moved it since (or a purge changed its anchor) nothing is changed and the
+batch is chained again, still inside the transaction, on the head read there — several processes
+appending to one file cannot fork the chain, and the checkpoint always names the last committed
+record. A head whose MAC does not match is refused (nothing is appended to a forged checkpoint).
 
 Futures resolve only after their batch's commit returned — so a future that completes means the
 record is on disk, and N concurrent appends share one fsync. The event loop and this thread share
@@ -35,22 +37,30 @@ from typing import Any
 
 import attrs
 
-from ordergate.adapters.serialization import AuditStoreError, chain_hash
-from ordergate.adapters.sqlite.schema import connect, create_schema, index_correlations
+from ordergate.adapters.serialization import AuditStoreError, chain_hash, head_mac
+from ordergate.adapters.sqlite.schema import (
+    check_key_fits,
+    connect,
+    create_schema,
+    index_correlations,
+    inspect,
+    plain_connection,
+)
 from ordergate.domain.audit import AuditEntry, AuditRecord
 
-__all__ = ["Encoded", "GroupCommitWriter", "Stored", "entries_of", "read_head"]
+__all__ = ["Encoded", "GroupCommitWriter", "Head", "Stored", "entries_of", "read_head"]
 
 _COLUMNS = 7  # seq, ts, kind, correlation_id, body, prev_hash, hash
-# Padding rows (all 0, which binds faster than NULL) are dropped by `column1 > 0`. The last
-# parameter is the head's sequence: rows chained on head (N, h) may go in when N + 1 is free (the
-# primary key) and no purge went past N. Sequences are gapless and rows never change, so then the
-# file's head is still (N, h). (Asking audit_log for its head here would make SQLite copy every
-# row through a temporary table first: 15% more work per insert.)
+# Padding rows (all 0, which binds faster than NULL) are dropped by `column1 > 0`.
 _INSERT = (
     "INSERT INTO audit_log (seq, ts, kind, correlation_id, body, prev_hash, hash)"
     " SELECT * FROM (VALUES {rows}) WHERE column1 > 0"
-    " AND ? >= (SELECT purged_through FROM audit_anchor WHERE id = 1)"
+)
+# Moves the checkpoint only if it is still the one the batch was chained on (its MAC covers the
+# sequence, hash and purge anchor, so one comparison of it says "nothing moved").
+_MOVE_HEAD = (
+    "UPDATE audit_head SET seq = ?, hash = ?, mac = ?, writer_open = 1"
+    " WHERE id = 1 AND seq = ? AND mac = ?"
 )
 _SPLIT_AT = 32  # records: below this, one fsync for all beats two alternating batches
 _STOP = object()
@@ -74,12 +84,37 @@ def entries_of(stored: Stored, records: Sequence[AuditRecord]) -> list[AuditEntr
     ]
 
 
-def read_head(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    """The last sequence and its hash (the purge anchor when the table is empty)."""
-    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+@attrs.frozen
+class Head:
+    """The head checkpoint as stored: last sequence and hash, purge anchor, MAC."""
+
+    sequence: int
+    hash: bytes
+    purged_through: int
+    anchor_hash: bytes
+    mac: bytes
+
+
+def read_head(conn: sqlite3.Connection, key: bytes | None) -> Head:
+    """The stored head checkpoint, refused (`AuditStoreError`) when its MAC does not match."""
+    row = conn.execute(
+        "SELECT seq, hash, purged_through, anchor_hash, keyed, mac FROM audit_head"
+    ).fetchone()
     if row is None:
-        row = conn.execute("SELECT purged_through, anchor_hash FROM audit_anchor").fetchone()
-    return int(row[0]), bytes(row[1])
+        raise AuditStoreError("the audit head checkpoint row is missing: the file was changed")
+    sequence, last, purged, anchor, keyed, mac = row
+    head = Head(int(sequence), bytes(last), int(purged), bytes(anchor), bytes(mac))
+    check_key_fits(bool(keyed), key)
+    expected = head_mac(
+        head.sequence, head.hash, head.purged_through, head.anchor_hash, bool(keyed), key
+    )
+    if expected != head.mac:
+        raise AuditStoreError(
+            f"the audit head checkpoint (through record {head.sequence}) fails its MAC: a wrong "
+            "HMAC key, or the log was changed behind ordergate; nothing is appended to it "
+            "(run `ordergate audit verify`)"
+        )
+    return head
 
 
 @attrs.define
@@ -89,10 +124,6 @@ class _Pending:
 
 
 _Outcome = Stored | BaseException
-
-
-class _HeadMoved(Exception):
-    """A purge went past the head this writer committed last (nothing was inserted)."""
 
 
 class GroupCommitWriter:
@@ -113,7 +144,7 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._index_batch = index_batch
         self._backlog = 0  # records committed but not yet in the correlation lookup
-        self._head: tuple[int, bytes] | None = None  # what this writer committed last
+        self._head: Head | None = None  # what this writer committed last
         self._max_rows = 1  # rows per statement; set from SQLite's parameter limit
         self._statements: dict[int, str] = {}
         self._untold: list[tuple[list[_Pending], list[_Outcome]]] = []  # done, waiters asleep
@@ -160,8 +191,15 @@ class GroupCommitWriter:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
+            conn = plain_connection(self._path)
+            inspect(conn, self._path)  # refuses another application's file before touching it
+            conn.close()
             conn = connect(self._path)
-            create_schema(conn, retention_years=self._retention_years)
+            create_schema(conn, retention_years=self._retention_years, key=self._key)
+            self._head = read_head(conn, self._key)
+            # Said in the main file at once: a copy of the .db without its -wal shows it.
+            conn.execute("UPDATE audit_head SET writer_open = 1")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             index_correlations(conn)
             # One parameter is the guard's; the rest hold whole rows.
             rows = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // _COLUMNS
@@ -176,6 +214,7 @@ class GroupCommitWriter:
         try:
             self._loop(conn)
             self._index(conn)
+            conn.execute("UPDATE audit_head SET writer_open = 0")
         except BaseException as exc:  # keep the thread's death visible to every later append
             self._failure = exc
             self._fail_queued(AuditStoreError(f"audit writer for {self._path} stopped: {exc}"))
@@ -272,32 +311,28 @@ class GroupCommitWriter:
 
     def _store(self, conn: sqlite3.Connection, batch: list[_Pending], count: int) -> list[Any]:
         head = self._head
-        if head is not None and count <= self._max_rows:
-            rows, last = self._chain(batch, head)
-            try:
-                self._insert(conn, rows, 0, count)  # autocommit: this statement is the txn
-            except (_HeadMoved, sqlite3.IntegrityError):
-                pass  # nothing was stored; a failure that was not a moved head comes back below
-            else:
-                self._head = last
-                return rows
-        self._tell()
+        if head is not None:
+            rows, last = self._chain(batch, head)  # before the transaction: no lock held
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows, last = self._chain(batch, read_head(conn))
+            if head is None or conn.execute(_MOVE_HEAD, _moved(last, head)).rowcount != 1:
+                self._tell()  # re-chaining is Python work: let the woken appenders run first
+                head = read_head(conn, self._key)
+                rows, last = self._chain(batch, head)
+                if conn.execute(_MOVE_HEAD, _moved(last, head)).rowcount != 1:
+                    raise AuditStoreError("the audit head checkpoint moved inside a transaction")
             for start in range(0, count, self._max_rows):
                 self._insert(conn, rows, start, min(self._max_rows, count - start))
             conn.execute("COMMIT")
         except BaseException:
+            self._head = None  # read it again from the file
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         self._head = last
         return rows
 
-    def _chain(
-        self, batch: list[_Pending], head: tuple[int, bytes]
-    ) -> tuple[list[Any], tuple[int, bytes]]:
+    def _chain(self, batch: list[_Pending], head: Head) -> tuple[list[Any], Head]:
         """The rows of parameters of `batch` chained on `head`, and the new head.
 
         Bodies and hashes go in as bytearrays: sqlite3 binds those directly, while every `bytes`
@@ -305,8 +340,8 @@ class GroupCommitWriter:
         spent holding the GIL the woken appenders are waiting for.
         """
         key = self._key
-        sequence, head_hash = head
-        prev = bytearray(head_hash)
+        sequence = head.sequence
+        prev = bytearray(head.hash)
         rows: list[Any] = []
         for pending in batch:
             for record, body, ts in pending.records:
@@ -316,14 +351,12 @@ class GroupCommitWriter:
                 cid = None if correlation is None else correlation.value
                 rows += (sequence, ts, record.kind, cid, bytearray(body), prev, digest)
                 prev = digest
-        return rows, (sequence, bytes(prev))
+        last = bytes(prev)
+        mac = head_mac(sequence, last, head.purged_through, head.anchor_hash, key is not None, key)
+        return rows, Head(sequence, last, head.purged_through, head.anchor_hash, mac)
 
     def _insert(self, conn: sqlite3.Connection, rows: list[Any], start: int, count: int) -> None:
-        """Insert rows `start .. start + count - 1` if the file's head is still their parent.
-
-        Raises `_HeadMoved` when a purge went past it and `sqlite3.IntegrityError` when the
-        next sequence is taken (nothing was inserted either way).
-        """
+        """Insert rows `start .. start + count - 1` (inside the batch's transaction)."""
         size = _statement_rows(count)
         sql = self._statements.get(size)
         if sql is None:
@@ -333,12 +366,9 @@ class GroupCommitWriter:
         params = rows[begin : begin + count * _COLUMNS]
         if size > count:
             params += [0] * ((size - count) * _COLUMNS)
-        params.append(rows[begin] - 1)  # the head these rows were chained on
         self._tell()  # as late as can be: the loop runs the woken appenders during this write
         inserted = conn.execute(sql, params).rowcount
-        if inserted == 0:
-            raise _HeadMoved
-        if inserted != count:  # cannot happen: the guard holds for every row or for none
+        if inserted != count:  # cannot happen: only the padding rows are filtered out
             raise AuditStoreError(f"audit insert stored {inserted} of {count} rows")
 
     def _fail_queued(self, error: AuditStoreError) -> None:
@@ -351,6 +381,10 @@ class GroupCommitWriter:
             if isinstance(item, _Pending):
                 pending.append(item)
         _settle(pending, [error] * len(pending))
+
+
+def _moved(last: Head, head: Head) -> tuple[int, bytes, bytes, int, bytes]:
+    return (last.sequence, last.hash, last.mac, head.sequence, head.mac)
 
 
 def _statement_rows(count: int) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from ordergate.adapters.serialization import (
     GENESIS_HASH,
+    AuditKeyError,
     AuditStoreError,
     RetentionViolation,
     canonical_record_json,
@@ -176,13 +177,25 @@ async def test_hmac_chain_differs_and_verifies_only_with_its_key(tmp_path: Path)
         await keyed.close()
     assert plain_entry.hash != keyed_entry.hash
     outcomes = {}
-    for name, key in [("right", b"k1"), ("wrong", b"k2"), ("none", None)]:
-        reader = await SqliteAuditLog.open(tmp_path / "keyed.sqlite3", hmac_key=key)
+    for name, key in [("right", b"k1"), ("wrong", b"k2")]:
+        reader = await SqliteAuditLog.open(tmp_path / "keyed.sqlite3", hmac_key=key, read_only=True)
         try:
             outcomes[name] = (await reader.verify()).ok
         finally:
             await reader.close()
-    assert {"right": True, "wrong": False, "none": False} == outcomes
+    assert {"right": True, "wrong": False} == outcomes
+    reader = await SqliteAuditLog.open(tmp_path / "keyed.sqlite3", read_only=True)
+    try:
+        with pytest.raises(AuditKeyError, match="keyed"):  # the file says it is keyed
+            await reader.verify()
+    finally:
+        await reader.close()
+    with pytest.raises(AuditStoreError, match="fails its MAC"):  # no appending with another key
+        await SqliteAuditLog.open(tmp_path / "keyed.sqlite3", hmac_key=b"k2")
+    for key, variant in [(None, "keyed"), (b"k1", "without an HMAC key")]:
+        name = "keyed.sqlite3" if key is None else "plain.sqlite3"
+        with pytest.raises(AuditKeyError, match=variant):
+            await SqliteAuditLog.open(tmp_path / name, hmac_key=key)
 
 
 async def test_hmac_key_comes_from_the_named_environment_variable(tmp_path: Path) -> None:
