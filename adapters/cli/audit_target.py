@@ -3,8 +3,11 @@
 `--path FILE` means a SQLite file; otherwise `[audit]` of the configuration decides: `sqlite`
 (its `path`) or `postgres` (`dsn`, `schema`, `table`, password from
 `ORDERGATE_POSTGRES_PASSWORD`). A missing SQLite file is an error, never created. The HMAC key is
-read from the variable `--hmac-key-env` (else `audit.hmac_key_env`) names. Labels shown to the
-user are redacted.
+read from the variable `--hmac-key-env` (else `audit.hmac_key_env`) names; a named variable that
+is unset is an error (exit 2). Labels shown to the user are redacted.
+
+`open` opens the log read-only (SQLite `mode=ro`, PostgreSQL read-only transactions, no DDL):
+another application's file or table is refused and left as it was. Only `upgrade` writes.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -23,9 +26,10 @@ from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sqlite import SqliteAuditLog
 from ordergate.application.config import AuditKind, AuditSettings, redact
+from ordergate.domain.audit import VerifyResult
 from ordergate.ports.audit_log import AuditLog
 
-__all__ = ["AuditTarget", "resolve_target", "with_log"]
+__all__ = ["AuditTarget", "resolve_target", "run_async", "with_log"]
 
 _T = TypeVar("_T")
 
@@ -36,6 +40,9 @@ class AuditTarget:
 
     label: str
     open: Callable[[], Awaitable[AuditLog]]
+    upgrade: Callable[[], Awaitable[VerifyResult]]
+    file: Path | None = None  # the SQLite file, None for PostgreSQL
+    open_file: Callable[[Path], Awaitable[SqliteAuditLog]] | None = None  # same key, read-only
 
 
 def resolve_target(
@@ -61,10 +68,16 @@ def resolve_target(
     if not file.is_file():
         raise fail(f"audit file {file} does not exist", ExitCode.BAD_CONFIG)
 
-    async def open_sqlite() -> AuditLog:
-        return await SqliteAuditLog.open(file, hmac_key=key)
+    async def open_file(at: Path) -> SqliteAuditLog:
+        return await SqliteAuditLog.open(at, hmac_key=key, read_only=True)
 
-    return AuditTarget(str(file), open_sqlite)
+    async def open_sqlite() -> AuditLog:
+        return await open_file(file)
+
+    async def upgrade_sqlite() -> VerifyResult:
+        return await SqliteAuditLog.upgrade(file, hmac_key=key)
+
+    return AuditTarget(str(file), open_sqlite, upgrade_sqlite, file, open_file)
 
 
 def _postgres(audit: AuditSettings, key: bytes | None) -> AuditTarget:
@@ -81,14 +94,26 @@ def _postgres(audit: AuditSettings, key: bytes | None) -> AuditTarget:
 
     async def open_postgres() -> AuditLog:
         return await PostgresAuditLog.open(
+            dsn,
+            schema=audit.schema,
+            table=audit.table,
+            password=password,
+            hmac_key=key,
+            read_only=True,
+        )
+
+    async def upgrade_postgres() -> VerifyResult:
+        return await PostgresAuditLog.upgrade(
             dsn, schema=audit.schema, table=audit.table, password=password, hmac_key=key
         )
 
-    return AuditTarget(f"{redact(dsn)} {audit.schema}.{audit.table}", open_postgres)
+    label = f"{redact(dsn)} {audit.schema}.{audit.table}"
+    return AuditTarget(label, open_postgres, upgrade_postgres)
 
 
 def with_log(target: AuditTarget, action: Callable[[AuditLog], Awaitable[_T]]) -> _T:
-    """Open the log, run `action` on it, close it; typed errors exit with their code."""
+    """Open the log (read-only), run `action` on it, close it; typed errors exit with their
+    code."""
 
     async def run() -> _T:
         log = await target.open()
@@ -97,8 +122,13 @@ def with_log(target: AuditTarget, action: Callable[[AuditLog], Awaitable[_T]]) -
         finally:
             await log.close()
 
+    return run_async(target, run)
+
+
+def run_async(target: AuditTarget, work: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run `work`; typed errors exit with their code, SQLite's with 1 naming the target."""
     with exit_on_errors():
         try:
-            return asyncio.run(run())
+            return asyncio.run(work())
         except sqlite3.Error as error:  # e.g. "file is not a database"
             raise fail(f"{target.label}: {error}", ExitCode.FAILURE) from None

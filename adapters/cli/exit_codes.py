@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 
+from ordergate.adapters.serialization import AuditKeyError
 from ordergate.application.arming import ArmingRefused
 from ordergate.application.config import ConfigError
 from ordergate.domain.errors import BrokerError, BrokerRejected
@@ -34,7 +35,7 @@ class ExitCode(enum.IntEnum):
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code that reports `error` (anything unrecognised is a plain failure)."""
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | AuditKeyError):  # a key variable unset, or the wrong key
         return ExitCode.BAD_CONFIG
     if isinstance(error, ArmingRefused):
         return ExitCode.REFUSED
