@@ -562,20 +562,20 @@ def decode_anchor(text: str, source: str = "anchor") -> AuditHead:
     if not isinstance(document, dict) or document.get("format") != ANCHOR_FORMAT:
         raise InvalidValue(source, text[:40], f"is not an anchor file (format {ANCHOR_FORMAT})")
     fields: dict[str, Any] = {}
-    for name, kind in (
-        ("sequence", int),
-        ("purged_through", int),
-        ("hash", str),
-        ("anchor_hash", str),
-        ("mac", str),
-        ("keyed", bool),
-    ):
-        value = document.get(name)
-        if type(value) is not kind or (kind is int and value < 0):
-            raise InvalidValue(f"{source}.{name}", value, f"must be a {kind.__name__}")
-        if kind is str and (len(value) != 64 or not _is_hex(value)):
-            raise InvalidValue(f"{source}.{name}", value, "must be 64 hex digits")
-        fields[name] = value
+    for name in ("sequence", "purged_through"):
+        number = document.get(name)
+        if type(number) is not int or number < 0:
+            raise InvalidValue(f"{source}.{name}", number, "must be a whole number >= 0")
+        fields[name] = number
+    for name in ("hash", "anchor_hash", "mac"):
+        text_value = document.get(name)
+        if not isinstance(text_value, str) or len(text_value) != 64 or not _is_hex(text_value):
+            raise InvalidValue(f"{source}.{name}", text_value, "must be 64 hex digits")
+        fields[name] = text_value
+    keyed = document.get("keyed")
+    if type(keyed) is not bool:
+        raise InvalidValue(f"{source}.keyed", keyed, "must be true or false")
+    fields["keyed"] = keyed
     return AuditHead(**fields)
 
 

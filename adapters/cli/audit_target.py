@@ -40,7 +40,7 @@ class AuditTarget:
 
     label: str
     open: Callable[[], Awaitable[AuditLog]]
-    upgrade: Callable[[], Awaitable[VerifyResult]]
+    upgrade: Callable[[], Coroutine[Any, Any, VerifyResult]]
     file: Path | None = None  # the SQLite file, None for PostgreSQL
     open_file: Callable[[Path], Awaitable[SqliteAuditLog]] | None = None  # same key, read-only
 

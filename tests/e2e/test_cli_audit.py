@@ -111,7 +111,8 @@ def test_verify_with_the_hmac_key_from_the_named_variable(tmp_path: Path) -> Non
     unkeyed = run_cli("audit", "verify", "--path", str(path))
 
     assert keyed.returncode == 0, keyed.stderr
-    assert unkeyed.returncode == 1
+    assert unkeyed.returncode == 2  # the file says it is keyed: verify refuses without the key
+    assert "HMAC-keyed" in unkeyed.stderr
 
 
 def test_verify_of_a_missing_file_exits_2(tmp_path: Path) -> None:

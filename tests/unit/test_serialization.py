@@ -17,11 +17,14 @@ import pytest
 
 from ordergate.adapters.serialization import (
     GENESIS_HASH,
+    AuditKeyError,
     RetentionViolation,
     canonical_record_json,
     chain_hash,
+    decode_anchor,
     decode_event,
     decode_signal,
+    encode_anchor,
     encode_event,
     encode_signal,
     format_ts,
@@ -29,7 +32,7 @@ from ordergate.adapters.serialization import (
     retention_limit,
     verify_chain,
 )
-from ordergate.domain.audit import AuditRecord
+from ordergate.domain.audit import AuditHead, AuditRecord
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.events import OrderEventKind, OrderLifecycleEvent
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
@@ -236,10 +239,29 @@ def test_retention_violation_names_cutoff_limit_and_period() -> None:
 
 def test_hmac_key_from_env() -> None:
     assert hmac_key_from_env(None, {"K": "x"}) is None
-    assert hmac_key_from_env("K", {}) is None
     assert b"x" == hmac_key_from_env("K", {"K": "x"})
-    with pytest.raises(InvalidValue, match="K"):
+    with pytest.raises(AuditKeyError, match="names K, which is set but empty"):
         hmac_key_from_env("K", {"K": ""})
+
+
+def test_a_named_key_variable_that_is_unset_is_an_error_naming_it() -> None:
+    with pytest.raises(AuditKeyError, match="names MY_AUDIT_KEY, which is not set"):
+        hmac_key_from_env("MY_AUDIT_KEY", {})
+
+
+def test_an_anchor_file_round_trips_and_bad_ones_name_the_field() -> None:
+    head = AuditHead(7, "ab" * 32, 0, "00" * 32, True, "cd" * 32)
+    assert head == decode_anchor(encode_anchor(head, "somewhere.db"))
+    with pytest.raises(InvalidValue, match="not an anchor file"):
+        decode_anchor("[1, 2]")
+    with pytest.raises(InvalidValue, match="not JSON"):
+        decode_anchor("{")
+    text = encode_anchor(head, "x").replace('"sequence": 7', '"sequence": -7')
+    with pytest.raises(InvalidValue, match=r"anchor\.sequence"):
+        decode_anchor(text)
+    text = encode_anchor(head, "x").replace("ab" * 32, "zz" * 32)
+    with pytest.raises(InvalidValue, match=r"anchor\.hash: must be 64 hex digits"):
+        decode_anchor(text)
 
 
 def test_option_expiry_is_an_iso_date() -> None:

@@ -12,6 +12,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from ordergate.application.testing.harness import AuditLogHarness
@@ -23,6 +24,7 @@ __all__ = ["AuditLogContract", "audit_record"]
 
 CONCURRENT_APPENDS = 200
 _OLD = timedelta(days=8 * 366)  # comfortably older than a 7-year retention period
+GENESIS = "0" * 64  # the hash an empty chain's head names
 
 
 def audit_record(
@@ -206,3 +208,44 @@ class AuditLogContract:
         entry = await log.append(audit_record(index=3))
         assert 2 == entry.sequence  # no gap: nothing of the refused list was stored
         assert (await log.verify()).ok
+
+    async def test_the_head_checkpoint_moves_with_every_write(
+        self, audit_log_harness: AuditLogHarness
+    ) -> None:
+        log = audit_log_harness.audit_log
+        heads = [(await log.verify()).head]
+        single = await log.append(audit_record(index=0))
+        heads.append((await log.verify()).head)
+        batch = await log.append_many([audit_record(index=i) for i in range(1, 4)])
+        heads.append((await log.verify()).head)
+        reopened = await audit_log_harness.reopen()
+        heads.append((await reopened.verify()).head)
+        seen = [(h.sequence, h.hash) for h in heads if h is not None]
+        last = batch[-1].hash
+        assert [(0, GENESIS), (1, single.hash), (4, last), (4, last)] == seen
+
+    async def test_verify_proves_the_log_still_extends_an_earlier_head(
+        self, audit_log_harness: AuditLogHarness
+    ) -> None:
+        log = audit_log_harness.audit_log
+        await _append_many(audit_log_harness, 3)
+        earlier = (await log.verify()).head
+        assert earlier is not None
+        await _append_many(audit_log_harness, 4)
+        result = await log.verify(anchor=earlier)
+        assert (True, 7) == (result.ok, result.checked)
+        assert (True, 7) == ((await log.verify(anchor=result.head)).ok, result.checked)
+
+    async def test_an_anchor_the_log_does_not_extend_is_named(
+        self, audit_log_harness: AuditLogHarness
+    ) -> None:
+        log = audit_log_harness.audit_log
+        entries = await _append_many(audit_log_harness, 5)
+        head = (await log.verify()).head
+        assert head is not None
+        ahead = attrs.evolve(head, sequence=8)  # an anchor from a log that had 8 records
+        other = attrs.evolve(head, sequence=3, hash=entries[0].hash)  # record 3 was different
+        longer = await log.verify(anchor=ahead)
+        rewritten = await log.verify(anchor=other)
+        assert (False, 6) == (longer.ok, longer.first_bad_sequence)
+        assert (False, 3) == (rewritten.ok, rewritten.first_bad_sequence)
