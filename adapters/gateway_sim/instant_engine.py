@@ -83,6 +83,9 @@ class InstantEngine:
         self._ledgers = {a: Ledger(a, starting_cash) for a in accounts}
         self._orders: dict[OrderKey, OrderRecord] = {}
         self._open: dict[OrderKey, OrderRecord] = {}  # not done (pruned lazily by `_live`)
+        # Per client, its orders placed HELD and maybe still HELD, oldest first (pruned by
+        # `_transmit`): a transmit touches these, not every live order.
+        self._held: dict[int, dict[OrderKey, OrderRecord]] = {}
         self._executions: list[ExecutionReport] = []
         self._listeners: list[EngineListener] = []
         self._perm_ids = itertools.count(first_perm_id)
@@ -128,6 +131,7 @@ class InstantEngine:
         order = OrderRecord(key, next(self._perm_ids), contract, spec, account)
         self._orders[key] = order
         self._open[key] = order
+        self._held.setdefault(key.client_id, {})[key] = order
         order.transmitted = spec.transmit
         self._emit_update(order)
         if spec.transmit:
@@ -317,12 +321,21 @@ class InstantEngine:
             self._evaluate(order)
 
     def _transmit(self, client_id: int) -> None:
-        for order in self._live():
-            if order.key.client_id == client_id:
-                order.transmitted = True
-        for order in self._live():
-            if order.key.client_id == client_id:
-                self._activate(order)
+        """Transmit the client's held orders and activate those that may work now, oldest
+        first. Its other live orders are working, hence transmitted already."""
+        held = self._held.get(client_id)
+        if not held:
+            return
+        waiting = [order for order in held.values() if order.status is OrderStatus.HELD]
+        for order in waiting:
+            order.transmitted = True
+        for order in waiting:
+            self._activate(order)
+        still = {key: order for key, order in held.items() if order.status is OrderStatus.HELD}
+        if still:
+            self._held[client_id] = still
+        else:
+            del self._held[client_id]
 
     def _activate(self, order: OrderRecord) -> None:
         if order.status is not OrderStatus.HELD or not order.transmitted:
