@@ -192,6 +192,16 @@ class IbkrBroker(IbkrQueries):
     ) -> list[Any]:
         """Place every member (a bracket held until its last child) and await the acks."""
         ib = self.connection.ib
+        for request in requests:  # nothing of a list is placed if one member cannot be sent
+            contract, instrument = qualified[request.instrument.id]
+            parsing.refuse_nul(
+                contract,
+                parsing.ib_order(
+                    attrs.evolve(request, instrument=instrument),
+                    operator_id=self.config.operator_id,
+                    account=self.connection.account if self.config.account else "",
+                ),
+            )
         ids: dict[ClientOrderId, int] = {}
         members = {r.client_order_id for r in requests}
         bracket = any(r.parent_id in members for r in requests)
@@ -259,6 +269,7 @@ class IbkrBroker(IbkrQueries):
         async def send() -> None:
             await self.connection.ready(timeout=timeout, operation="modify")
             order = self._ib_order(record, request)
+            parsing.refuse_nul(self._contract(record), order)
             record.modify = PendingModify(quantity, limit_price, stop_price, waiter, request)
             self.connection.ib.placeOrder(self._contract(record), order)
             await waiter

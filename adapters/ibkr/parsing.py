@@ -10,6 +10,7 @@ float or IB's `UNSET_DOUBLE` escape into a domain value.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
@@ -213,6 +214,21 @@ def parse_order_ref(text: str) -> tuple[str, ClientOrderId] | None:
     if not sep or not operator or not cid.strip():
         return None
     return operator, ClientOrderId(cid)
+
+
+def refuse_nul(*objects: object) -> None:
+    """Raise `InvalidValue` naming the field if a string field of these ib_async objects (a
+    `Contract`, an `Order`, and the objects in their lists) holds a NUL: the TWS API ends every
+    field with one, so a NUL inside a value would shift every field after it on the wire."""
+    for obj in objects:
+        for field in dataclasses.fields(obj):  # type: ignore[arg-type]
+            value = getattr(obj, field.name)
+            if isinstance(value, str) and "\0" in value:
+                raise InvalidValue(
+                    f"{type(obj).__name__}.{field.name}", value, "must not contain NUL"
+                )
+            if isinstance(value, list):
+                refuse_nul(*(item for item in value if dataclasses.is_dataclass(item)))
 
 
 def _good_till(moment: datetime) -> str:

@@ -210,3 +210,14 @@ def test_contracts_and_instruments_round_trip() -> None:
                                                stock.currency)
     qualified = parsing.instrument_from_contract(stock, AAPL, min_tick=0.01)
     assert AAPL == qualified
+
+
+def test_a_nul_in_any_string_field_is_refused_before_it_reaches_the_wire() -> None:
+    """Defence in depth: the domain refuses NUL in ids, but nothing the adapter sends may hold
+    one (TWS API fields end with NUL; an orderRef with one shifted every placeOrder field)."""
+    contract, order = Contract(symbol="AAPL", secType="STK"), Order(orderRef="OP:S1-E")
+    parsing.refuse_nul(contract, order)
+    with pytest.raises(InvalidValue, match=r"Order\.orderRef: must not contain NUL"):
+        parsing.refuse_nul(contract, Order(orderRef="OP:S\x001-E"))
+    with pytest.raises(InvalidValue, match=r"Contract\.exchange"):
+        parsing.refuse_nul(Contract(symbol="AAPL", exchange="SMART\x00"), order)
