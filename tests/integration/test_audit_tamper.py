@@ -28,7 +28,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from ordergate.adapters.cli.main import app
-from ordergate.adapters.serialization import NotAnAuditLog, chain_hash, head_mac
+from ordergate.adapters.serialization import AuditStoreError, NotAnAuditLog, chain_hash, head_mac
 from ordergate.adapters.sqlite import SqliteAuditLog
 from ordergate.adapters.sqlite.schema import drop_triggers
 from ordergate.domain.audit import AuditRecord
@@ -288,6 +288,18 @@ def test_appends_after_a_truncation_do_not_hide_it(tmp_path: Path) -> None:
     sqlite.delete("seq > 20")
     sqlite.fill(5, start=30)
     assert_fails_at(cli(sqlite, "verify"), 21, "missing")
+
+
+def test_a_sqlite_log_whose_checkpoint_was_dropped_is_refused(tmp_path: Path) -> None:
+    sqlite = SqliteStore(tmp_path)
+    sqlite.fill(COUNT)
+    sqlite.sql(("DROP TABLE audit_head", ()))  # the file still carries its application id
+    sqlite.delete(f"seq > {COUNT - 5}")
+    result = cli(sqlite, "verify")
+    assert 1 == result.exit_code, result.output
+    assert "has no audit_head table" in result.output
+    with pytest.raises(AuditStoreError, match="changed behind ordergate"):
+        asyncio.run(SqliteAuditLog.open(sqlite.path))  # and nothing is appended to it
 
 
 def test_records_added_behind_the_log_are_named(store: Store) -> None:
@@ -556,3 +568,18 @@ def test_an_unset_key_variable_is_a_startup_error_naming_it(tmp_path: Path) -> N
     assert "ORDERGATE_TEST_UNSET_KEY" in result.output
     assert "not set" in result.output
     assert not (tmp_path / "run.db").exists()  # nothing was written unkeyed
+
+
+def test_an_unset_key_variable_stops_the_embedding_api_too(tmp_path: Path) -> None:
+    from ordergate.adapters.serialization import AuditKeyError
+    from ordergate.application.bootstrap import build_application
+    from ordergate.application.config import load_settings
+
+    env = {
+        "ORDERGATE_AUDIT__PATH": str(tmp_path / "embedded.db"),
+        "ORDERGATE_AUDIT__HMAC_KEY_ENV": "ORDERGATE_TEST_UNSET_KEY",
+    }
+    settings = load_settings(None, environ=env)
+    with pytest.raises(AuditKeyError, match="ORDERGATE_TEST_UNSET_KEY, which is not set"):
+        asyncio.run(build_application(settings, environ=env))
+    assert not (tmp_path / "embedded.db").exists()
