@@ -123,8 +123,12 @@ def _read_lines(settings: Settings, signals_file: Path | None) -> list[str] | No
             "or set signals.kind = 'redis'",
             ExitCode.BAD_CONFIG,
         )
-    text = sys.stdin.read() if str(signals_file) == "-" else signals_file.read_text("utf-8")
-    return [line for line in text.splitlines() if line.strip()]
+    data = sys.stdin.buffer.read() if str(signals_file) == "-" else signals_file.read_bytes()
+    # One delivery per line (split on b"\n" only: a Unicode line separator inside a JSON string
+    # is not the end of a line). A line that is not UTF-8 is kept, its bad bytes as lone
+    # surrogates, and becomes that delivery's own `signal.malformed`, not a crash of the file.
+    lines = (raw.rstrip(b"\r").decode("utf-8", "surrogateescape") for raw in data.split(b"\n"))
+    return [line for line in lines if line.strip()]
 
 
 def _source(settings: Settings, lines: list[str] | None) -> SignalSource:
@@ -201,7 +205,8 @@ def _print_summary(
         ("signal source", settings.signals.kind.value),
         ("deliveries", str(summary.deliveries)),
         ("signals through the gate", str(summary.gated)),
-        ("malformed (acked)", str(summary.malformed)),
+        ("malformed (quarantined)", str(summary.malformed)),
+        ("rejected (quarantined)", str(summary.rejected)),
         ("duplicates (acked)", str(summary.duplicates)),
         ("failed (acked)", str(summary.failed)),
         ("not acknowledged", str(summary.unacked)),

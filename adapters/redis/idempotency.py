@@ -6,7 +6,9 @@ reclaimed by another process is recognised too. Both answer "is this the first t
 record the id in one step.
 
 Neither may be used as the only guard against duplicate orders: the risk gate also denies a
-signal id it has seen (SPEC §4.5); these stop the duplicate earlier and cheaper.
+signal id it has seen (SPEC §4.5); these stop the duplicate earlier and cheaper. A plain string is
+checked by `SignalId`'s rule first (1-64 printable ASCII characters): a NUL or a megabyte never
+becomes a key or a remembered id.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from ordergate.domain.values import SignalId
 __all__ = ["RedisSeenSignals", "SeenSignals"]
 
 
+def _key(signal_id: SignalId | str) -> str:
+    return (signal_id if isinstance(signal_id, SignalId) else SignalId(signal_id)).value
+
+
 class SeenSignals:
     """The `capacity` signal ids this process saw most recently (least recent forgotten first)."""
 
@@ -31,7 +37,7 @@ class SeenSignals:
 
     def first_time(self, signal_id: SignalId | str) -> bool:
         """True the first time `signal_id` is offered (and remember it); False afterwards."""
-        key = str(signal_id)
+        key = _key(signal_id)
         if key in self._ids:
             self._ids.move_to_end(key)
             return False
@@ -63,10 +69,9 @@ class RedisSeenSignals:
 
     async def first_time(self, signal_id: SignalId | str) -> bool:
         """True for the first consumer to offer `signal_id` within the TTL; False afterwards."""
+        key = _key(signal_id)
         try:
-            created = await self._client.set(
-                f"{self._prefix}:{signal_id}", "1", nx=True, ex=self._ttl
-            )
+            created = await self._client.set(f"{self._prefix}:{key}", "1", nx=True, ex=self._ttl)
         except redis.RedisError as exc:
             raise RedisUnavailable(f"recording signal {signal_id} as seen failed: {exc}") from exc
         return bool(created)

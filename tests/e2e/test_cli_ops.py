@@ -152,6 +152,21 @@ def test_serve_audits_malformed_lines_and_skips_duplicates(config: Path, tmp_pat
     assert kinds.count("broker.submit") == 2
 
 
+def test_serve_quarantines_a_line_that_is_not_utf8_and_trades_the_rest(
+    config: Path, tmp_path: Path
+) -> None:
+    signals = tmp_path / "signals.jsonl"
+    bad_id = signal_line("S\u00001")  # a NUL in the id, escaped in JSON
+    signals.write_bytes(
+        b"\xff\xfe{not utf-8\n" + bad_id.encode() + b"\n" + signal_line("S2").encode() + b"\n"
+    )
+    result = run_cli("serve", "--signals-file", str(signals), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    kinds = audit_kinds(config)
+    assert (kinds.count("signal.malformed"), kinds.count("broker.submit")) == (2, 1)
+
+
 def test_serve_with_the_memory_source_needs_a_signals_file(config: Path) -> None:
     result = run_cli("serve", "--config", str(config))
     assert result.returncode == 2

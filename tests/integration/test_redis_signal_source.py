@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from ordergate.adapters.redis import RedisSeenSignals, RedisSignalSource, SeenSignals
 from ordergate.adapters.redis.testing import RedisSignalSourceHarness
 from ordergate.adapters.serialization import encode_signal
+from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import Stock
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import Side, SignalId
@@ -137,3 +138,15 @@ async def test_close_does_not_close_a_borrowed_client(redis_url: str) -> None:
         assert await client.ping()
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("bad", ["S\x001", "x" * 1_048_576])
+async def test_seen_signal_memories_refuse_an_id_that_breaks_the_signal_id_rule(
+    harness: RedisSignalSourceHarness, bad: str
+) -> None:
+    seen = RedisSeenSignals(harness.client, key_prefix=f"{harness.prefix}:seen", ttl_seconds=60)
+    with pytest.raises(InvalidValue, match=r"SignalId\.value"):
+        await seen.first_time(bad)
+    with pytest.raises(InvalidValue, match=r"SignalId\.value"):
+        SeenSignals().first_time(bad)
+    assert [] == [key async for key in harness.client.scan_iter(match=f"{harness.prefix}:seen*")]
