@@ -201,8 +201,8 @@ class GroupCommitWriter:
             conn.execute("UPDATE audit_head SET writer_open = 1")
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             index_correlations(conn)
-            # One parameter is the guard's; the rest hold whole rows.
-            rows = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // _COLUMNS
+            # Every parameter of the INSERT is a column of a row.
+            rows = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _COLUMNS
             self._max_rows = 1 << (rows.bit_length() - 1)
         except BaseException as exc:
             if conn is not None:
