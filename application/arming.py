@@ -11,13 +11,15 @@ Checks, in order (the first failure is reported):
 - `paper` on `ibkr`: the port is not a live port → `account_id`, if set, is a `DU…` account.
 - `paper` on `sim`/`fake`, and `dry_run` (nothing is sent): no checks.
 
-`check_arming` is pure: it reads the settings and the mapping it is given, nothing else.
-`check_connected_accounts` repeats the account checks against what the gateway reports.
+`check_arming` is pure: it reads the settings and the mapping it is given, nothing else. What
+the gateway is actually logged into is checked by the IBKR adapter itself, after every connect
+and reconnect (`adapters/ibkr/health.check_managed_accounts`): the settings' mode and account
+travel to it as `IbkrConfig.expected_mode` and `account`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ordergate.application.config import BrokerKind, Mode, Settings
 from ordergate.domain.errors import OrdergateError
@@ -31,7 +33,6 @@ __all__ = [
     "LiveTradingNotArmed",
     "ModeMismatch",
     "check_arming",
-    "check_connected_accounts",
     "is_paper_account",
 ]
 
@@ -72,38 +73,6 @@ def check_arming(settings: Settings, environ: Mapping[str, str]) -> None:
         _check_live(settings, environ)
     elif settings.mode is Mode.PAPER and settings.broker.kind is BrokerKind.IBKR:
         _check_paper(settings)
-
-
-def check_connected_accounts(settings: Settings, managed_accounts: Sequence[str]) -> None:
-    """Refuse to trade when the accounts the gateway reports disagree with the settings.
-
-    Call it right after connecting: the port is only a convention, the reported accounts are
-    what the gateway is actually logged into. No-op in `dry_run`.
-    """
-    if settings.mode is Mode.DRY_RUN:
-        return
-    accounts = [a.strip() for a in managed_accounts if a.strip()]
-    shown = ", ".join(accounts) or "none"
-    configured = settings.account_id
-    if configured is not None and configured not in accounts:
-        raise ModeMismatch(
-            "account",
-            f"account_id {configured!r} is not among the accounts the gateway reports ({shown}); "
-            "log the gateway into that account or fix account_id",
-        )
-    traded = [configured] if configured is not None else accounts
-    if settings.mode is Mode.LIVE and any(is_paper_account(a) for a in traded):
-        raise ModeMismatch(
-            "account",
-            f"mode is live but the gateway is logged into paper account(s) {shown}; "
-            "connect to the live gateway or set mode = 'paper'",
-        )
-    if settings.mode is Mode.PAPER and not all(is_paper_account(a) for a in traded):
-        raise ModeMismatch(
-            "account",
-            f"mode is paper but the gateway is logged into live account(s) {shown}; "
-            "connect to a paper gateway (DU… account) or arm live trading deliberately",
-        )
 
 
 def _check_live(settings: Settings, environ: Mapping[str, str]) -> None:

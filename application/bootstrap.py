@@ -50,7 +50,7 @@ from ordergate.domain.instruments import OptionContract, Stock
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
 
-__all__ = ["Application", "build_application", "sim_session"]
+__all__ = ["SIM_ACCOUNT", "Application", "build_application", "sim_session"]
 
 
 async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
@@ -117,10 +117,15 @@ async def _memory_publisher() -> AsyncIterator[EventPublisher]:
         await publisher.close()
 
 
-def sim_session(settings: Settings) -> SimSession:
+SIM_ACCOUNT = "DU0000000"
+"""The simulated account of a replayed session (and of the emulator replaying it)."""
+
+
+def sim_session(settings: Settings, *, account_id: str = SIM_ACCOUNT) -> SimSession:
     """The simulated market `settings.session` describes: `ordergate run` on the sim broker and
     `ordergate gateway-sim --replay` build it with this one function, so both replay the same
-    bars with the same seed."""
+    bars with the same seed. `account_id` names the simulated account (the emulator is logged
+    into it)."""
     session = settings.session
     return SimSession.build(
         session.symbols,
@@ -129,6 +134,7 @@ def sim_session(settings: Settings) -> SimSession:
         seed=session.seed,
         starting_cash=session.starting_cash,
         exercise_threshold=session.exercise_threshold,
+        account_id=account_id,
     )
 
 

@@ -17,6 +17,13 @@ event pump hands each one to this guard, whatever the broker kind:
   `broker.resync_mismatch` with every difference, and the next restoration (a later 1102/1101 or
   reconnect) checks again; an operator may also decide with `resume`.
 
+- **Refused** — `REFUSED`: the broker session disagrees with the configured mode or account
+  (a paper configuration on a gateway logged into a live account, a live one on a paper
+  account, an account the gateway does not manage). The adapter has hung up and sends nothing;
+  the guard audits `broker.account_mismatch` and HALTs trading. Nothing gives it back but an
+  operator's `resume` (after fixing the gateway or the configuration). `refuse()` does the same
+  for a refusal raised by the first connect, before the pump runs.
+
 The guard restores only what it changed: if trading was already REDUCING or HALTED when the link
 went, or an operator (or the kill switch) changed the state during the outage, it leaves the
 state alone. It never sends anything to the broker.
@@ -94,10 +101,28 @@ class ConnectivityGuard:
 
     async def observe(self, event: ConnectionStateChanged) -> None:
         """React to one connection event (already recorded by the pump)."""
-        if event.state in LOST_STATES:
+        if event.state is ConnectionState.REFUSED:
+            await self.refuse(event.detail)
+        elif event.state in LOST_STATES:
             await self._lost(event)
         elif event.state is ConnectionState.CONNECTED and (self.link_lost or self._held):
             await self._restored(event)
+
+    async def refuse(self, detail: str) -> None:
+        """The broker session was refused for its accounts: audit it and HALT (see above)."""
+        self.link_lost = True
+        self._held = None  # never given back by a reconnect: an operator decides
+        now = self._clock.now()
+        await self._audit.append(
+            AuditRecord(
+                "broker.account_mismatch",
+                now,
+                {"detail": detail, "trading_state": TradingState.HALTED.value},
+            )
+        )
+        change = self._desk.trading.halt(now, f"broker session refused: {detail}")
+        if change is not None:
+            await self._emit(change)
 
     async def _lost(self, event: ConnectionStateChanged) -> None:
         self.link_lost = True

@@ -30,7 +30,7 @@ from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import InvalidValue, OrdergateError
+from ordergate.domain.errors import AccountMismatch, InvalidValue, OrdergateError
 from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.indicators.snapshot import MarketSnapshot
 from ordergate.domain.instruments import Instrument
@@ -190,7 +190,11 @@ class OrderGate:
         """Connect the broker (not in dry-run), start the event pump and the session."""
         ports = self.__ports
         if self.options.mode is not ExecutionMode.DRY_RUN or not ports.broker.is_connected():
-            await ports.broker.connect(timeout=self.options.connect_timeout)
+            try:
+                await ports.broker.connect(timeout=self.options.connect_timeout)
+            except AccountMismatch as exc:  # the gateway's accounts disagree: audit, halt
+                await self._processor.connectivity.refuse(str(exc))
+                raise
         self._pump = asyncio.create_task(self._processor.pump(ports.broker.events()))
         await asyncio.sleep(0)  # let the pump subscribe before anything can happen
         self.started_at = ports.clock.now()

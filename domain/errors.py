@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccountMismatch",
     "BrokerError",
     "BrokerRejected",
     "BrokerTimeout",
@@ -97,6 +98,12 @@ class RiskLimitExceeded(OrdergateError):
 
 class BrokerError(OrdergateError):
     """A broker adapter failed to do what was asked (connection, protocol, unknown order)."""
+
+
+class AccountMismatch(BrokerError):
+    """The broker session disagrees with the configured mode or account (a paper configuration
+    on a gateway logged into a live account, a live one on a paper account, an account the
+    gateway does not manage). Raised before anything is sent; retrying cannot fix it."""
 
 
 class BrokerRejected(BrokerError):

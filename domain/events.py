@@ -138,6 +138,7 @@ class ConnectionState(enum.Enum):
     DISCONNECTED = "DISCONNECTED"
     RECONNECTING = "RECONNECTING"
     DEGRADED = "DEGRADED"  # socket up, broker says its own link is down (IB 1100/2110)
+    REFUSED = "REFUSED"  # the session disagrees with the mode or account: hung up, sends nothing
 
 
 @attrs.frozen

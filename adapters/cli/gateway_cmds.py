@@ -25,7 +25,7 @@ from ordergate.adapters.gateway_sim import DEFAULT_PORT, run_gateway
 from ordergate.adapters.gateway_sim.engine import GatewayEngine
 from ordergate.adapters.gateway_sim.server import GatewayServer
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
-from ordergate.application.bootstrap import sim_session
+from ordergate.application.bootstrap import SIM_ACCOUNT, sim_session
 from ordergate.application.config import load_settings
 
 __all__ = ["gateway_sim", "register"]
@@ -66,7 +66,12 @@ def gateway_sim(
     ] = None,
     account: Annotated[
         list[str] | None,
-        typer.Option("--account", metavar="CODE", help="Managed account (repeatable)."),
+        typer.Option(
+            "--account",
+            metavar="CODE",
+            help="Account the emulator is logged into (repeatable; one with --replay). "
+            "Default: account_id of the config, else DU1234567 (DU0000000 with --replay).",
+        ),
     ] = None,
     faults: Annotated[
         str | None,
@@ -87,13 +92,22 @@ def gateway_sim(
             f"--bars {bars}: only a replaying emulator (--replay) has bars to replay",
             ExitCode.BAD_CONFIG,
         )
+    if replay and account is not None and len(account) > 1:
+        raise fail(
+            f"--account {' --account '.join(account)}: a replaying emulator (--replay) is "
+            "logged into one account",
+            ExitCode.BAD_CONFIG,
+        )
     with exit_on_errors():
         settings = None
         if config is not None or replay:
             overrides: dict[str, object] = {} if bars is None else {"session.bars": bars}
             settings = load_settings(config, profile=profile, overrides=overrides)
+        configured = None if settings is None else settings.account_id
+        accounts = tuple(account or ([configured] if configured else []))
         if replay and settings is not None:
-            engine = SimGatewayEngine(sim_session(settings))
+            logged_in = accounts[0] if accounts else SIM_ACCOUNT
+            engine = SimGatewayEngine(sim_session(settings, account_id=logged_in))
     if port is None:
         port = DEFAULT_PORT if settings is None else settings.broker.port
     described = "replaying the configured session" if engine is not None else "instant fills"
@@ -109,7 +123,7 @@ def gateway_sim(
             host,
             port,
             engine=engine,
-            accounts=tuple(account or ("DU1234567",)),
+            accounts=accounts or ("DU1234567",),
             fault_script=script,
             on_ready=ready,
         )

@@ -5,7 +5,11 @@ against retry storms, a heartbeat with a typed health value, IB connectivity cod
 (1 → 2 → 4 → … → 30 s, 10 attempts, the breaker opening for 60 s after 5 failures in a row) and
 calls its owner's `on_connected` hook (the resync) before it reports CONNECTED again. 1100/2110
 make it DEGRADED, 1101 (data lost) triggers a full resync, 1102 a resync, 502/504 a reconnect.
-Every wait is bounded. It never places, modifies or cancels orders and never swallows a timeout.
+After every connect and reconnect, before the resync and before anything can be sent, the
+accounts the gateway reports are checked against the expected mode, the port and the configured
+account (`health.check_managed_accounts`); a mismatch hangs up for good, reports REFUSED and
+makes every call raise the `ModeMismatch`. Every wait is bounded. It never places, modifies or
+cancels orders and never swallows a timeout.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ordergate.adapters.ibkr.health import (
     ConnectionHealth,
     ModeMismatch,
     TradingMode,
-    detect_mode,
+    check_managed_accounts,
 )
 from ordergate.domain.errors import BrokerError, BrokerTimeout
 from ordergate.domain.events import ConnectionState, ConnectionStateChanged
@@ -90,6 +94,8 @@ class IbkrConnection:
         self.account = config.account
         self.mode = TradingMode.UNKNOWN
         self.reconnect_attempts = 0
+        self.refusal: ModeMismatch | None = None
+        """Why the gateway's session was refused (accounts vs mode), until a connect succeeds."""
         self._on_state = on_state
         self._on_connected = on_connected
         self._monotonic = monotonic
@@ -127,6 +133,8 @@ class IbkrConnection:
                 f"next attempt allowed in {self.breaker.retry_in():.0f}s"
             )
         await bounded(self._attempts("connect"), timeout, "connect to the IB gateway")
+        if self.refusal is not None:
+            raise self.refusal
         if not self.is_ready():
             raise BrokerError(
                 f"could not connect to {self.config.host}:{self.config.port} "
@@ -196,10 +204,14 @@ class IbkrConnection:
         return await bounded(run(), timeout, operation)
 
     async def _until_ready(self, operation: str) -> None:
+        if self.refusal is not None:
+            raise self.refusal
         reconnecting = self._reconnecting is not None and not self._reconnecting.done()
         if not reconnecting:
             raise BrokerError(f"{operation}: not connected to the IB gateway (call connect())")
         await self._ready.wait()
+        if self.refusal is not None:
+            raise self.refusal
         if not self.is_ready():
             raise BrokerError(f"{operation}: the IB gateway connection was lost")
 
@@ -237,6 +249,7 @@ class IbkrConnection:
     async def _attempts(self, reason: str) -> None:
         policy = self.config.backoff
         self._connecting = True
+        self.refusal = None
         try:
             for attempt in range(1, policy.attempts + 1):
                 if self._closing:
@@ -248,8 +261,13 @@ class IbkrConnection:
                     _log.warning("connection breaker open; next attempt in %.1fs", wait)
                     await asyncio.sleep(wait)
                 self.reconnect_attempts = attempt
-                if await self._attempt(attempt, reason):
-                    self.reconnect_attempts = 0
+                try:
+                    if await self._attempt(attempt, reason):
+                        self.reconnect_attempts = 0
+                        return
+                except ModeMismatch as exc:  # no retry can fix what the gateway is logged into
+                    self.refusal = exc
+                    self._set_state(ConnectionState.REFUSED, f"{reason} refused: {exc}")
                     return
         finally:
             self._connecting = False
@@ -291,9 +309,11 @@ class IbkrConnection:
                 cfg.host, cfg.port, clientId=cfg.client_id, timeout=cfg.connect_timeout,
                 account=cfg.account,
             )
-            accounts = self.ib.managedAccounts()
-            self.account = cfg.account or (accounts[0] if accounts else "")
-            self.mode = detect_mode(cfg.port, self.account, cfg.expected_mode)
+            # what the gateway is logged into, checked before anything else is asked or sent
+            self.account, self.mode = check_managed_accounts(
+                self.ib.managedAccounts(), port=cfg.port, configured=cfg.account,
+                expected=cfg.expected_mode,
+            )
             await self._sample_server_time()
             self.generation += 1
             if self._on_connected is not None:
@@ -393,7 +413,7 @@ class IbkrConnection:
         previous, self.state = self.state, state
         if state in _READY:
             self._ready.set()
-        elif state is ConnectionState.DISCONNECTED:
+        elif state in (ConnectionState.DISCONNECTED, ConnectionState.REFUSED):
             self._ready.set()  # wake waiters: they fail fast instead of waiting out a timeout
             self._ready = asyncio.Event()
         if previous is state and code is None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 
-from ordergate.domain.errors import BrokerError
+from ordergate.domain.errors import AccountMismatch
 from ordergate.domain.events import ConnectionState
 from ordergate.domain.risk.decision import BreakerState
 
@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionHealth",
     "ModeMismatch",
     "TradingMode",
+    "check_managed_accounts",
     "detect_mode",
     "mode_for_account",
     "mode_for_port",
@@ -45,8 +46,9 @@ class TradingMode(enum.Enum):
     UNKNOWN = "unknown"
 
 
-class ModeMismatch(BrokerError):
-    """The port, the account and the expected mode disagree about paper versus live."""
+class ModeMismatch(AccountMismatch):
+    """The port, the accounts the gateway reports, the configured account and the expected mode
+    disagree (paper versus live, or an account the gateway does not manage)."""
 
 
 def mode_for_port(port: int) -> TradingMode:
@@ -82,6 +84,52 @@ def detect_mode(port: int, account: str, expected: TradingMode | None = None) ->
             f"say {mode.value}; refusing to connect"
         )
     return mode
+
+
+def check_managed_accounts(
+    reported: Sequence[str],
+    *,
+    port: int,
+    configured: str = "",
+    expected: TradingMode | None = None,
+) -> tuple[str, TradingMode]:
+    """Check the accounts the gateway reports it is logged into; return (the account traded, the
+    mode). Raises `ModeMismatch` naming the accounts when:
+
+    - the gateway reports no account at all;
+    - `configured` is set and is not among them (orders would go to an account we did not
+      choose, or be refused);
+    - any account that would be traded — `configured`, or else every reported one (an order
+      without an account goes to the gateway's default) — is paper where `expected` is live or
+      live where `expected` is paper, or disagrees with the port (`detect_mode`).
+    """
+    accounts = [a.strip() for a in reported if a.strip()]
+    shown = ", ".join(accounts) or "none"
+    if not accounts:
+        raise ModeMismatch(
+            "the gateway reports no managed account; refusing to trade until it is logged in"
+        )
+    wanted = configured.strip()
+    if wanted and wanted not in accounts:
+        raise ModeMismatch(
+            f"configured account {wanted!r} is not among the accounts the gateway is logged "
+            f"into ({shown}); refusing to trade: log the gateway into that account or fix the "
+            "configured account"
+        )
+    traded = [wanted] if wanted else accounts
+    modes = set()
+    for account in traded:
+        try:
+            modes.add(detect_mode(port, account, expected))
+        except ModeMismatch as exc:
+            raise ModeMismatch(f"{exc} (the gateway is logged into {shown})") from None
+    known = modes - {TradingMode.UNKNOWN}
+    if len(known) > 1:
+        raise ModeMismatch(
+            f"the gateway is logged into both paper and live accounts ({shown}) and no account "
+            "is configured; refusing to trade until one is chosen"
+        )
+    return traded[0], known.pop() if known else TradingMode.UNKNOWN
 
 
 @attrs.frozen

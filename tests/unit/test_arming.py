@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import attrs
 import pytest
 
 from ordergate.application.arming import (
@@ -13,7 +12,6 @@ from ordergate.application.arming import (
     LiveTradingNotArmed,
     ModeMismatch,
     check_arming,
-    check_connected_accounts,
     is_paper_account,
 )
 from ordergate.application.config import BrokerKind, BrokerSettings, Mode, Settings
@@ -142,38 +140,3 @@ def test_the_arm_value_may_carry_surrounding_whitespace() -> None:
 @pytest.mark.parametrize(("account", "paper"), [("DU1", True), ("du1", True), ("U1", False)])
 def test_du_accounts_are_paper(account: str, paper: bool) -> None:
     assert paper == is_paper_account(account)
-
-
-# --- what the gateway reports after connecting --------------------------------------------------
-
-
-def test_connected_accounts_must_include_the_configured_account() -> None:
-    with pytest.raises(ModeMismatch, match="not among the accounts the gateway reports"):
-        check_connected_accounts(settings(Mode.LIVE, account=LIVE_ACCOUNT), ["U999"])
-
-
-def test_paper_mode_refuses_a_gateway_logged_into_a_live_account() -> None:
-    with pytest.raises(ModeMismatch, match="live account"):
-        check_connected_accounts(settings(Mode.PAPER, port=4002), [LIVE_ACCOUNT])
-
-
-def test_live_mode_refuses_a_paper_account_reported_by_the_gateway() -> None:
-    config = attrs.evolve(settings(Mode.LIVE), account_id=None)
-
-    with pytest.raises(ModeMismatch, match="paper account"):
-        check_connected_accounts(config, [PAPER_ACCOUNT])
-
-
-@pytest.mark.parametrize(
-    ("mode", "account", "reported"),
-    [
-        (Mode.PAPER, PAPER_ACCOUNT, [PAPER_ACCOUNT, "DU2"]),
-        (Mode.PAPER, None, [PAPER_ACCOUNT]),
-        (Mode.LIVE, LIVE_ACCOUNT, [LIVE_ACCOUNT]),
-        (Mode.DRY_RUN, LIVE_ACCOUNT, []),
-    ],
-)
-def test_agreeing_connected_accounts_pass(
-    mode: Mode, account: str | None, reported: list[str]
-) -> None:
-    check_connected_accounts(settings(mode, account=account), reported)
