@@ -28,6 +28,7 @@ import pytest
 from ordergate.adapters.gateway_sim.instant_engine import InstantEngine
 from ordergate.adapters.ibkr.health import ModeMismatch, TradingMode, check_managed_accounts
 from ordergate.adapters.ibkr.testing import RecordingGatewayServer
+from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.application.arming import ARM_VARIABLE, check_arming
 from ordergate.application.bootstrap import build_application
 from ordergate.application.config import Settings, load_settings
@@ -88,7 +89,7 @@ def test_agreeing_accounts_name_the_account_traded_and_the_mode(
 
 
 # -- through the real ib_async client against the emulator ---------------------------------------
-def settings_for(port: int, host: str = "127.0.0.1", **top: Any) -> Settings:
+def settings_for(port: int, audit: Path, host: str = "127.0.0.1", **top: Any) -> Settings:
     overrides: dict[str, object] = {
         "broker.kind": "ibkr",
         "market_data.kind": "ibkr",
@@ -96,7 +97,8 @@ def settings_for(port: int, host: str = "127.0.0.1", **top: Any) -> Settings:
         "broker.port": port,
         "broker.connect_timeout": 5,
         "broker.request_timeout": 5,
-        "audit.kind": "memory",
+        "audit.kind": "sqlite",
+        "audit.path": str(audit),
         "publisher.kind": "memory",
         "operator_id": "SAFE",
     }
@@ -112,30 +114,37 @@ async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[RecordingGat
         yield server
 
 
-async def refused_at_start(settings: Settings, environ: dict[str, str],
-                           server: RecordingGatewayServer) -> None:
-    check_arming(settings, environ)  # the configuration itself is in order
-    container, gate = await build_application(settings, environ)
+async def records(audit: Path, kind: str) -> list[dict[str, Any]]:
+    log = await SqliteAuditLog.open(audit)
     try:
-        with pytest.raises(AccountMismatch) as refused:
-            await gate.start()
-        assert gate.trading_state is TradingState.HALTED
-        audit = await container.audit()
-        [record] = [e.record.payload for e in await audit.query(kind="broker.account_mismatch")]
-        assert str(refused.value) in record["detail"]
-        assert [] == server.received(3), "an order reached a gateway of the wrong mode"
-        assert [] == await audit.query(kind="broker.submit")
+        return [dict(e.record.payload) for e in await log.query(kind=kind)]
     finally:
-        await container.shutdown_resources()  # type: ignore[misc]
+        await log.close()
+
+
+async def refused_at_start(settings: Settings, environ: dict[str, str],
+                           server: RecordingGatewayServer, audit: Path) -> None:
+    check_arming(settings, environ)  # the configuration itself is in order
+    app = await build_application(settings, environ)
+    with pytest.raises(AccountMismatch) as refused:
+        async with app:
+            pass
+    assert app.gate.trading_state is TradingState.HALTED
+    [record] = await records(audit, "broker.account_mismatch")
+    assert str(refused.value) in record["detail"]
+    assert [] == server.received(3), "an order reached a gateway of the wrong mode"
+    assert [] == await records(audit, "broker.submit")
 
 
 @pytest.mark.parametrize("emulator", [("127.0.0.1", 0, (LIVE,))], indirect=True)
 @pytest.mark.parametrize("account_id", [None, PAPER])
 async def test_a_paper_config_refuses_a_gateway_logged_into_a_live_account(
-    emulator: RecordingGatewayServer, account_id: str | None
+    emulator: RecordingGatewayServer, account_id: str | None, tmp_path: Path
 ) -> None:
     top = {} if account_id is None else {"account_id": account_id}
-    await refused_at_start(settings_for(emulator.port, mode="paper", **top), {}, emulator)
+    audit = tmp_path / "audit.db"
+    settings = settings_for(emulator.port, audit, mode="paper", **top)
+    await refused_at_start(settings, {}, emulator, audit)
 
 
 # The live port on another loopback address, so no gateway of this machine is in the way.
@@ -144,19 +153,22 @@ LIVE_HOST = "127.0.0.2"
 
 @pytest.mark.parametrize("emulator", [(LIVE_HOST, 4001, (PAPER,))], indirect=True)
 async def test_a_fully_armed_live_config_refuses_a_gateway_logged_into_a_paper_account(
-    emulator: RecordingGatewayServer,
+    emulator: RecordingGatewayServer, tmp_path: Path
 ) -> None:
     environ = {ARM_VARIABLE: LIVE}
-    settings = settings_for(4001, host=LIVE_HOST, mode="live", account_id=LIVE)
-    await refused_at_start(settings, environ, emulator)
+    audit = tmp_path / "audit.db"
+    settings = settings_for(4001, audit, host=LIVE_HOST, mode="live", account_id=LIVE)
+    await refused_at_start(settings, environ, emulator, audit)
 
 
-async def test_a_reconnect_to_a_gateway_logged_into_another_mode_is_refused_and_halts() -> None:
+async def test_a_reconnect_to_a_gateway_logged_into_another_mode_is_refused_and_halts(
+    tmp_path: Path,
+) -> None:
+    audit = tmp_path / "audit.db"
     async with RecordingGatewayServer(InstantEngine(accounts=(PAPER,)), port=0) as first:  # type: ignore[arg-type]
         port = first.port
-        container, gate = await build_application(settings_for(port, mode="paper"), {})
-        try:
-            await gate.start()
+        async with await build_application(settings_for(port, audit, mode="paper"), {}) as app:
+            gate = app.gate
             assert gate.trading_state is TradingState.ACTIVE
             first.close()
             await first.wait_closed()
@@ -169,19 +181,16 @@ async def test_a_reconnect_to_a_gateway_logged_into_another_mode_is_refused_and_
                     await asyncio.sleep(0.01)
                 await gate.settle()
                 assert gate.trading_state is TradingState.HALTED
-                audit = await container.audit()
-                connection = [e.record.payload for e in await audit.query(kind="broker.connection")]
-                assert connection[-1]["state"] == ConnectionState.REFUSED.value
-                [mismatch] = await audit.query(kind="broker.account_mismatch")
-                assert LIVE in mismatch.record.payload["detail"]
                 [result] = await gate.submit_signal(
                     Signal(SignalId("S1"), AAPL, Side.BUY, gate.now, quantity=Decimal(1))
                 )
                 assert result.status is not OrderResultStatus.SUBMITTED
                 assert [] == second.received(3)
-                await gate.stop()
-        finally:
-            await container.shutdown_resources()  # type: ignore[misc]
+    connection = await records(audit, "broker.connection")
+    assert ConnectionState.REFUSED.value in [c["state"] for c in connection]
+    [mismatch] = await records(audit, "broker.account_mismatch")
+    assert LIVE in mismatch["detail"]
+    assert [] == await records(audit, "broker.submit")
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
