@@ -194,6 +194,8 @@ class BrokerSettings:
     client_id: int = attrs.field(default=CLIENT_ID_TRADING, validator=_integer(0))
     connect_timeout: float = attrs.field(default=10.0, validator=_seconds)
     request_timeout: float = attrs.field(default=10.0, validator=_seconds)
+    max_requests_per_second: int = attrs.field(default=45, validator=_integer(0))
+    """ib_async's request throttle: 45 is IB's safe rate; 0 lifts it (the local emulator)."""
 
 
 @attrs.frozen

@@ -153,6 +153,7 @@ def _ibkr_broker(settings: Settings, known_execution_ids: frozenset[str]) -> Ibk
         account=settings.account_id or "",
         expected_mode=expected,
         connect_timeout=broker.connect_timeout,
+        max_requests_per_second=broker.max_requests_per_second,
     )
     return IbkrBroker(
         config,

@@ -110,7 +110,12 @@ def gateway_sim(
             engine = SimGatewayEngine(sim_session(settings, account_id=logged_in))
     if port is None:
         port = DEFAULT_PORT if settings is None else settings.broker.port
+    # IB's pacing limit (error 100 past 50 messages/s), unless the config lifts the client's
+    # throttle (`broker.max_requests_per_second = 0`): a local emulator has nothing to pace.
+    unthrottled = settings is not None and settings.broker.max_requests_per_second == 0
     described = "replaying the configured session" if engine is not None else "instant fills"
+    if unthrottled:
+        described += "; no pacing limit"
 
     def ready(server: GatewayServer) -> None:
         console.print(
@@ -126,4 +131,5 @@ def gateway_sim(
             accounts=accounts or ("DU1234567",),
             fault_script=script,
             on_ready=ready,
+            message_rate_limit=None if unthrottled else 50,
         )

@@ -34,14 +34,22 @@ async def serve_gateway(
     accounts: Sequence[str] = ("DU1234567",),
     fault_script: str | None = None,
     on_ready: Callable[[GatewayServer], None] | None = None,
+    message_rate_limit: int | None = 50,
 ) -> None:
     """Serve the emulator on `host:port` until cancelled.
 
     `engine` defaults to an `InstantEngine` over `accounts`; `fault_script` (the text format of
-    `FaultScript.parse`) starts once listening; `on_ready` is called with the started server.
+    `FaultScript.parse`) starts once listening; `on_ready` is called with the started server;
+    `message_rate_limit` is IB's messages-per-second pacing limit (error 100 past it; None: no
+    limit).
     """
     script = FaultScript.parse(fault_script) if fault_script else None
-    server = GatewayServer(engine or InstantEngine(accounts=accounts), host=host, port=port)
+    server = GatewayServer(
+        engine or InstantEngine(accounts=accounts),
+        host=host,
+        port=port,
+        message_rate_limit=message_rate_limit,
+    )
     if script is not None:
         script.validate(server)
     async with server:
@@ -60,6 +68,7 @@ def run_gateway(
     accounts: Sequence[str] = ("DU1234567",),
     fault_script: str | None = None,
     on_ready: Callable[[GatewayServer], None] | None = None,
+    message_rate_limit: int | None = 50,
 ) -> None:
     """Run the emulator in the foreground until Ctrl-C (see `serve_gateway` for arguments)."""
     with contextlib.suppress(KeyboardInterrupt):
@@ -71,6 +80,7 @@ def run_gateway(
                 accounts=accounts,
                 fault_script=fault_script,
                 on_ready=on_ready,
+                message_rate_limit=message_rate_limit,
             )
         )
     _log.info("TWS gateway emulator stopped")

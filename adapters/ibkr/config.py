@@ -47,6 +47,17 @@ class IbkrConfig:
     breaker_cooldown: float = 60.0
     probe_interval: float | None = 0.25
     commission_grace: float = attrs.field(default=1.0, validator=_positive)
+    max_requests_per_second: int = attrs.field(default=45)
+    """ib_async's request throttle (`client.MaxRequests` per second): 45, IB's safe rate against
+    its pacing violations; 0 sends without a throttle (for the local gateway emulator)."""
+
+    @max_requests_per_second.validator
+    def _check_rate(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(
+                f"IbkrConfig.max_requests_per_second must be an integer >= 0 (0: no throttle); "
+                f"got {value!r}"
+            )
 
     @operator_id.validator
     def _check_operator(self, attribute: attrs.Attribute[str], value: str) -> None:

@@ -86,6 +86,8 @@ class IbkrConnection:
         self.config = config
         self.ib = IB()
         self.ib.RaiseRequestErrors = True  # a request IB refuses raises instead of returning []
+        # ib_async's throttle: at most this many requests per `RequestsInterval` (1 s); 0: none
+        self.ib.client.MaxRequests = config.max_requests_per_second
         self.breaker = ConnectionBreaker(
             config.breaker_threshold, config.breaker_cooldown, monotonic
         )

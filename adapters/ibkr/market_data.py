@@ -7,6 +7,12 @@ year, since IB's pacing limits concern small bars), and a longer or non-RTH requ
 `InvalidValue` naming the limit before anything is sent; every call is bounded by its
 `timeout`; instruments are qualified first. It must never call `reqMktData` with
 `snapshot=False` and never return floats.
+
+Daily history is fetched once and then extended: the daily bars received for an instrument are
+kept (`_DailyHistory`), and a later request asks IB only for the days from the last bar kept
+(that bar is fetched again, as it may have been the session in progress) to the new end; the
+answer is then cut from what is kept. A request reaching further back than what is kept fetches
+its whole span again. Intraday bars are never kept.
 """
 
 from __future__ import annotations
@@ -33,6 +39,25 @@ _NO_DATA = "returned no data"
 _DAY = timedelta(days=1)
 
 
+class _DailyHistory:
+    """The daily bars received for one instrument: every session from `start` on, oldest
+    first, as of the last request (whose last bar may have been a session in progress)."""
+
+    __slots__ = ("bars", "start")
+
+    def __init__(self, start: datetime, bars: list[Bar]) -> None:
+        self.start = start
+        self.bars = bars
+
+    def extend(self, fetched_from: datetime, bars: list[Bar]) -> None:
+        """Replace the bars from `fetched_from` on with `bars` (a fresh fetch of that span)."""
+        kept = [b for b in self.bars if b.ts < fetched_from]
+        self.bars = kept + [b for b in bars if b.ts >= fetched_from]
+
+    def window(self, start: datetime, end: datetime) -> list[Bar]:
+        return [b for b in self.bars if start <= b.ts < end]
+
+
 class IbkrMarketData:
     """Snapshot quotes and ≤ 1 h RTH bars over an `IbkrConnection` (shared with an
     `IbkrBroker` through `from_broker`, or its own through `from_config`)."""
@@ -41,6 +66,9 @@ class IbkrMarketData:
         self.connection = connection
         self.contracts = contracts or ContractBook(connection)
         self._owns_connection = contracts is None
+        self._daily: dict[object, _DailyHistory] = {}
+        self.history_requests = 0
+        """Historical-data requests sent so far (daily ones extend what is kept)."""
 
     @classmethod
     def from_broker(cls, broker: object) -> IbkrMarketData:
@@ -144,7 +172,38 @@ class IbkrMarketData:
         size_text: str,
         timeout: float,
     ) -> list[Bar]:
+        start = end - duration
+        if bar_size != _DAY:
+            return await self._fetch(instrument, end, duration, bar_size, size_text=size_text,
+                                     timeout=timeout)
+        key = instrument.id
+        history = self._daily.get(key)
+        if history is None or start < history.start:
+            bars = await self._fetch(instrument, end, duration, bar_size, size_text=size_text,
+                                     timeout=timeout)
+            self._daily[key] = _DailyHistory(start, bars)
+            return list(bars)
+        last = history.bars[-1].ts if history.bars else history.start
+        if last < end:
+            # From the last bar kept (it may have been the session in progress) to `end`.
+            fetched = await self._fetch(instrument, end, end - last, bar_size,
+                                        size_text=size_text, timeout=timeout)
+            history.extend(last, fetched)
+        return history.window(start, end)
+
+    async def _fetch(
+        self,
+        instrument: Instrument,
+        end: datetime,
+        duration: timedelta,
+        bar_size: timedelta,
+        *,
+        size_text: str,
+        timeout: float,
+    ) -> list[Bar]:
+        """One historical request: the bars of `bar_size` starting in `[end - duration, end)`."""
         contract, qualified = await self.contracts.qualify(instrument, timeout=timeout)
+        self.history_requests += 1
         ib = self.connection.ib
         req_id = ib.client.getReqId()
         container = BarDataList()  # type: ignore[no-untyped-call]

@@ -136,6 +136,36 @@ async def test_daily_bars_are_one_request_dated_by_the_session_open(
     assert 1 == len(harness.server.received(20))
 
 
+async def test_daily_history_is_fetched_once_then_only_extended(
+    harness: IbkrBrokerHarness, market_data: IbkrMarketData
+) -> None:
+    # A session asks for the same 120-day window every day: the days already received are not
+    # asked for again; only the last one kept (it may have been in progress) and the new ones.
+    day = timedelta(days=1)
+    windows = []
+    for offset in (0, 1, 2, 5):
+        end = SESSION + offset * day
+        windows.append(await market_data.bars(harness.stock, end=end, duration=120 * day,
+                                              bar_size=day, timeout=TIMEOUT))
+    spans = [parse_request(list(f), 178).duration for f in harness.server.received(20)]
+    first, *extensions = spans
+    assert "120 D" == first
+    assert all(int(span.split()[0]) <= 5 for span in extensions), spans
+    # every answer is the window a fresh client gets with one full request
+    fresh = IbkrMarketData.from_broker(harness.ibkr)
+    for offset, got in zip((0, 1, 2, 5), windows, strict=True):
+        fresh._daily.clear()  # a client that has kept nothing
+        expected = await fresh.bars(harness.stock, end=SESSION + offset * day,
+                                    duration=120 * day, bar_size=day, timeout=TIMEOUT)
+        assert [(b.ts, b.close, b.volume) for b in expected] == [
+            (b.ts, b.close, b.volume) for b in got
+        ]
+    # a window reaching further back than what is kept is fetched whole again
+    await market_data.bars(harness.stock, end=SESSION, duration=200 * day, bar_size=day,
+                           timeout=TIMEOUT)
+    assert "200 D" == parse_request(list(harness.server.received(20)[-1]), 178).duration
+
+
 async def test_one_hour_of_rth_bars_is_one_request(
     harness: IbkrBrokerHarness, market_data: IbkrMarketData
 ) -> None:
