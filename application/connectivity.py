@@ -89,6 +89,7 @@ class ConnectivityGuard:
         self._verify = verify
         self.link_lost = False
         self._held: TradingStateChanged | None = None  # the REDUCING this guard set
+        self._held_decision = 0  # `trading.decisions` right after it was set
 
     def verify_with(self, verify: ResyncCheck) -> None:
         """Set the check that must pass before a restored link gives the previous state back."""
@@ -134,6 +135,7 @@ class ConnectivityGuard:
         )
         if change is not None:
             self._held = attrs.evolve(change, code=event.code)
+            self._held_decision = trading.decisions
             await self._emit(self._held)
 
     async def _restored(self, event: ConnectionStateChanged) -> None:
@@ -183,12 +185,10 @@ class ConnectivityGuard:
         ]
 
     def _still_ours(self, held: TradingStateChanged) -> bool:
+        """True while nobody has asked for any state since the guard set REDUCING (an operator
+        who asks for REDUCING again during the outage has decided: it stays)."""
         trading = self._desk.trading
-        return (
-            trading.state is held.state
-            and trading.changed_at == held.ts_event
-            and trading.reason == held.reason
-        )
+        return trading.state is held.state and trading.decisions == self._held_decision
 
     async def _emit(self, change: TradingStateChanged) -> None:
         await self._audit.append(system_record(change, self._clock.now()))

@@ -354,12 +354,15 @@ class TradingStateMachine:
 
     While the kill switch is engaged the state is HALTED and any move away from HALTED raises
     `KillSwitchEngaged`; releasing the switch leaves the state HALTED until `resume`.
+    `decisions` counts every transition asked for, including those to the state already held,
+    so whoever set a state can tell whether anyone decided anything since.
     """
 
     state: TradingState = TradingState.ACTIVE
     kill_switch: bool = False
     reason: str = ""
     changed_at: datetime | None = attrs.field(default=None)
+    decisions: int = 0
 
     def transition(
         self, target: TradingState, now: datetime, reason: str
@@ -368,6 +371,7 @@ class TradingStateMachine:
         check_utc("now", now)
         if self.kill_switch and target is not TradingState.HALTED:
             raise KillSwitchEngaged(target)
+        self.decisions += 1
         if target is self.state:
             return None
         previous = self.state

@@ -1,7 +1,9 @@
 """The application under any interleaving: a `RuleBasedStateMachine` drives the `OrderGate` facade
 on fakes (broker, market data, clock, audit, publisher) through signals, fills, duplicate fills,
-commissions before fills, price moves, clock advances, stale data, halts and closures, and checks
-SPEC §9's invariants after every step with a shadow ledger of what the broker reported.
+commissions before fills, price moves, clock advances, stale data, halts and closures, broker
+connectivity lost and restored (IB 1100/2110, then 1101/1102) and outages with fills while the
+link is down, and checks SPEC §9's invariants after every step with a shadow ledger of what the
+broker reported and of the trading state (a lost link means REDUCING until a matching resync).
 
 Hypothesis does not run async rules: the machine owns an event loop and runs each step on it.
 """
@@ -62,6 +64,8 @@ class GateMachine(RuleBasedStateMachine):
         self.run(self.gate.start())
         self.counter = 0
         self.state = TradingState.ACTIVE
+        self.held = False  # REDUCING because the link went, nobody having decided since
+        self.degraded = False
         self.gate_breakers_open_before = False
         self.closures: list[OrderResult] = []
         self.results: list[OrderResult] = []
@@ -153,7 +157,54 @@ class GateMachine(RuleBasedStateMachine):
             "reduce": TradingState.REDUCING,
             "resume": TradingState.ACTIVE,
         }[state]
+        self.held = False  # the operator decided: a restored link does not undo it
         assert self.gate.trading_state is self.state
+
+    def _link_lost(self) -> None:
+        self.run(self.gate.settle())
+        if self.state is TradingState.ACTIVE:
+            self.state, self.held = TradingState.REDUCING, True
+        assert self.gate.trading_state is self.state
+
+    def _link_back(self) -> None:
+        mismatches = len(self.run(self.audit.query(kind="broker.resync_mismatch")))
+        self.run(self.gate.settle())
+        if not self.held:
+            assert self.gate.trading_state is self.state
+            return
+        if self.gate.trading_state is TradingState.REDUCING:  # the resync did not match
+            assert len(self.run(self.audit.query(kind="broker.resync_mismatch"))) > mismatches
+            return
+        assert self.gate.trading_state is TradingState.ACTIVE
+        self.state, self.held = TradingState.ACTIVE, False
+
+    @precondition(lambda self: not self.degraded)
+    @rule(code=st.sampled_from([1100, 2110]))
+    def lose_connectivity(self, code: int) -> None:
+        self.broker.lose_connectivity(code)
+        self.degraded = True
+        self._link_lost()
+
+    @precondition(lambda self: self.degraded)
+    @rule(data_lost=st.booleans())
+    def restore_connectivity(self, data_lost: bool) -> None:
+        self.broker.restore_connectivity(data_lost=data_lost)
+        self.degraded = False
+        self._link_back()
+        if self.held:  # events kept flowing while degraded: the resync must match
+            raise AssertionError("a resync after 1101/1102 did not match the broker")
+
+    @rule(instrument=st.sampled_from(INSTRUMENTS), move=st.integers(-15, 15))
+    def outage(self, instrument: Stock | OptionContract, move: int) -> None:
+        """The socket drops, the market moves (fills nobody hears), the link comes back."""
+        self.broker.drop_connection()
+        self.degraded = False
+        self._link_lost()
+        step = Decimal("0.10") if instrument is CALL else Decimal(1)
+        self.prices[instrument] = max(step, self.prices[instrument] + step * move)
+        self._set_price(instrument, self.prices[instrument])
+        self.broker.restore_connection()
+        self._link_back()
 
     @precondition(lambda self: any(True for _ in self.gate.portfolio.open_positions()))
     @rule(data=st.data())

@@ -285,3 +285,15 @@ async def test_a_decision_taken_during_the_outage_stands_and_a_prior_halt_is_kep
     assert rig.gate.trading_state is TradingState.HALTED
     assert [r["state"] for r in await rig.trading_records()] == [
         "REDUCING", "HALTED", "ACTIVE", "HALTED"]
+
+
+async def test_an_operator_who_asks_for_reducing_during_the_outage_keeps_it(
+    fake: tuple[Rig, FakeBroker],
+) -> None:
+    rig, broker = fake
+    broker.lose_connectivity(1100)
+    await rig.wait_for(TradingState.REDUCING)
+    await rig.gate.reduce("operator: stay careful after this")  # already REDUCING: a decision
+    broker.restore_connectivity()
+    await rig.gate.settle()
+    assert rig.gate.trading_state is TradingState.REDUCING
