@@ -1,33 +1,37 @@
-"""Trading-state control channels: how `ordergate halt` / `resume` reach a running `serve`.
+"""Trading-state control channels: the `TradingControl` port on a file or a Redis key.
 
-Both hold one small JSON document, `{"state": "HALTED", "reason": ..., "requested_at": ...,
-"version": 1}`, written by the operator's command (`request`) and polled by the service
-(`requested_state`, the `TradingControl` protocol of `ordergate.application.service`):
+Both hold one small JSON document, `{"state": "HALTED", "kill_switch": false, "reason": ...,
+"requested_at": ..., "version": 1}`, written by an operator (`ordergate halt` / `resume` /
+`kill`, or the facade's `halt` / `reduce` / `resume` / `kill`) through `request` and read by
+every entry point that trades (`read`): the gate applies it when it starts, `serve` and `run`
+poll it while they trade.
 
 - `FileTradingControl(path)`: a file (by default next to the SQLite audit file); every write is
-  atomic (a temporary file in the same folder, fsync, then rename), so a reader sees the old
-  document or the new one, never half of one.
-- `RedisTradingControl(client, key=...)`: one Redis string key, for services on other machines.
+  atomic (a temporary file in the same folder, fsync, then rename) and made under an exclusive
+  lock on the folder, so a reader sees the old document or the new one, never half of one, and
+  two operators' read-modify-writes do not lose an engaged kill switch.
+- `RedisTradingControl(client, key=...)`: one Redis string key, for services on other machines;
+  the read-modify-write is one optimistic transaction (WATCH/MULTI).
 
 A missing document means "nothing requested" (None). A document that cannot be read is a
-`TradingControlError` naming the path or key and the bad value: the service then keeps its
-current state. Neither class ever changes trading state itself, and neither logs a URL.
+`TradingControlError` naming the path or key and the bad value. Neither class ever changes
+trading state itself, and neither logs a URL.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
-
-from ordergate.domain.errors import OrdergateError
+from ordergate.domain.risk.control import TradingRequest
 from ordergate.domain.risk.decision import TradingState
+from ordergate.ports.trading_control import TradingControlError
 
 __all__ = [
     "DEFAULT_CONTROL_FILE",
@@ -35,53 +39,50 @@ __all__ = [
     "RedisTradingControl",
     "TradingControlError",
     "TradingRequest",
+    "decode_request",
     "default_control_path",
+    "encode_request",
 ]
 
 DEFAULT_CONTROL_FILE = "ordergate-control.json"
 _VERSION = 1
 
 
-class TradingControlError(OrdergateError):
-    """The control document is unreadable or holds a value that is not a trading state."""
+def encode_request(request: TradingRequest) -> str:
+    """The document as stored."""
+    return json.dumps(
+        {
+            "version": _VERSION,
+            "state": request.state.value,
+            "kill_switch": request.kill_switch,
+            "reason": request.reason,
+            "requested_at": None
+            if request.requested_at is None
+            else request.requested_at.isoformat(),
+        },
+        sort_keys=True,
+    )
 
 
-@attrs.frozen
-class TradingRequest:
-    """One operator request: the state wanted, why, and when it was asked for."""
-
-    state: TradingState
-    reason: str = ""
-    requested_at: datetime | None = None
-
-    def to_json(self) -> str:
-        """The document as stored."""
-        return json.dumps(
-            {
-                "version": _VERSION,
-                "state": self.state.value,
-                "reason": self.reason,
-                "requested_at": None
-                if self.requested_at is None
-                else self.requested_at.isoformat(),
-            },
-            sort_keys=True,
+def decode_request(text: str | bytes, where: str) -> TradingRequest:
+    """Parse a stored document; `TradingControlError` names `where` and the bad value."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TradingControlError(f"{where}: not a JSON document ({exc})") from None
+    if not isinstance(document, Mapping):
+        raise TradingControlError(f"{where}: expected a JSON object; got {document!r:.80}")
+    state = _state(document.get("state"), where)
+    kill = document.get("kill_switch", False)
+    if not isinstance(kill, bool):
+        raise TradingControlError(f"{where}: kill_switch {kill!r:.40} is not true or false")
+    if kill and state is not TradingState.HALTED:
+        raise TradingControlError(
+            f"{where}: kill_switch is true but state is {state.value} (a kill is HALTED)"
         )
-
-    @classmethod
-    def from_json(cls, text: str | bytes, where: str) -> TradingRequest:
-        """Parse a stored document; `TradingControlError` names `where` and the bad value."""
-        try:
-            document = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TradingControlError(f"{where}: not a JSON document ({exc})") from None
-        if not isinstance(document, Mapping):
-            raise TradingControlError(f"{where}: expected a JSON object; got {document!r:.80}")
-        return cls(
-            _state(document.get("state"), where),
-            str(document.get("reason") or ""),
-            _time(document.get("requested_at"), where),
-        )
+    return TradingRequest(
+        state, str(document.get("reason") or ""), _time(document.get("requested_at"), where), kill
+    )
 
 
 def _state(value: Any, where: str) -> TradingState:
@@ -101,7 +102,7 @@ def _time(value: Any, where: str) -> datetime | None:
         raise TradingControlError(
             f"{where}: requested_at {value!r:.40} is not an ISO time"
         ) from None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def default_control_path(audit_path: str | None) -> Path:
@@ -135,17 +136,43 @@ class FileTradingControl:
             return None
         except OSError as exc:
             raise TradingControlError(f"{self.path}: cannot be read ({exc})") from None
-        return TradingRequest.from_json(text, str(self.path))
+        return decode_request(text, str(self.path))
 
-    async def request(self, state: TradingState, reason: str = "") -> TradingRequest:
-        """Atomically replace the document with a request for `state`; returns it."""
-        request = TradingRequest(state, reason, datetime.now(UTC))
+    async def request(
+        self,
+        state: TradingState,
+        reason: str = "",
+        *,
+        now: datetime | None = None,
+        kill: bool = False,
+    ) -> TradingRequest:
+        """Atomically replace the document with the request that follows the stored one (the
+        kill switch is sticky, see `TradingRequest.after`); returns it."""
         folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = os.open(folder, os.O_RDONLY)
+        except OSError as exc:
+            raise TradingControlError(f"{self.path}: cannot be written ({exc})") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            request = TradingRequest.after(
+                await _previous(self.read()), state, reason, now or datetime.now(UTC), kill=kill
+            )
+            try:
+                self._replace(request)
+            except OSError as exc:
+                raise TradingControlError(f"{self.path}: cannot be written ({exc})") from None
+        finally:
+            os.close(lock)  # releases the lock
+        return request
+
+    def _replace(self, request: TradingRequest) -> None:
+        folder = self.path.parent
         handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(request.to_json())
+                file.write(encode_request(request))
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
@@ -153,10 +180,25 @@ class FileTradingControl:
             Path(temporary).unlink(missing_ok=True)
             raise
         _sync_folder(folder)
-        return request
 
     async def close(self) -> None:
         """Nothing to release (kept for symmetry with the Redis channel)."""
+
+
+async def _previous(read: Awaitable[TradingRequest | None]) -> TradingRequest | None:
+    """The stored request a new one follows; an unreadable one is replaced (every gate that
+    read it is HALTED already, and the operator's new request is what counts now)."""
+    try:
+        return await read
+    except TradingControlError:
+        return None
+
+
+def _decoded(stored: str | bytes, where: str) -> TradingRequest | None:
+    try:
+        return decode_request(stored, where)
+    except TradingControlError:
+        return None
 
 
 def _sync_folder(folder: Path) -> None:
@@ -211,18 +253,39 @@ class RedisTradingControl:
             value = await self._client.get(self.key)
         except redis.RedisError as exc:
             raise TradingControlError(f"redis key {self.key}: cannot be read ({exc})") from None
-        return None if value is None else TradingRequest.from_json(value, f"redis key {self.key}")
+        return None if value is None else decode_request(value, f"redis key {self.key}")
 
-    async def request(self, state: TradingState, reason: str = "") -> TradingRequest:
-        """Replace the document with a request for `state` (one SET: atomic); returns it."""
+    async def request(
+        self,
+        state: TradingState,
+        reason: str = "",
+        *,
+        now: datetime | None = None,
+        kill: bool = False,
+    ) -> TradingRequest:
+        """Replace the document with the request that follows the stored one, in one optimistic
+        transaction (retried when another writer got in between); returns it."""
         import redis  # noqa: PLC0415  (the optional extra)
 
-        request = TradingRequest(state, reason, datetime.now(UTC))
+        where = f"redis key {self.key}"
         try:
-            await self._client.set(self.key, request.to_json())
+            async with self._client.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(self.key)
+                        stored = await pipe.get(self.key)
+                        previous = None if stored is None else _decoded(stored, where)
+                        request = TradingRequest.after(
+                            previous, state, reason, now or datetime.now(UTC), kill=kill
+                        )
+                        pipe.multi()
+                        pipe.set(self.key, encode_request(request))
+                        await pipe.execute()
+                        return request
+                    except redis.WatchError:
+                        continue
         except redis.RedisError as exc:
-            raise TradingControlError(f"redis key {self.key}: cannot be written ({exc})") from None
-        return request
+            raise TradingControlError(f"{where}: cannot be written ({exc})") from None
 
     async def close(self) -> None:
         """Release the client if this control created it."""

@@ -17,11 +17,17 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 
 from dependency_injector import containers, providers
 
 from ordergate.adapters.calendar.xnys import xnys_calendar
+from ordergate.adapters.control import (
+    FileTradingControl,
+    RedisTradingControl,
+    default_control_path,
+)
 from ordergate.adapters.fakes.audit_log import InMemoryAuditLog
 from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
@@ -36,7 +42,7 @@ from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
-from ordergate.application.config import Settings
+from ordergate.application.config import AuditKind, Settings, SignalsKind
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import ExecutionMode
 from ordergate.application.session import (
@@ -49,8 +55,9 @@ from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import OptionContract, Stock
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
+from ordergate.ports.trading_control import TradingControl
 
-__all__ = ["SIM_ACCOUNT", "Application", "build_application", "sim_session"]
+__all__ = ["SIM_ACCOUNT", "Application", "build_application", "sim_session", "trading_control"]
 
 
 async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
@@ -240,6 +247,25 @@ class Adapters(containers.DeclarativeContainer):
     )
 
 
+def trading_control(settings: Settings, control_file: Path | None = None) -> TradingControl:
+    """Where the operator's trading-state request is kept for `settings`: what `ordergate
+    halt` / `resume` / `kill` write and every gate built here reads when it starts.
+
+    `control_file` wins; else Redis (key `<signals.stream>:control` on `signals.url`) when
+    `signals.kind` is redis; else a file beside the SQLite audit file (`audit.db` →
+    `audit.control.json`), or `ordergate-control.json` in the working folder for other stores.
+    """
+    if control_file is not None:
+        return FileTradingControl(control_file)
+    signals = settings.signals
+    if signals.kind is SignalsKind.REDIS:
+        return RedisTradingControl.from_url(signals.url, key=f"{signals.stream}:control")
+    audit = settings.audit
+    return FileTradingControl(
+        default_control_path(audit.path if audit.kind is AuditKind.SQLITE else None)
+    )
+
+
 def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
     """The facade's options for `settings`. Replayed sessions (the sim broker, or `replay` — IB
     against the emulator replaying a market) decide on daily bars."""
@@ -267,11 +293,19 @@ def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
 
 
 async def build_application(
-    settings: Settings, environ: Mapping[str, str] | None = None, *, replay: bool = False
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    replay: bool = False,
+    control: TradingControl | None = None,
 ) -> Application:
     """Open the adapters `settings` selects and build the gate; the `Application` handle owns
     them all. Use it as `async with await build_application(settings) as app:` (the gate is
     started on entry; everything is stopped and released on exit), or call `close()`.
+
+    The gate honours the operator's persisted trading state, read from `control` (default:
+    `trading_control(settings)`; the handle closes it): a halt or kill requested before it
+    starts holds from its first order.
 
     With `replay` and the ibkr broker, the session replays the market of an emulator started
     with `ordergate gateway-sim --replay`: its control channel is opened and the gate's clock
@@ -287,6 +321,7 @@ async def build_application(
             "publisher": {"kind": settings.publisher.kind.value},
         }
     )
+    channel = control if control is not None else trading_control(settings)
     try:
         # Only the selected resources are opened (calling a Resource provider initialises it);
         # `init_resources()` would open every backend, chosen or not.
@@ -295,8 +330,8 @@ async def build_application(
             known = await known_execution_ids(audit)
             container.known_execution_ids.override(providers.Object(known))
             if replay:
-                control = await container.replay_control.async_()
-                pacer = await GatewayReplayPacer.open(control, container.ibkr())
+                replay_channel = await container.replay_control.async_()
+                pacer = await GatewayReplayPacer.open(replay_channel, container.ibkr())
                 container.replay_pacer.override(providers.Object(pacer))
                 container.clock.override(providers.Object(pacer.clock))
         ports = Ports(
@@ -305,11 +340,14 @@ async def build_application(
             audit=audit,
             clock=container.clock(),
             publisher=await container.publisher(),
+            control=channel,
         )
     except BaseException:
+        await channel.close()
         await _shutdown(container)
         raise
-    return Application(settings, container, OrderGate(ports, gate_options(settings, replay=replay)))
+    gate = OrderGate(ports, gate_options(settings, replay=replay))
+    return Application(settings, container, gate, channel)
 
 
 async def _shutdown(container: Adapters) -> None:
@@ -328,10 +366,17 @@ class Application:
     connection the composition root opened is closed.
     """
 
-    def __init__(self, settings: Settings, container: Adapters, gate: OrderGate) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        container: Adapters,
+        gate: OrderGate,
+        control: TradingControl | None = None,
+    ) -> None:
         self.settings = settings
         self.__container = container
         self.__gate = gate
+        self.__control = control
         self.__closed = False
 
     @property
@@ -362,7 +407,9 @@ class Application:
         self.__closed = True
         try:
             if self.__gate.started_at is not None:
-                await self.__gate.stop()
+                await self.__gate.stop()  # closes the trading control too
+            elif self.__control is not None:
+                await self.__control.close()
         finally:
             await _shutdown(self.__container)
 

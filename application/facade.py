@@ -17,21 +17,21 @@ from typing import Any
 
 import attrs
 
-from ordergate.application.audit_records import system_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.events import BrokerEventProcessor, cancel_task
 from ordergate.application.execution import ExecutionGate
+from ordergate.application.flatten import Flattener, FlattenReport
 from ordergate.application.market import MarketSnapshotService
 from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.publishing import BufferedPublisher, PublisherHealth
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
+from ordergate.application.trading_state import TradingStateKeeper
 from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import AccountMismatch, InvalidValue, OrdergateError
-from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.indicators.snapshot import MarketSnapshot
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import ExecutionFill
@@ -54,8 +54,9 @@ from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.market_data import MarketData
+from ordergate.ports.trading_control import TradingControl
 
-__all__ = ["FINAL_SIGNAL_RECORDS", "GateOptions", "OrderGate", "Ports"]
+__all__ = ["FINAL_SIGNAL_RECORDS", "GateOptions", "KillReport", "OrderGate", "Ports"]
 
 FINAL_SIGNAL_RECORDS = frozenset({"signal.failed", "signal.rejected"})
 """Audit kinds that close a signal id for good, besides the gate's `risk.decision`: a signal
@@ -71,6 +72,8 @@ class Ports:
     audit: AuditLog
     clock: Clock
     publisher: EventPublisher
+    control: TradingControl | None = None
+    """Where the operator's trading-state request is persisted (None: in this process only)."""
 
 
 @attrs.frozen
@@ -94,6 +97,16 @@ class GateOptions:
     calendar: TradingCalendar | None = None
     publish_buffer: int = 10_000
     signal_window: SignalWindow = attrs.field(factory=SignalWindow)
+
+
+@attrs.frozen
+class KillReport:
+    """What `OrderGate.kill` did: the flatten it ran, and whether the kill switch was persisted
+    (`control_error` says why not; the kill still holds in this process)."""
+
+    flatten: FlattenReport
+    persisted: bool
+    control_error: str = ""
 
 
 class OrderGate:
@@ -169,6 +182,21 @@ class OrderGate:
             window=options.snapshot_window,
             bar_size=options.snapshot_bar_size,
         )
+        self.__trading = TradingStateKeeper(
+            desk=self._desk, control=ports.control, audit=audit, clock=clock, publisher=publisher
+        )
+        self.__flattener = Flattener(
+            broker=ports.broker,
+            desk=self._desk,
+            submit=self.__orders.submit_request,
+            settle=self._processor.settle,
+            resync=self.resync_from_broker,
+            audit=audit,
+            clock=clock,
+            mode=options.mode,
+            operator_id=options.operator_id,
+            timeout=options.timeout,
+        )
         self._pump: asyncio.Task[None] | None = None
         self._stopped = False
         self.started_at: datetime | None = None
@@ -200,6 +228,7 @@ class OrderGate:
         self.started_at = ports.clock.now()
         self._stopped = False
         self.portfolio.start_session(self.started_at)
+        await self.__trading.restore()  # a persisted halt or kill holds before anything trades
 
     async def stop(self) -> None:
         """Drain events, stop the pump, disconnect; working orders stay at the broker.
@@ -215,6 +244,8 @@ class OrderGate:
         if ports.broker.is_connected():
             await ports.broker.disconnect(timeout=self.options.connect_timeout)
         await self._publisher.close()
+        if ports.control is not None:
+            await ports.control.close()
         await ports.audit.close()
 
     def begin_day(self) -> None:
@@ -306,9 +337,19 @@ class OrderGate:
         """Close every open position."""
         return await self.__orders.close_all(reason)
 
-    async def flatten(self) -> list[OrderResult]:
-        """Operator flatten: close everything with intent FLATTEN (passes even when HALTED)."""
-        return await self.__orders.close_all(ClosureReason.MANUAL, flatten=True)
+    async def flatten(self) -> FlattenReport:
+        """Operator flatten: cancel every working order of the account at the broker (this
+        process's or not), then close each net position the broker reports with a FLATTEN
+        order (passes even when HALTED; never over-closes). See `application.flatten`."""
+        return await self.__flattener.flatten()
+
+    async def kill(self, reason: str) -> KillReport:
+        """The kill switch: HALTED with the switch engaged (audited, persisted so a restart
+        stays killed), then everything working cancelled and every position flattened. Only
+        an explicit `resume` undoes it."""
+        error = await self.__trading.engage_kill_switch(reason)
+        report = await self.__flattener.flatten()
+        return KillReport(report, error is None, "" if error is None else str(error))
 
     async def monitor(self) -> MonitorReport:
         """One Strategy C cycle: review positions and close what the rules flag."""
@@ -433,24 +474,29 @@ class OrderGate:
     def trading_state(self) -> TradingState:
         return self._desk.trading.state
 
+    @property
+    def kill_switch_engaged(self) -> bool:
+        """True while the kill switch holds trading HALTED (until an explicit `resume`)."""
+        return self.__trading.kill_switch
+
     async def halt(self, reason: str) -> None:
-        """HALTED: nothing passes except Strategy C closures and flattens."""
-        await self._state_change(self._desk.trading.halt(self.__ports.clock.now(), reason))
+        """HALTED: nothing passes except Strategy C closures and flattens. Persisted through
+        the trading control (when the gate has one), so other processes and restarts hold it."""
+        await self.__trading.halt(reason)
 
     async def reduce(self, reason: str) -> None:
-        """REDUCING: only exposure-reducing orders pass."""
-        await self._state_change(self._desk.trading.reduce(self.__ports.clock.now(), reason))
+        """REDUCING: only exposure-reducing orders pass (persisted; refused while killed)."""
+        await self.__trading.reduce(reason)
 
     async def resume(self, reason: str) -> None:
-        """Back to ACTIVE (refused while the kill switch is engaged)."""
-        await self._state_change(self._desk.trading.resume(self.__ports.clock.now(), reason))
+        """Back to ACTIVE, persisted; the explicit resume that also releases the kill switch."""
+        await self.__trading.resume(reason)
 
-    async def _state_change(self, event: TradingStateChanged | None) -> None:
-        if event is None:
-            return
-        now = self.__ports.clock.now()
-        await self.__ports.audit.append(system_record(event, now))
-        await self._publisher.publish(event)
+    async def sync_trading_control(self, control: TradingControl | None = None) -> bool:
+        """Apply the operator's request in `control` (default: the gate's own) if it changed
+        since the last one applied; True when the trading state changed. How `serve` and
+        `run` honour `ordergate halt` / `kill` / `resume` while they trade."""
+        return await self.__trading.sync(control)
 
     def publisher_health(self) -> PublisherHealth:
         """What the event publisher has sent, buffered and dropped, and its outages."""

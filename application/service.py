@@ -4,7 +4,8 @@
 receive a bounded batch (at most `max_count` deliveries, waiting at most `receive_timeout` real
 seconds), handle each delivery and acknowledge it only **after** its outcome is durable in the
 audit log (at-least-once), then do the housekeeping: apply the trading state an operator asked
-for through a `TradingControl`, and every `monitor_interval` run a Strategy C monitor cycle.
+for through a `TradingControl` (the gate's own, or the one given to the service), and every
+`monitor_interval` run a Strategy C monitor cycle.
 
 Per delivery:
 - malformed (`signal is None`: the source could not parse it — too large, nested too deep, not
@@ -35,18 +36,18 @@ import contextlib
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from ordergate.application.facade import OrderGate
 from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.errors import InvalidValue
-from ordergate.domain.risk.decision import TradingState
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import CorrelationId
 from ordergate.ports.clock import Clock
 from ordergate.ports.signal_source import SignalDelivery, SignalSource
+from ordergate.ports.trading_control import TradingControl
 
 __all__ = [
     "RECENT_RESULTS",
@@ -60,18 +61,6 @@ __all__ = [
 
 RECENT_RESULTS = 1000
 """How many recent order results (and closures) a `ServiceSummary` keeps."""
-
-
-@runtime_checkable
-class TradingControl(Protocol):
-    """Where an operator (another process, e.g. `ordergate halt`) asks for a trading state.
-
-    `requested_state` returns the state last requested, or None when nothing was requested. It
-    may raise when the channel is unreadable; the service then keeps its current state.
-    """
-
-    async def requested_state(self) -> TradingState | None:
-        """The trading state the operator asked for, or None."""
 
 
 def _positive(inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -207,7 +196,6 @@ class SignalService:
         self.options = options or ServiceOptions()
         self._control = control
         self._seen = SeenSignalIds(self.options.seen_capacity)
-        self._applied_request: TradingState | None = None
         self._last_control_error = ""
         self._last_source_error = ""
         self._next_monitor: datetime | None = None
@@ -361,9 +349,7 @@ class SignalService:
     async def _housekeeping(self, *, force: bool = False) -> None:
         now = self._clock.now()
         options = self.options
-        if self._control is not None and (
-            force or self._next_control is None or now >= self._next_control
-        ):
+        if force or self._next_control is None or now >= self._next_control:
             self._next_control = now + timedelta(seconds=options.control_interval)
             await self.apply_control()
         if options.monitor_interval is None:
@@ -387,26 +373,19 @@ class SignalService:
         await self._gate.settle()
 
     async def apply_control(self) -> None:
-        """Read the `TradingControl` and apply a newly requested state through the gate.
+        """Read the trading control and apply a newly requested state through the gate.
 
-        Only a change of the request is applied (the breakers may have moved the state since);
-        the gate audits it as `risk.trading_state`. An unreadable control keeps the current
-        state and is audited once per distinct error as `service.control_error`.
+        The control is the one given to the service, else the gate's own (`ordergate serve`:
+        the file or Redis key `ordergate halt` / `kill` / `resume` write). Only a change of the
+        request is applied (the breakers may have moved the state since); the gate audits it
+        (`risk.trading_state`, `trading.kill_switch`). A kill request engages the kill switch
+        here; cancelling and flattening is the job of the process that asked for the kill
+        (`ordergate kill`), so two processes never flatten the same account at once. An
+        unreadable control keeps the current state and is audited once per distinct error as
+        `service.control_error`.
         """
-        if self._control is None:
-            return
         try:
-            requested = await self._control.requested_state()
-            if requested is None or requested is self._applied_request:
-                return
-            before = self._gate.trading_state
-            reason = f"operator requested {requested.value} through the trading control"
-            if requested is TradingState.HALTED:
-                await self._gate.halt(reason)
-            elif requested is TradingState.REDUCING:
-                await self._gate.reduce(reason)
-            else:
-                await self._gate.resume(reason)
+            changed = await self._gate.sync_trading_control(self._control)
         except Exception as exc:  # keep trading state as it is; say why once
             self.summary.control_errors += 1
             message = _describe(exc)
@@ -414,9 +393,8 @@ class SignalService:
                 self._last_control_error = message
                 await self._try_record("service.control_error", {"error": message}, None)
             return
-        self._applied_request = requested
         self._last_control_error = ""
-        if self._gate.trading_state is not before:
+        if changed:
             self.summary.control_changes += 1
 
 

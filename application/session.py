@@ -3,7 +3,10 @@
 Each cycle: the pacer moves the market to the next decision point; every strategy looks at a
 fresh `MarketSnapshot` of each of its instruments and may emit a signal, which goes through the
 gate like any other; then the Strategy C monitor reviews positions and closes what its rules
-flag. Stale or incomplete data never produces a new order (the gate would deny it anyway).
+flag. Stale or incomplete data never produces a new order (the gate would deny it anyway). Before
+each cycle the operator's trading control is read (`OrderGate.sync_trading_control`): a halt,
+kill or resume requested from another process applies from that cycle on; a control that cannot
+be read keeps the current state and is audited once per distinct error (`session.control_error`).
 Ships Strategy A (momentum breakout) as the example strategy.
 """
 
@@ -147,6 +150,9 @@ class SessionSummary:
     fills: int = 0
     orders_filled: int = 0
     open_positions: int = 0
+    trading_state: str = ""
+    killed: bool = False
+    control_changes: int = 0
 
     @property
     def denials(self) -> list[OrderResult]:
@@ -197,6 +203,7 @@ class SessionRunner:
         self._strategies = strategies
         self._on_cycle = on_cycle
         self._barrier = barrier
+        self._control_error = ""
 
     async def _settle(self, *, sent: bool = True) -> None:
         """Wait for the broker's events so far: first the `barrier` (a round trip to a remote
@@ -218,6 +225,7 @@ class SessionRunner:
                 day = upcoming
             if not await self._pacer.next_cycle():
                 break
+            await self._sync_control(summary)
             await self._settle(sent=False)  # a pacer returns once the day's events have arrived
             summary.cycles += 1
             sent_before = len(summary.results)
@@ -232,6 +240,18 @@ class SessionRunner:
                 self._on_cycle(summary.cycles, summary)
         self._finish(summary)
         return summary
+
+    async def _sync_control(self, summary: SessionSummary) -> None:
+        try:
+            changed = await self._gate.sync_trading_control()
+        except Exception as exc:  # keep the current state; say why once per distinct error
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._control_error:
+                self._control_error = message
+                await self._gate.record("session.control_error", {"error": message})
+            return
+        self._control_error = ""
+        summary.control_changes += int(changed)
 
     async def _consider(
         self, strategy: Strategy, instrument: Instrument, summary: SessionSummary
@@ -259,3 +279,5 @@ class SessionRunner:
             1 for o in portfolio.orders.values() if o.status is OrderStatus.FILLED
         )
         summary.open_positions = sum(1 for _ in portfolio.open_positions())
+        summary.trading_state = self._gate.trading_state.value
+        summary.killed = self._gate.kill_switch_engaged

@@ -6,6 +6,7 @@ from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.market_data import MarketData
 from ordergate.ports.signal_source import SignalDelivery, SignalSource
+from ordergate.ports.trading_control import TradingControl, TradingControlError
 
 __all__ = [
     "AuditLog",
@@ -16,4 +17,6 @@ __all__ = [
     "MarketData",
     "SignalDelivery",
     "SignalSource",
+    "TradingControl",
+    "TradingControlError",
 ]

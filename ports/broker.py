@@ -18,8 +18,12 @@ Contract (proved for every adapter by `tests/contract/test_broker_contract.py`):
 - An option position still open at expiry is settled by the broker: `OptionExercised` (long, in
   the money), `OptionAssigned` (short, in the money) or `OptionExpired` (lapsed), each once per
   `settlement_id`; the option position is gone and the stock delivered in `positions()`.
+- `cancel_all` asks the broker to cancel every working order of the account, whoever placed it
+  (another client, another process, a person at the broker's terminal); `open_orders` shows
+  when it has taken effect, and orders this adapter placed also report CANCELED on `events()`.
 - Quantities and prices are `Decimal`, times aware UTC; floats never cross this port.
-- `positions`, `open_orders` and `executions` report the broker's truth (used for resync).
+- `positions`, `open_orders` and `executions` report the broker's truth (used for resync);
+  `open_orders` lists every working order of the account, including orders other clients placed.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ class Broker(Protocol):
 
     async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
         """Ask the broker to cancel a working order; confirmation arrives as CANCELED."""
+
+    async def cancel_all(self, *, timeout: float) -> None:
+        """Ask the broker to cancel every working order of this account, whoever placed it;
+        returns once the broker has the request (see the module docstring)."""
 
     async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
         """The broker's current view of one order; `UnknownOrder` if it has none."""

@@ -1,11 +1,15 @@
-"""Operator commands: `positions`, `flatten`, `halt`, `resume`, `reconcile [--dry-run]`.
+"""Operator commands: `positions`, `flatten`, `halt`, `resume`, `kill`, `reconcile [--dry-run]`.
 
-`positions`, `flatten` and `reconcile` connect to the configured broker through the composition
-root (`build_application`) as the CLI client (IB client id 3), behind the same arming checks as
-`run`. `flatten` first rebuilds the gate's positions from the broker's (`resync_from_broker`),
-then sends one gated FLATTEN closure per position. `reconcile --dry-run` only prints the
-differences and sends nothing. `halt` / `resume` do not touch the broker: they write the trading
-state an operator wants to the control channel that a running `ordergate serve` polls.
+`positions`, `flatten`, `kill` and `reconcile` connect to the configured broker through the
+composition root (`build_application`) as the CLI client (IB client id 3), behind the same
+arming checks as `run`. `flatten` first cancels every working order of the account at the broker
+(including orders other clients or earlier runs placed), then rebuilds the gate's positions from
+the broker's and sends one gated FLATTEN closure per net position, never over-closing.
+`reconcile --dry-run` only prints the differences and sends nothing. `halt` / `resume` do not
+touch the broker: they persist the trading state an operator wants in the trading control, which
+every gate reads when it starts and `serve` / `run` poll while they trade. `kill` persists the
+kill switch first (so it holds even if the broker cannot be reached), then cancels and flattens;
+only `resume` releases it.
 """
 
 from __future__ import annotations
@@ -29,26 +33,17 @@ from ordergate.adapters.cli.app import (
     out_console,
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
-from ordergate.adapters.control import (
-    FileTradingControl,
-    RedisTradingControl,
-    default_control_path,
-)
 from ordergate.application.arming import check_arming
-from ordergate.application.bootstrap import build_application
-from ordergate.application.config import (
-    CLIENT_ID_CLI,
-    AuditKind,
-    Settings,
-    SignalsKind,
-    load_settings,
-)
-from ordergate.application.facade import OrderGate
+from ordergate.application.bootstrap import build_application, trading_control
+from ordergate.application.config import CLIENT_ID_CLI, Settings, load_settings
+from ordergate.application.facade import KillReport, OrderGate
+from ordergate.application.flatten import FlattenReport
 from ordergate.application.reconcile import ReconciliationReport
-from ordergate.application.results import OrderResult, OrderResultStatus
+from ordergate.application.results import OrderResult
 from ordergate.domain.account import BrokerPosition
 from ordergate.domain.errors import OrdergateError
 from ordergate.domain.risk.decision import TradingState
+from ordergate.ports.trading_control import TradingControl, TradingControlError
 
 __all__ = [
     "BrokerOption",
@@ -56,6 +51,7 @@ __all__ = [
     "cli_settings",
     "flatten",
     "halt",
+    "kill",
     "positions",
     "reconcile",
     "register",
@@ -77,24 +73,22 @@ ControlFileOption = Annotated[
     typer.Option(
         "--control-file",
         dir_okay=False,
-        help="Trading control file (default: beside the audit file; Redis when signals.kind is "
-        "redis).",
+        help="Trading control file: where halt/resume/kill are kept (default: beside the audit "
+        "file; Redis when signals.kind is redis).",
     ),
 ]
-_SENT = {
-    OrderResultStatus.SUBMITTED,
-    OrderResultStatus.PARTIAL,
-    OrderResultStatus.FILLED,
-    OrderResultStatus.SIMULATED,
-}
+ModeOption = Annotated[
+    str | None, typer.Option("--mode", help="dry_run | paper | live (overrides config).")
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add `positions`, `flatten`, `halt`, `resume` and `reconcile` to `app`."""
+    """Add `positions`, `flatten`, `halt`, `resume`, `kill` and `reconcile` to `app`."""
     app.command("positions")(positions)
     app.command("flatten")(flatten)
     app.command("halt")(halt)
     app.command("resume")(resume)
+    app.command("kill")(kill)
     app.command("reconcile")(reconcile)
 
 
@@ -125,10 +119,15 @@ def cli_settings(
     return settings
 
 
-async def with_gate(settings: Settings, action: Callable[[OrderGate], Awaitable[T]]) -> T:
-    """Build the application, run `action` inside `async with gate`, release everything."""
+async def with_gate(
+    settings: Settings,
+    action: Callable[[OrderGate], Awaitable[T]],
+    control: TradingControl | None = None,
+) -> T:
+    """Build the application (its gate honouring the trading control, `control` or the one the
+    settings name), run `action` inside `async with gate`, release everything."""
     try:
-        app = await build_application(settings)
+        app = await build_application(settings, control=control)
     except (OrdergateError, OSError):
         raise
     except Exception as exc:  # the container's own errors (e.g. a kind not wired here)
@@ -140,23 +139,10 @@ async def with_gate(settings: Settings, action: Callable[[OrderGate], Awaitable[
         return await action(app.gate)
 
 
-def trading_control_for(
-    settings: Settings, control_file: Path | None
-) -> FileTradingControl | RedisTradingControl:
-    """The control channel `serve` polls and `halt`/`resume` write.
-
-    `--control-file` wins; else Redis (key `<signals.stream>:control` on `signals.url`) when
-    `signals.kind` is redis; else a file beside the SQLite audit file.
-    """
-    if control_file is not None:
-        return FileTradingControl(control_file)
-    signals = settings.signals
-    if signals.kind is SignalsKind.REDIS:
-        return RedisTradingControl.from_url(signals.url, key=f"{signals.stream}:control")
-    audit = settings.audit
-    return FileTradingControl(
-        default_control_path(audit.path if audit.kind is AuditKind.SQLITE else None)
-    )
+def trading_control_for(settings: Settings, control_file: Path | None) -> TradingControl:
+    """The trading control every gate reads and `halt` / `resume` / `kill` write (see
+    `ordergate.application.bootstrap.trading_control`)."""
+    return trading_control(settings, control_file)
 
 
 def _results_table(title: str, results: list[OrderResult]) -> Table:
@@ -210,28 +196,51 @@ def flatten(
     profile: ProfileOption = None,
     broker: BrokerOption = None,
     audit_path: AuditOption = None,
-    mode: Annotated[
-        str | None, typer.Option("--mode", help="dry_run | paper | live (overrides config).")
-    ] = None,
+    mode: ModeOption = None,
+    control_file: ControlFileOption = None,
 ) -> None:
-    """Close every broker position with a gated FLATTEN order (passes even when HALTED).
+    """Cancel every working order of the account at the broker (whoever placed it), then close
+    every net position with a gated FLATTEN order (passes even when HALTED; never over-closes).
 
-    Exit 0 when every closure was sent (or simulated), 1 when any was denied, rejected or failed.
+    Exit 0 when nothing is left working and every closure was sent (or simulated), 1 otherwise.
     """
 
-    async def act(gate: OrderGate) -> list[OrderResult]:
-        await gate.resync_from_broker()
-        results = await gate.flatten()
+    async def act(gate: OrderGate) -> FlattenReport:
+        report = await gate.flatten()
         await gate.settle()
-        return results
+        return report
 
     with exit_on_errors():
         settings = cli_settings(config, profile, broker=broker, audit_path=audit_path, mode=mode)
-        results = asyncio.run(with_gate(settings, act))
-    out_console().print(_results_table("flatten", results))
-    failed = [r for r in results if r.status not in _SENT]
-    if failed:
-        raise fail(f"{len(failed)} of {len(results)} closures were not sent", ExitCode.FAILURE)
+        report = asyncio.run(with_gate(settings, act, trading_control_for(settings, control_file)))
+    _print_flatten("flatten", report)
+    if not report.ok:
+        raise fail(_flatten_failure(report), ExitCode.FAILURE)
+
+
+def _print_flatten(title: str, report: FlattenReport) -> None:
+    console = out_console()
+    table = Table(title=f"{title}: working orders cancelled at the broker")
+    for column in ("client order id", "instrument", "side", "leaves", "after"):
+        table.add_column(column)
+    left = {v.client_order_id for v in report.still_working}
+    for view in report.cancelled:
+        after = "STILL WORKING" if view.client_order_id in left else "cancelled"
+        row = (view.client_order_id.value, view.instrument_id.value, view.side.value)
+        table.add_row(*row, str(view.leaves_qty), after)
+    if not report.cancelled:
+        table.add_row("(none working)", "", "", "", "")
+    console.print(table)
+    console.print(_results_table(f"{title}: closures", list(report.closures)))
+
+
+def _flatten_failure(report: FlattenReport) -> str:
+    problems = []
+    if report.still_working:
+        problems.append(f"{len(report.still_working)} order(s) still working at the broker")
+    if report.unsent:
+        problems.append(f"{len(report.unsent)} of {len(report.closures)} closures were not sent")
+    return "; ".join(problems)
 
 
 # -- halt / resume -----------------------------------------------------------------------------
@@ -246,7 +255,9 @@ def halt(
     control_file: ControlFileOption = None,
     reason: ReasonOption = "operator halt",
 ) -> None:
-    """Ask a running `serve` to HALT: only closures and flattens pass from then on."""
+    """HALT trading, persistently: every gate that starts from now on (`run`, `serve`,
+    `flatten`, an embedding app on the same control) and a running `serve` / `run` at its next
+    poll let only closures and flattens through, until `resume`."""
     _request(config, profile, audit_path, control_file, TradingState.HALTED, reason)
 
 
@@ -258,7 +269,7 @@ def resume(
     control_file: ControlFileOption = None,
     reason: ReasonOption = "operator resume",
 ) -> None:
-    """Ask a running `serve` to go back to ACTIVE (refused there while the kill switch is on)."""
+    """Back to ACTIVE, persistently; the explicit resume that also releases the kill switch."""
     _request(config, profile, audit_path, control_file, TradingState.ACTIVE, reason)
 
 
@@ -284,8 +295,59 @@ def _request(  # noqa: PLR0917  (one private helper for the two commands' option
         where = asyncio.run(write())
     out_console().print(f"requested {state.value} through {where}", markup=False)
     err_console().print(
-        "a running `ordergate serve` applies it at its next control poll", markup=False
+        "every gate started from now on holds it; a running `ordergate serve` or `run` applies "
+        "it at its next control poll",
+        markup=False,
     )
+
+
+def kill(
+    *,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    broker: BrokerOption = None,
+    audit_path: AuditOption = None,
+    mode: ModeOption = None,
+    control_file: ControlFileOption = None,
+    reason: ReasonOption = "operator kill",
+) -> None:
+    """The kill switch: persist it (HALTED until an explicit `resume`, across restarts), then
+    cancel every working order of the account at the broker and flatten every position.
+
+    Exit 0 when the switch is persisted, nothing is left working and every closure was sent;
+    1 otherwise (the switch holds either way once persisted).
+    """
+
+    async def engage(control: TradingControl) -> str:
+        try:
+            await control.request(TradingState.HALTED, reason, kill=True)
+        except TradingControlError as exc:  # cancel and flatten anyway; exit 1 says it
+            return str(exc)
+        finally:
+            await control.close()
+        return ""
+
+    async def act(gate: OrderGate) -> KillReport:
+        report = await gate.kill(reason)
+        await gate.settle()
+        return report
+
+    with exit_on_errors():
+        settings = cli_settings(config, profile, broker=broker, audit_path=audit_path, mode=mode)
+        # Persisted before the broker is reached: the kill holds even if it cannot be.
+        control = trading_control_for(settings, control_file)
+        error = asyncio.run(engage(control))
+        if error:
+            err_console().print(f"kill switch NOT persisted: {error}", markup=False)
+        else:
+            out_console().print(f"kill switch engaged through {control}", markup=False)
+        report = asyncio.run(with_gate(settings, act, trading_control_for(settings, control_file)))
+    _print_flatten("kill", report.flatten)
+    problems = [] if report.persisted else [f"not persisted: {report.control_error}"]
+    if not report.flatten.ok:
+        problems.append(_flatten_failure(report.flatten))
+    if problems:
+        raise fail("kill: " + "; ".join(problems), ExitCode.FAILURE)
 
 
 # -- reconcile ---------------------------------------------------------------------------------

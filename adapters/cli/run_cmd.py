@@ -4,6 +4,8 @@ With the defaults (simulated broker, bundled real daily bars, SQLite audit file,
 publisher) it replays AAPL/MSFT/IBM through Strategy A and Strategy C, with every order behind
 the risk gate, and prints a summary: orders, fills, denials with reasons, closures and PnL. The
 audit file it leaves is checked with `ordergate audit verify`. Live mode is refused unless armed.
+The session honours the operator's persisted trading state: after `ordergate halt` (or `kill`)
+it starts HALTED, and a halt, kill or resume requested while it runs applies at the next cycle.
 With `--broker ibkr` the same session runs through the IBKR adapter against `ordergate
 gateway-sim --replay` started with the same configuration: the emulator replays the market, one
 trading day per cycle, on this command's request.
@@ -32,6 +34,7 @@ from ordergate.adapters.cli.app import (
     out_console,
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
+from ordergate.adapters.cli.ops_cmds import ControlFileOption, trading_control_for
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application
 from ordergate.application.config import Settings, load_settings
@@ -62,6 +65,7 @@ def run(
         int | None, typer.Option("--bars", help="Days to replay per symbol (0 = all).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    control_file: ControlFileOption = None,
 ) -> None:
     """Run a session: signals → risk gate → audit → broker, then print the summary."""
     overrides: dict[str, object] = {}
@@ -88,14 +92,17 @@ def run(
         )
     with exit_on_errors():
         started = time.perf_counter()
-        summary, verified = asyncio.run(_session(settings, quiet))
+        summary, verified = asyncio.run(_session(settings, quiet, control_file))
     _print_summary(settings, summary, time.perf_counter() - started, verified)
     if not verified:
         raise fail("the audit log did not verify after the session", ExitCode.FAILURE)
 
 
-async def _session(settings: Settings, quiet: bool) -> tuple[SessionSummary, bool]:
-    async with await build_application(settings, replay=True) as app:
+async def _session(
+    settings: Settings, quiet: bool, control_file: Path | None
+) -> tuple[SessionSummary, bool]:
+    control = trading_control_for(settings, control_file)
+    async with await build_application(settings, replay=True, control=control) as app:
         gate = app.gate
         runner_pacer = app.session_pacer()
         total = runner_pacer.total_cycles
@@ -146,6 +153,10 @@ def _print_summary(
         ("commissions", f"{summary.commissions:,.2f}"),
         ("equity start → end", f"{summary.starting_equity:,.2f} → {summary.equity:,.2f}"),
         ("open positions", str(summary.open_positions)),
+        (
+            "trading state at the end",
+            summary.trading_state + (" (kill switch)" if summary.killed else ""),
+        ),
         ("audit log", f"{settings.audit.kind.value}: {_audit_where(settings)}"),
         ("audit verify", "OK" if verified else "FAILED"),
         ("elapsed", f"{seconds:.1f} s"),

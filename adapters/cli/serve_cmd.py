@@ -5,7 +5,8 @@ group `signals.group` (at-least-once, acknowledged after processing); `memory` r
 from `--signals-file` (one encoded `Signal` per line; `-` is stdin) so a user can try it. The
 service stops on SIGINT/SIGTERM, after `--max-signals` deliveries, or after `--idle-exit` seconds
 without one (with a file, after its last line unless a limit says otherwise). It polls the
-trading control (`ordergate halt` / `resume`) and runs Strategy C every `--monitor-interval`.
+trading control (`ordergate halt` / `resume` / `kill`; the gate also applies it when it starts)
+and runs Strategy C every `--monitor-interval`.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ async def _serve(
     control = trading_control_for(settings, control_file)
 
     async def act(gate: OrderGate) -> tuple[ServiceSummary, bool]:
-        service = SignalService(gate, source, SystemClock(), options=options, control=control)
+        # The gate holds the control: applied when it started, polled by the service.
+        service = SignalService(gate, source, SystemClock(), options=options)
         stop = asyncio.Event()
         err_console().print(
             f"serving signals ({settings.signals.kind.value}) into {settings.mode.value} / "
@@ -170,10 +172,9 @@ async def _serve(
         return summary, (await gate.verify_audit()).ok
 
     try:
-        return await with_gate(settings, act)
+        return await with_gate(settings, act, control)
     finally:
         await source.close()
-        await control.close()
 
 
 @contextlib.contextmanager

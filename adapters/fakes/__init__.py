@@ -12,6 +12,7 @@ from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher, PublisherError
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
+from ordergate.adapters.fakes.trading_control import InMemoryTradingControl
 
 __all__ = [
     "FakeBroker",
@@ -20,6 +21,7 @@ __all__ = [
     "InMemoryAuditLog",
     "InMemoryPublisher",
     "InMemorySignalSource",
+    "InMemoryTradingControl",
     "MemoryAuditStore",
     "PublisherError",
     "RecordedCall",

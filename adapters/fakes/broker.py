@@ -173,6 +173,13 @@ class FakeBroker:
         await self._call("cancel", timeout, client_order_id=client_order_id)
         self._engine.cancel(client_order_id)
 
+    async def cancel_all(self, *, timeout: float) -> None:
+        """Cancel every working order of the account (however it was placed); CANCELED each."""
+        await self._call("cancel_all", timeout)
+        for client_order_id, book in list(self._engine.orders.items()):
+            if book.is_working:  # a bracket child may have ended with its parent meanwhile
+                self._engine.cancel(client_order_id)
+
     async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
         """The broker's view of one order; `UnknownOrder` if it never had it."""
         await self._call("order_status", timeout, client_order_id=client_order_id)

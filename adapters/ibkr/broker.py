@@ -290,6 +290,20 @@ class IbkrBroker(IbkrQueries):
 
         await bounded(send(), timeout, f"cancel {client_order_id}")
 
+    async def cancel_all(self, *, timeout: float) -> None:
+        """IB's global cancel (reqGlobalCancel): every open order of the account, this client's
+        and every other client's (and the TWS user's). IB sends no reply to the request itself:
+        this client's orders report Cancelled, and `open_orders` shows when all have gone."""
+
+        async def send() -> None:
+            await self.connection.ready(timeout=timeout, operation="cancel_all")
+            for record in self.orders.records.values():
+                if not record.finished:
+                    record.cancel_requested = True  # a Cancelled status is ours, not expiry
+            self.connection.ib.reqGlobalCancel()
+
+        await bounded(send(), timeout, "cancel_all")
+
     async def _cancel_all(self, records: list[OrderRecord]) -> None:
         for record in records:
             record.cancel_requested = True

@@ -48,9 +48,10 @@ class IbkrQueries:
                          mirror.stop_price, mirror.avg_px)
 
     async def open_orders(self, *, timeout: float) -> list[OrderView]:
-        """Every working order of this client at IB (asked of IB)."""
+        """Every working order of the account at IB, whichever client placed it (asked of IB
+        with reqAllOpenOrders); an order without an ordergate orderRef is named `IB-<permId>`."""
         views = []
-        for trade in await self._open_trades(timeout):
+        for trade in await self._open_trades(timeout, every_client=True):
             if trade.orderStatus.status in _DONE:
                 continue
             ref = parsing.parse_order_ref(trade.order.orderRef)
@@ -58,10 +59,14 @@ class IbkrQueries:
             views.append(self._view(trade, cid, self.orders.records.get(cid)))
         return views
 
-    async def _open_trades(self, timeout: float) -> list[Trade]:
+    async def _open_trades(self, timeout: float, *, every_client: bool = False) -> list[Trade]:
         ib = self.connection.ib
-        trades: list[Trade] = await self.connection.request(
-            "openOrders", ib.reqOpenOrdersAsync, timeout, "reqOpenOrders")
+        if every_client:
+            trades: list[Trade] = await self.connection.request(
+                "openOrders", ib.reqAllOpenOrdersAsync, timeout, "reqAllOpenOrders")
+        else:
+            trades = await self.connection.request(
+                "openOrders", ib.reqOpenOrdersAsync, timeout, "reqOpenOrders")
         for trade in trades:
             record = self.orders.record_for(trade)
             if record is not None and record.modify is not None:

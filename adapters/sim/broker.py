@@ -249,6 +249,15 @@ class SimBroker:
         if events:
             self._publish(events)
 
+    async def cancel_all(self, *, timeout: float) -> None:
+        """Request the cancellation of every submitted or working order; CANCELED arrives on
+        `events()` for each (after the simulated latency, if any)."""
+        await self._enter("cancel_all", timeout)
+        self._require_connection("cancel_all")
+        events = self.engine.cancel_all()
+        if events:
+            self._publish(events)
+
     async def order_status(self, client_order_id: ClientOrderId, *, timeout: float) -> OrderView:
         """The simulated broker's view of one order; `UnknownOrder` if it has none."""
         await self._enter("order_status", timeout)

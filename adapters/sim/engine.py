@@ -227,6 +227,13 @@ class MatchingEngine:
         self._request(order, _CANCEL, ())
         return self._take()
 
+    def cancel_all(self) -> list[EngineEvent]:
+        """Request the cancellation of every open order, oldest first (a global cancel)."""
+        for order in sorted(self.book.open.values(), key=lambda o: o.seq):
+            if order.client_order_id in self.book.open:  # a child may have ended with its parent
+                self._request(order, _CANCEL, ())
+        return self._take()
+
     # -- market side -----------------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> list[EngineEvent]:
         """A bar of `bar.instrument_id` traded (see the fill model)."""

@@ -84,8 +84,10 @@ async def test_flatten_after_resync_closes_every_broker_position_with_intent_fla
     async with desk.gate() as gate:
         await gate.halt("operator stop")
         await gate.resync_from_broker()
-        results = await gate.flatten()
+        report = await gate.flatten()
+        results = report.closures
         await gate.settle()
+        assert report.ok
         assert {r.status for r in results} <= {
             OrderResultStatus.SUBMITTED,
             OrderResultStatus.FILLED,

@@ -10,7 +10,7 @@ import pytest
 from ordergate.adapters.control import (
     FileTradingControl,
     TradingControlError,
-    TradingRequest,
+    decode_request,
     default_control_path,
 )
 from ordergate.application.service import TradingControl
@@ -59,7 +59,7 @@ async def test_unreadable_document_is_a_typed_error_naming_file_and_value(
 
 
 def test_state_names_are_case_insensitive() -> None:
-    request = TradingRequest.from_json('{"state": "reducing"}', "here")
+    request = decode_request('{"state": "reducing"}', "here")
     assert request.state is TradingState.REDUCING
 
 

@@ -132,6 +132,30 @@ class BrokerLifecycleContract(BrokerContractBase):
         with pytest.raises(BrokerRejected):
             await s.broker.cancel(request.client_order_id, timeout=TIMEOUT)
 
+    async def test_cancel_all_cancels_every_working_order_and_nothing_fills_after(
+        self, broker_session: BrokerSession
+    ) -> None:
+        s = broker_session
+        await s.price("100")
+        await s.price("5.00", s.option)
+        working = [
+            s.request(BUY, 10, OrderType.LIMIT, limit_price="90"),
+            s.request(BUY, 3, OrderType.LIMIT, limit_price="85"),
+            s.request(BUY, 1, OrderType.LIMIT, limit_price="4.00", instrument=s.option),
+        ]
+        for request in working:
+            await s.submit(request)
+        await s.settle()
+        await s.broker.cancel_all(timeout=TIMEOUT)
+        await s.settle()
+        assert [S.CANCELED] * 3 == [s.status(r) for r in working]
+        assert [] == await s.broker.open_orders(timeout=TIMEOUT)
+        await s.price("80")
+        await s.price("3.00", s.option)
+        await s.settle()
+        assert [] == [f for r in working for f in s.fills(r)]
+        await s.broker.cancel_all(timeout=TIMEOUT)  # nothing working: a harmless no-op
+
     async def test_order_status_reports_the_broker_view(
         self, broker_session: BrokerSession
     ) -> None:
