@@ -300,7 +300,7 @@ class IbkrBroker(IbkrQueries):
             for record in self.orders.records.values():
                 if not record.finished:
                     record.cancel_requested = True  # a Cancelled status is ours, not expiry
-            self.connection.ib.reqGlobalCancel()
+            self.connection.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
 
         await bounded(send(), timeout, "cancel_all")
 

@@ -20,7 +20,9 @@ from ordergate.domain.values import check_utc
 __all__ = ["TradingRequest"]
 
 
-def _utc_or_none(inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _utc_or_none(
+    inst: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
+) -> None:
     if value is not None:
         check_utc(f"TradingRequest.{attribute.name}", value)
 

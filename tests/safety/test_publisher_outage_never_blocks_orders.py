@@ -163,7 +163,7 @@ async def test_orders_and_flatten_go_through_while_redis_is_unreachable(tmp_path
         }
         assert gate.positions()[0].quantity == Decimal(15)
 
-        closures = await gate.flatten()
+        closures = (await gate.flatten()).closures
         await gate.settle()
         assert [r.status for r in closures] == [OrderResultStatus.SUBMITTED]
         assert gate.positions() == []

@@ -70,3 +70,33 @@ def test_default_path_sits_beside_the_audit_file() -> None:
 
 def test_file_control_is_a_trading_control(tmp_path: Path) -> None:
     assert isinstance(FileTradingControl(tmp_path / "c.json"), TradingControl)
+
+
+def test_a_kill_request_is_always_halted() -> None:
+    from ordergate.domain.risk.breakers import KillSwitchEngaged
+    from ordergate.domain.risk.control import TradingRequest
+
+    with pytest.raises(KillSwitchEngaged):
+        TradingRequest(TradingState.ACTIVE, kill_switch=True)
+    with pytest.raises(TradingControlError, match="kill_switch is true but state is ACTIVE"):
+        decode_request('{"state": "ACTIVE", "kill_switch": true}', "here")
+    with pytest.raises(TradingControlError, match="kill_switch 'yes' is not true or false"):
+        decode_request('{"state": "HALTED", "kill_switch": "yes"}', "here")
+
+
+def test_a_request_time_must_be_aware_utc() -> None:
+    from datetime import datetime
+
+    from ordergate.domain.errors import InvalidValue
+    from ordergate.domain.risk.control import TradingRequest
+
+    with pytest.raises(InvalidValue, match="requested_at"):
+        TradingRequest(TradingState.HALTED, requested_at=datetime(2024, 1, 1))
+
+
+async def test_an_unreadable_document_is_replaced_by_the_next_request(tmp_path: Path) -> None:
+    path = tmp_path / "control.json"
+    path.write_text("{not json")
+    control = FileTradingControl(path)
+    written = await control.request(TradingState.HALTED, "operator")
+    assert await control.read() == written
