@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -195,7 +195,7 @@ def test_halt_then_serve_denies_and_sends_nothing(workdir: Path) -> None:
         "signal_id": "S1",
         "instrument": {"_type": "Stock", "symbol": "AAPL"},
         "side": "BUY",
-        "ts": "2024-01-02T15:00:00Z",
+        "ts": datetime.now(UTC).isoformat(),  # the fake broker's clock starts at now
         "quantity": "5",
     }
     signals.write_text(json.dumps(line) + "\n")
