@@ -192,11 +192,12 @@ class Order:
         an overfill or a bad modification, `DuplicateExecution` for a reused execution id with
         different content. The tracker, if any, is told afterwards in every case.
         """
+        if isinstance(event, CommissionReport):
+            # A commission changes no status, quantity or price: nothing a tracker counts.
+            return self._apply_commission(event)
         try:
             if isinstance(event, ExecutionFill):
                 return self._apply_fill(event)
-            if isinstance(event, CommissionReport):
-                return self._apply_commission(event)
             return self._apply_lifecycle(event)
         finally:
             if self._tracker is not None:
