@@ -36,6 +36,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("Lifecycle event processing under a burst of fills", ["bench_burst.py"], ["--quick"]),
     ("Replay through OrderGate vs backtrader", ["bench_replay.py"], ["--bars", "50000"]),
     ("Placement cost against the depth of the book", ["bench_book_depth.py"], ["--quick"]),
+    ("The main job on sim and through IB", ["bench_main_job.py"], ["--quick", "--bars", "100"]),
     ("Indicators vs TA-Lib and talipp", ["bench_indicators.py"], []),
     ("Durable audit appends and verify", ["bench_audit.py"], ["--verify-records", "200000"]),
     ("Reconnect after a gateway restart", ["bench_reconnect.py"], ["--rounds", "5"]),
