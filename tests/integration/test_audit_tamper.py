@@ -161,6 +161,24 @@ class SqliteStore(Store):
             conn.execute("PRAGMA user_version = 0")
 
 
+# The head row's guard function as the previous version created it (no key flag to protect).
+_LEGACY_HEAD_GUARD = """
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.retention_years = OLD.retention_years THEN
+            IF NEW.purged_through = OLD.purged_through AND NEW.anchor_hash = OLD.anchor_hash THEN
+                RETURN NEW;
+            END IF;
+            IF coalesce(current_setting('ordergate.audit_purge_through', true), '') <> '' THEN
+                RETURN NEW;
+            END IF;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit log head: % of the anchor is refused outside purge_before', TG_OP;
+END
+"""
+
+
 class PostgresStore(Store):
     name = "postgres"
 
@@ -198,7 +216,8 @@ class PostgresStore(Store):
         with psycopg.connect(self.dsn) as conn, conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # no triggers fire
             for text, params in statements:
-                cur = conn.execute(text, params)  # type: ignore[arg-type]
+                # Without parameters, psycopg leaves `%` alone (plpgsql bodies use it).
+                cur = conn.execute(text, params or None)  # type: ignore[arg-type]
                 found.append(list(cur.fetchall()) if cur.description else [])
         return found
 
@@ -210,7 +229,14 @@ class PostgresStore(Store):
         )
 
     def make_legacy(self) -> None:
-        self.sql((self.q("ALTER TABLE {head} DROP COLUMN keyed, DROP COLUMN mac"), ()))
+        self.sql(
+            (self.q("ALTER TABLE {head} DROP COLUMN keyed, DROP COLUMN mac"), ()),
+            (
+                f'CREATE OR REPLACE FUNCTION "{self.schema}"."audit_head_guard"()'
+                f" RETURNS trigger LANGUAGE plpgsql AS $${_LEGACY_HEAD_GUARD}$$",
+                (),
+            ),
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
