@@ -52,20 +52,34 @@ class _Bad(ValueError):
     """A hook's complaint, already phrased with the value (the key is added by the renderer)."""
 
 
+_SHOWN_CHARS = 80
+_MAX_NUMBER_TEXT = 64  # no setting needs a longer number (see `_settings.MAX_AMOUNT`)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
 def show(value: Any) -> str:
-    """A value as messages show it: TOML-like, redacted, short, and where it came from."""
+    """A value as messages show it: TOML-like, redacted, short, and where it came from.
+
+    Never fails: integers too long for `repr` (Python refuses over 4,300 digits) are described
+    by their size, long text is cut.
+    """
     if isinstance(value, SourcedText):
-        return f"{redact(str(value))!r} (from {value.source})"
+        return f"{_shorten(repr(redact(str(value))))} (from {value.source})"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):
         return repr(value.value)
+    if isinstance(value, int) and value.bit_length() > 200:
+        digits = math.floor(value.bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits} digits"
     if isinstance(value, Decimal):
-        return str(value)
+        return _shorten(str(value))
     if isinstance(value, Mapping):
         return "a table"
-    text = redact(repr(value))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _shorten(redact(repr(value)))
 
 
 # --- hooks -------------------------------------------------------------------------------------
@@ -112,15 +126,41 @@ def _structure_bool(value: Any, _: type) -> bool:
     raise _Bad(f"expected true or false; got {show(value)}")
 
 
+def _decimal_from(value: Any) -> Decimal | None:
+    """The Decimal a TOML number or text stands for; None if it is not a finite number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)  # exact, and no str() (which refuses very long integers)
+    if isinstance(value, float):
+        value = repr(value)
+    if not isinstance(value, str) or len(value) > _MAX_NUMBER_TEXT:
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 def _structure_decimal(value: Any, _: type) -> Decimal:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            number = None
-        if number is not None and number.is_finite():
-            return number
-    raise _Bad(f'expected a decimal number (e.g. 1000 or "0.05"); got {show(value)}')
+    number = _decimal_from(value)
+    if number is None:
+        raise _Bad(f'expected a decimal number (e.g. 1000 or "0.05"); got {show(value)}')
+    return number
+
+
+def _structure_fraction(value: Any, _: type) -> Decimal:
+    """A fraction as a number (0.03) or as a percent string ("3%")."""
+    number: Decimal | None
+    if isinstance(value, str) and value.strip().endswith("%"):
+        percent = _decimal_from(value.strip().removesuffix("%"))
+        number = None if percent is None else percent.scaleb(-2)
+    else:
+        number = _decimal_from(value)
+    if number is None:
+        raise _Bad(f'expected a fraction such as 0.03 or a percent such as "3%"; got {show(value)}')
+    return number
 
 
 def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
@@ -171,8 +211,11 @@ def _structure_switches(value: Any, type_: Any) -> dict[enum.Enum, bool]:
     return switches
 
 
-def make_converter() -> cattrs.Converter:
-    """A strict converter: detailed validation, unknown keys forbidden, the hooks above."""
+def make_converter(fraction_type: Any = None) -> cattrs.Converter:
+    """A strict converter: detailed validation, unknown keys forbidden, the hooks above.
+
+    `fraction_type` (a `NewType` of Decimal) is structured from numbers or percent strings.
+    """
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     # Enums are registered on `StrEnum` as well as `Enum`: singledispatch follows the MRO, and a
     # StrEnum's MRO reaches `str` (the strict string hook) before `Enum`.
@@ -188,6 +231,8 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(cls, hook)
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
     converter.register_structure_hook_func(_is_enum_switches, _structure_switches)
+    if fraction_type is not None:
+        converter.register_structure_hook(fraction_type, _structure_fraction)
     return converter
 
 
@@ -232,12 +277,15 @@ def _describe(
     exc: BaseException, type_: type | None, segments: list[str | int], document: Any
 ) -> list[tuple[str, str]]:
     key = _dotted(segments)
+    if isinstance(exc, BaseExceptionGroup) and not isinstance(exc, cattrs.BaseValidationError):
+        # Checks across fields (a settings class's __attrs_post_init__) report several at once.
+        return [p for sub in exc.exceptions for p in _describe(sub, None, segments, document)]
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         allowed = [a.name for a in attrs.fields(exc.cl) if a.metadata.get("from_file", True)]
         found = []
-        for extra in sorted(exc.extra_fields):
+        for extra in sorted(exc.extra_fields, key=str):
             value = _lookup(document, [*segments, extra])
-            close = difflib.get_close_matches(extra, allowed, n=1)
+            close = difflib.get_close_matches(str(extra), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             shown = "" if value is _MISSING else f" (value {show(value)})"
             found.append(
@@ -258,7 +306,7 @@ def _describe(
     if type_ is not None and attrs.has(type_):
         return [(key, f"{key}: expected a table; got {show(raw)}")]
     kind = getattr(type_, "__name__", str(type_))
-    return [(key, f"{key}: {show(raw)} is not a valid {kind} ({exc})")]
+    return [(key, f"{key}: {show(raw)} is not a valid {kind} ({_shorten(str(exc))})")]
 
 
 def problems_from(exc: BaseException, document: Mapping[str, Any]) -> list[tuple[str, str]]:

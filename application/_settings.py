@@ -8,12 +8,14 @@ Import these names from `ordergate.application.config`.
 
 from __future__ import annotations
 
+import difflib
 import enum
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NewType, TypeVar
 
 import attrs
 
@@ -34,6 +36,7 @@ __all__ = [
     "CLIENT_ID_CLI",
     "CLIENT_ID_DIAGNOSTIC",
     "CLIENT_ID_TRADING",
+    "MAX_AMOUNT",
     "AuditKind",
     "AuditSettings",
     "BreakersSettings",
@@ -51,6 +54,7 @@ __all__ = [
     "SignalsKind",
     "SignalsSettings",
     "StrategyCSettings",
+    "UnitFraction",
 ]
 
 CLIENT_ID_TRADING = 1
@@ -108,61 +112,157 @@ class SignalsKind(enum.StrEnum):
 
 # --- field validators (bare field names; the loader prefixes the section) ---------------------
 
+UnitFraction = NewType("UnitFraction", Decimal)
+"""A fraction in [0, 1) (0.03 is 3%); the file may also write it as a percent string, "3%"."""
 
-def _decimal(*, positive: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+# The bounds of the values' domains (SPEC §11: every value is checked against its domain).
+# Money and quantities: a quadrillion, far inside the 28 digits of Decimal's default context.
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_LEVERAGE = Decimal(100)
+MIN_SECONDS = 0.001  # below a millisecond a duration is zero to the clock (timedelta, asyncio)
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_DURATION_SECONDS = 7 * 86_400.0
+MAX_COUNT = 1_000_000
+MAX_TEXT = 256
+MAX_PATH = 4096
+_INT32 = 2**31 - 1
+_OPERATOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+_ACCOUNT = re.compile(r"[A-Za-z0-9]{1,32}")
+_HOST = re.compile(r"[A-Za-z0-9._:\[\]-]{1,253}")
+_SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SYMBOL = re.compile(r"[A-Z0-9]+(?:[. /-][A-Z0-9]+)*")
+_MAX_SYMBOL = 12
+_OPTION_ID = re.compile(r"(?P<underlying>[A-Z0-9][A-Z0-9. /-]{0,5}) *\d{6}[CP]\d{8}")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+_Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _decimal(*, positive: bool = False, maximum: Decimal = MAX_AMOUNT) -> _Validator:
     def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None:
-            check_decimal(attribute.name, value, positive=positive, non_negative=True)
+        if value is None:
+            return
+        check_decimal(attribute.name, value, positive=positive, non_negative=True)
+        if value > maximum:
+            low = "> 0" if positive else ">= 0"
+            raise InvalidValue(attribute.name, value, f"must be {low} and at most {maximum:f}")
 
     return validate
 
 
-def _integer(low: int, high: int | None = None) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _fraction(*, positive: bool = False) -> _Validator:
     def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidValue(attribute.name, value, "must be an integer")
-        if value < low or (high is not None and value > high):
-            rule = f"must be >= {low}" if high is None else f"must be between {low} and {high}"
-            raise InvalidValue(attribute.name, value, rule)
-
-    return validate
-
-
-def _seconds(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        raise InvalidValue(attribute.name, value, "must be a number of seconds > 0")
-
-
-def _text(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InvalidValue(attribute.name, value, "must be a non-empty string")
-
-
-def _no_password(variable: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        _text(inst, attribute, value)
-        if value is not None and has_inline_password(value):
+        check_decimal(attribute.name, value)
+        low_ok = value > 0 if positive else value >= 0
+        if not (low_ok and value < 1):
+            interval = "(0, 1)" if positive else "[0, 1)"
             raise InvalidValue(
                 attribute.name,
-                redact(value),
-                f"holds a password; remove it and set {variable} in the environment",
+                value,
+                f'must be a fraction in {interval}: 0.03 is 3%, or write the percent as "3%"',
             )
 
     return validate
 
 
-def _fraction(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    check_decimal(attribute.name, value, positive=True)
-    if value > 1:
-        raise InvalidValue(attribute.name, value, "must be a fraction in (0, 1] (0.40 is 40%)")
+def _integer(low: int, high: int) -> _Validator:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidValue(attribute.name, value, "must be an integer")
+        if not low <= value <= high:
+            raise InvalidValue(attribute.name, value, f"must be between {low} and {high}")
+
+    return validate
+
+
+def _seconds(maximum: float = MAX_DURATION_SECONDS) -> _Validator:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not MIN_SECONDS <= value <= maximum
+        ):
+            raise InvalidValue(
+                attribute.name,
+                value,
+                f"must be a number of seconds between {MIN_SECONDS:g} and {maximum:g}",
+            )
+
+    return validate
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
+
+
+def _text(
+    pattern: re.Pattern[str] | None = None, rule: str = "", max_length: int = MAX_TEXT
+) -> _Validator:
+    """Non-empty text of at most `max_length` characters, without control characters (NUL,
+    newlines), matching `pattern` in full when given (`rule` says what it allows)."""
+
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidValue(attribute.name, value, "must be a non-empty string")
+        if len(value) > max_length:
+            raise InvalidValue(
+                attribute.name, value, f"must be at most {max_length} characters long"
+            )
+        if _has_control(value):
+            raise InvalidValue(
+                attribute.name, value, "must not contain control characters (NUL, newlines)"
+            )
+        if pattern is not None and not pattern.fullmatch(value):
+            raise InvalidValue(attribute.name, value, rule)
+
+    return validate
+
+
+def _path(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A file path (its place on disk is checked by the commands that use it)."""
+    _text(max_length=MAX_PATH)(inst, attribute, value)
+    if value is not None and value.endswith(("/", "\\")):
+        raise InvalidValue(attribute.name, value, "must name a file, not a directory")
+
+
+def _no_password(variable: str, schemes: tuple[str, ...] = ()) -> _Validator:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        _text(max_length=1024)(inst, attribute, value)
+        if value is None:
+            return
+        if has_inline_password(value):
+            raise InvalidValue(
+                attribute.name,
+                redact(value),
+                f"holds a password; remove it and set {variable} in the environment",
+            )
+        if schemes and not value.startswith(schemes):
+            raise InvalidValue(
+                attribute.name, value, f"must be a URL starting with {' or '.join(schemes)}"
+            )
+
+    return validate
 
 
 def _limit(default: str) -> Any:
     return attrs.field(default=Decimal(default), validator=_decimal())
 
 
-def _count(default: int, low: int = 0) -> Any:
-    return attrs.field(default=default, validator=_integer(low))
+def _share(default: str, *, positive: bool = False) -> Any:
+    return attrs.field(
+        default=UnitFraction(Decimal(default)), validator=_fraction(positive=positive)
+    )
+
+
+def _count(default: int, low: int = 0, high: int = MAX_COUNT) -> Any:
+    return attrs.field(default=default, validator=_integer(low, high))
+
+
+def _duration(default: float, maximum: float = MAX_DURATION_SECONDS) -> Any:
+    return attrs.field(default=default, validator=_seconds(maximum))
 
 
 def _switches(keys: type[_E], value: Mapping[_E, bool]) -> Mapping[_E, bool]:
@@ -185,16 +285,19 @@ def _breaker_switches(value: Mapping[BreakerKind, bool]) -> Mapping[BreakerKind,
 class BrokerSettings:
     """`[broker]`: which broker, and how to reach IB (ignored by `sim` and `fake`).
 
-    Client ids: 1 trading, 2 diagnostic, 3 CLI. Timeouts are seconds.
+    Client ids: 1 trading, 2 diagnostic, 3 CLI. Timeouts are seconds (at most an hour).
     """
 
     kind: BrokerKind = BrokerKind.SIM
-    host: str = attrs.field(default="127.0.0.1", validator=_text)
+    host: str = attrs.field(
+        default="127.0.0.1",
+        validator=_text(_HOST, "must be a host name or IP address", max_length=253),
+    )
     port: int = attrs.field(default=4002, validator=_integer(1, 65535))
-    client_id: int = attrs.field(default=CLIENT_ID_TRADING, validator=_integer(0))
-    connect_timeout: float = attrs.field(default=10.0, validator=_seconds)
-    request_timeout: float = attrs.field(default=10.0, validator=_seconds)
-    max_requests_per_second: int = attrs.field(default=45, validator=_integer(0))
+    client_id: int = attrs.field(default=CLIENT_ID_TRADING, validator=_integer(0, _INT32))
+    connect_timeout: float = _duration(10.0, MAX_TIMEOUT_SECONDS)
+    request_timeout: float = _duration(10.0, MAX_TIMEOUT_SECONDS)
+    max_requests_per_second: int = _count(45, high=10_000)
     """ib_async's request throttle: 45 is IB's safe rate; 0 lifts it (the local emulator)."""
 
 
@@ -203,7 +306,7 @@ class MarketDataSettings:
     """`[market_data]`: the quote source, and after how many seconds a quote is stale."""
 
     kind: MarketDataKind = MarketDataKind.SIM
-    staleness_seconds: float = attrs.field(default=300.0, validator=_seconds)
+    staleness_seconds: float = _duration(300.0)
 
 
 @attrs.frozen
@@ -215,11 +318,20 @@ class AuditSettings:
     """
 
     kind: AuditKind = AuditKind.SQLITE
-    path: str = attrs.field(default="ordergate-audit.db", validator=_text)
+    path: str = attrs.field(default="ordergate-audit.db", validator=_path)
     dsn: str | None = attrs.field(default=None, validator=_no_password(POSTGRES_PASSWORD_VARIABLE))
-    schema: str = attrs.field(default="public", validator=_text)
-    table: str = attrs.field(default="ordergate_audit", validator=_text)
-    hmac_key_env: str | None = attrs.field(default=None, validator=_text)
+    schema: str = attrs.field(
+        default="public",
+        validator=_text(_SQL_NAME, "must be an SQL name (letters, digits, _)", max_length=63),
+    )
+    table: str = attrs.field(
+        default="ordergate_audit",
+        validator=_text(_SQL_NAME, "must be an SQL name (letters, digits, _)", max_length=48),
+    )
+    hmac_key_env: str | None = attrs.field(
+        default=None,
+        validator=_text(_VARIABLE, "must be an environment variable name (letters, digits, _)"),
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.kind is AuditKind.POSTGRES and self.dsn is None:
@@ -232,9 +344,10 @@ class PublisherSettings:
 
     kind: PublisherKind = PublisherKind.MEMORY
     url: str = attrs.field(
-        default="redis://127.0.0.1:6379/0", validator=_no_password(REDIS_PASSWORD_VARIABLE)
+        default="redis://127.0.0.1:6379/0",
+        validator=_no_password(REDIS_PASSWORD_VARIABLE, _REDIS_SCHEMES),
     )
-    stream_maxlen: int = attrs.field(default=100_000, validator=_integer(1))
+    stream_maxlen: int = _count(100_000, low=1, high=1_000_000_000)
 
 
 @attrs.frozen
@@ -243,10 +356,11 @@ class SignalsSettings:
 
     kind: SignalsKind = SignalsKind.MEMORY
     url: str = attrs.field(
-        default="redis://127.0.0.1:6379/0", validator=_no_password(REDIS_PASSWORD_VARIABLE)
+        default="redis://127.0.0.1:6379/0",
+        validator=_no_password(REDIS_PASSWORD_VARIABLE, _REDIS_SCHEMES),
     )
-    stream: str = attrs.field(default="ordergate:signals", validator=_text)
-    group: str = attrs.field(default="ordergate", validator=_text)
+    stream: str = attrs.field(default="ordergate:signals", validator=_text(max_length=200))
+    group: str = attrs.field(default="ordergate", validator=_text(max_length=200))
 
 
 @attrs.frozen
@@ -267,9 +381,9 @@ class BreakersSettings:
 
     max_consecutive_rejections: int = _count(5, low=1)
     max_broker_errors: int = _count(10, low=1)
-    broker_error_window_seconds: float = attrs.field(default=60.0, validator=_seconds)
-    max_data_age_seconds: float = attrs.field(default=300.0, validator=_seconds)
-    cooldown_seconds: float = attrs.field(default=300.0, validator=_seconds)
+    broker_error_window_seconds: float = _duration(60.0)
+    max_data_age_seconds: float = _duration(300.0)
+    cooldown_seconds: float = _duration(300.0)
     enabled: Mapping[BreakerKind, bool] = attrs.field(
         factory=dict, converter=_breaker_switches, hash=False
     )
@@ -279,26 +393,28 @@ class BreakersSettings:
 class RiskSettings:
     """`[risk]`: the gate's limits (mirrors `RiskLimits`); `[risk.enabled]` switches rules.
 
-    Money, quantities and fractions are Decimals (0.03 is 3%); counts are integers; durations
-    are seconds. Every limit must be >= 0.
+    Money and quantities are Decimals between 0 and `MAX_AMOUNT`; fractions are `UnitFraction`s
+    in [0, 1) (0.03 is 3%, or "3%" in the file); counts are integers; durations are seconds.
     """
 
     max_order_quantity: Decimal = _limit("1000")
     max_order_notional: Decimal = _limit("50000")
     max_position: Decimal = _limit("2000")
     max_gross_notional: Decimal = _limit("250000")
-    max_leverage: Decimal = _limit("2")
+    max_leverage: Decimal = attrs.field(
+        default=Decimal(2), validator=_decimal(maximum=MAX_LEVERAGE)
+    )
     max_open_orders: int = _count(50)
     max_submit_rate: int = _count(40)
-    submit_rate_window_seconds: float = attrs.field(default=1.0, validator=_seconds)
-    daily_loss_limit: Decimal = _limit("0.03")
-    max_weekly_drawdown: Decimal = _limit("0.06")
+    submit_rate_window_seconds: float = _duration(1.0)
+    daily_loss_limit: UnitFraction = _share("0.03")
+    max_weekly_drawdown: UnitFraction = _share("0.06")
     max_consecutive_losses: int = _count(5, low=1)
     pdt_equity_threshold: Decimal = _limit("25000")
     pdt_max_day_trades: int = _count(3)
-    pdt_window_business_days: int = _count(5)
-    price_collar: Decimal = _limit("0.10")
-    max_quote_age_seconds: float = attrs.field(default=60.0, validator=_seconds)
+    pdt_window_business_days: int = _count(5, high=260)
+    price_collar: UnitFraction = _share("0.10")
+    max_quote_age_seconds: float = _duration(60.0)
     enabled: Mapping[Rule, bool] = attrs.field(factory=dict, converter=_rule_switches, hash=False)
     overrides: Mapping[str, InstrumentRiskSettings] = attrs.field(factory=dict, hash=False)
     breakers: BreakersSettings = attrs.field(factory=BreakersSettings)
@@ -352,11 +468,11 @@ class RiskSettings:
 @attrs.frozen
 class StrategyCSettings:
     """`[strategy_c]`: close options at `dte` days to expiry, on an `emergency_loss_pct` loss
-    (a fraction of cost basis), and everything when data is older than `stale_seconds`."""
+    (a fraction of cost basis in (0, 1)), and everything when data is older than `stale_seconds`."""
 
-    dte: int = _count(3)
-    emergency_loss_pct: Decimal = attrs.field(default=Decimal("0.40"), validator=_fraction)
-    stale_seconds: int = _count(300, low=1)
+    dte: int = _count(3, high=365)
+    emergency_loss_pct: UnitFraction = _share("0.40", positive=True)
+    stale_seconds: int = _count(300, low=1, high=int(MAX_DURATION_SECONDS))
 
     def to_config(self) -> StrategyCConfig:
         """The domain's `StrategyCConfig` for these settings."""
@@ -369,18 +485,21 @@ class StrategyCSettings:
 
 @attrs.frozen
 class SessionSettings:
-    """`[session]`: what `ordergate run` replays on the simulated broker.
+    """`[session]`: what `ordergate run` replays on the simulated broker, and the instruments
+    the configuration trades.
 
-    `bars` is how many daily bars per symbol to replay (default 500, about two years; 0 = all);
-    `bars_file` a CSV of daily bars (unset = the bundled AAPL/MSFT/IBM data); `seed` makes the
-    simulation repeatable; `exercise_threshold` is how far in the money (per share) an option
-    must be at expiry for the simulated broker to exercise or assign it (IB's $0.01).
+    `symbols` are upper-case stock symbols (`risk.overrides` keys must name one of them, or an
+    option on one); `bars` is how many daily bars per symbol to replay (default 500, about two
+    years; 0 = all); `bars_file` a CSV of daily bars (unset = the bundled AAPL/MSFT/IBM data);
+    `seed` makes the simulation repeatable; `exercise_threshold` is how far in the money (per
+    share) an option must be at expiry for the simulated broker to exercise or assign it (IB's
+    $0.01).
     """
 
     symbols: tuple[str, ...] = attrs.field(default=("AAPL", "MSFT", "IBM"))
     bars: int = _count(500)
-    bars_file: str | None = attrs.field(default=None, validator=_text)
-    seed: int = _count(7)
+    bars_file: str | None = attrs.field(default=None, validator=_path)
+    seed: int = _count(7, high=2**63 - 1)
     starting_cash: Decimal = attrs.field(
         default=Decimal("100000"), validator=_decimal(positive=True)
     )
@@ -390,23 +509,68 @@ class SessionSettings:
     def _check_symbols(self, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, tuple) or not value:
             raise InvalidValue(attribute.name, value, "must list at least one symbol")
+        if len(value) > 1000:
+            raise InvalidValue(attribute.name, value, "must list at most 1000 symbols")
         for symbol in value:
-            if not isinstance(symbol, str) or not symbol.strip():
-                raise InvalidValue(attribute.name, value, "symbols must be non-empty strings")
+            if (
+                not isinstance(symbol, str)
+                or len(symbol) > _MAX_SYMBOL
+                or not _SYMBOL.fullmatch(symbol)
+            ):
+                raise InvalidValue(
+                    attribute.name,
+                    symbol,
+                    f"each symbol must be upper-case letters and digits (at most {_MAX_SYMBOL}, "
+                    "e.g. AAPL or BRK.B)",
+                )
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise InvalidValue(attribute.name, value, f"lists {', '.join(repeated)} twice")
+
+
+def _override_problems(
+    overrides: Mapping[str, Any], symbols: tuple[str, ...]
+) -> list[InvalidValue]:
+    """An override must name an instrument the configuration trades, exactly (keys are
+    case-sensitive, as instrument ids are): a session symbol, or an OCC option on one."""
+    problems = []
+    for key in overrides:
+        option = _OPTION_ID.fullmatch(key) if isinstance(key, str) else None
+        if key in symbols or (option is not None and option["underlying"].strip() in symbols):
+            continue
+        by_upper = {s.upper(): s for s in symbols}
+        close = difflib.get_close_matches(str(key).strip().upper(), list(by_upper), n=3)
+        hint = f"; did you mean {' or '.join(repr(by_upper[c]) for c in close)}?" if close else ""
+        problems.append(
+            InvalidValue(
+                f"risk.overrides.{key}",
+                key,
+                f"is not an instrument this configuration trades{hint} (keys are "
+                f"case-sensitive; session.symbols: {', '.join(symbols)}, or OCC options on them)",
+            )
+        )
+    return problems
 
 
 @attrs.frozen
 class Settings:
     """Everything ordergate is configured with. Build it with `load_settings()`.
 
-    `operator_id` travels on every order (IB `orderRef`); `account_id` is the IB account code,
-    required for live trading and checked against the mode by `check_arming`.
+    `operator_id` travels on every order (IB `orderRef`, so no `:`); `account_id` is the IB
+    account code, required for live trading and checked against the mode by `check_arming`.
     `secrets` is filled from the environment only (never from the file).
     """
 
     mode: Mode = Mode.PAPER
-    operator_id: str = attrs.field(default="ordergate", validator=_text)
-    account_id: str | None = attrs.field(default=None, validator=_text)
+    operator_id: str = attrs.field(
+        default="ordergate",
+        validator=_text(
+            _OPERATOR, "must be 1 to 32 letters, digits, '.', '_' or '-' (it prefixes IB orderRef)"
+        ),
+    )
+    account_id: str | None = attrs.field(
+        default=None, validator=_text(_ACCOUNT, "must be an IB account code (letters and digits)")
+    )
     broker: BrokerSettings = attrs.field(factory=BrokerSettings)
     market_data: MarketDataSettings = attrs.field(factory=MarketDataSettings)
     audit: AuditSettings = attrs.field(factory=AuditSettings)
@@ -416,3 +580,10 @@ class Settings:
     strategy_c: StrategyCSettings = attrs.field(factory=StrategyCSettings)
     session: SessionSettings = attrs.field(factory=SessionSettings)
     secrets: Secrets = attrs.field(factory=Secrets, repr=False, metadata={"from_file": False})
+
+    def __attrs_post_init__(self) -> None:
+        problems = _override_problems(self.risk.overrides, self.session.symbols)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise ExceptionGroup("risk.overrides", problems)

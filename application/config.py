@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import functools
 import os
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +26,12 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from ordergate.application._config_file import (
+    MAX_FILE_BYTES,
+    TomlProblem,
+    check_document,
+    parse_toml,
+)
 from ordergate.application._config_structure import SourcedText, make_converter, problems_from
 from ordergate.application._secrets import (
     POSTGRES_PASSWORD_VARIABLE,
@@ -59,6 +64,7 @@ from ordergate.application._settings import (
     SignalsKind,
     SignalsSettings,
     StrategyCSettings,
+    UnitFraction,
 )
 from ordergate.domain.errors import OrdergateError
 
@@ -92,6 +98,7 @@ __all__ = [
     "SignalsKind",
     "SignalsSettings",
     "StrategyCSettings",
+    "UnitFraction",
     "env_overrides",
     "load_settings",
     "redact",
@@ -150,7 +157,7 @@ class ConfigError(OrdergateError, ValueError):
 
 @functools.cache
 def _converter() -> cattrs.Converter:
-    converter = make_converter()
+    converter = make_converter(UnitFraction)
     # `secrets` never comes from the file: structuring ignores the field (and so forbids the key).
     converter.register_structure_hook(
         Settings, make_dict_structure_fn(Settings, converter, secrets=override(omit=True))
@@ -180,15 +187,17 @@ def load_settings(
     file = Path(chosen)
     try:
         with file.open("rb") as handle:
-            document = tomllib.load(handle)
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError.single("", f"config file {file} does not exist", str(file)) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError.single(
             "", f"config file {file} cannot be read: {exc}", str(file)
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError.single("", f"{file} is not valid TOML: {exc}", str(file)) from None
+        ) from None
+    try:
+        document = parse_toml(data, str(file))
+    except TomlProblem as problem:
+        raise ConfigError.single(problem.key, problem.message, str(file)) from None
     return settings_from_mapping(
         document, profile=profile, environ=env, overrides=overrides, source=str(file)
     )
@@ -202,8 +211,16 @@ def settings_from_mapping(
     overrides: Mapping[str, object] | None = None,
     source: str = "<mapping>",
 ) -> Settings:
-    """Like `load_settings`, from an already parsed TOML document (a mapping of tables)."""
+    """Like `load_settings`, from an already parsed TOML document (a mapping of tables).
+
+    Every profile of the document is validated, not only the selected one: a problem that only
+    a profile has is reported under `profiles.NAME.<key>`.
+    """
     env = os.environ if environ is None else environ
+    try:
+        check_document(document)
+    except TomlProblem as problem:
+        raise ConfigError.single(problem.key, problem.message, source) from None
     password_keys = list(find_password_keys(document))
     if password_keys:
         raise ConfigError(
@@ -217,18 +234,60 @@ def settings_from_mapping(
             ],
             source,
         )
-    merged = _with_profile(document, profile or env.get(PROFILE_VARIABLE) or None, source)
+    chosen = profile or env.get(PROFILE_VARIABLE) or None
+    merged = _with_profile(document, chosen, source)
     for segments, text in env_overrides(env):
         _assign(merged, segments, text, source)
     for dotted, value in (overrides or {}).items():
         shown = SourcedText(value, "command line") if isinstance(value, str) else value
         _assign(merged, tuple(dotted.split(".")), shown, source)
-    try:
-        settings = _converter().structure(merged, Settings)
-    except Exception as exc:  # cattrs groups every problem; each becomes one line
-        problems = [ConfigProblem(k, m) for k, m in problems_from(exc, merged)]
-        raise ConfigError(problems, source) from None
+    settings, problems = _structure(merged)
+    problems.extend(_other_selections(document, chosen, source, {p.key for p in problems}))
+    if problems or settings is None:
+        raise ConfigError(problems, source)
     return attrs.evolve(settings, secrets=Secrets.from_env(env))
+
+
+def _structure(document: Mapping[str, Any]) -> tuple[Settings | None, list[ConfigProblem]]:
+    try:
+        return _converter().structure(document, Settings), []
+    except Exception as exc:  # cattrs groups every problem; each becomes one line
+        return None, [ConfigProblem(k, m) for k, m in problems_from(exc, document)]
+
+
+def _other_selections(
+    document: Mapping[str, Any], chosen: str | None, source: str, reported: set[str]
+) -> list[ConfigProblem]:
+    """Problems of the file with each profile not chosen (and without a profile, when one is):
+    a profile that would not load is an error now, not when it is first selected. Problems the
+    base file already has are reported once, under their own key."""
+    profiles = document.get("profiles", {})
+    names: list[str | None] = [None, *sorted(profiles)]
+    _, base_problems = _structure(_with_profile(document, None, source))
+    base = {(p.key, p.message) for p in base_problems}
+    found: list[ConfigProblem] = []
+    for name in names:
+        if name == chosen:
+            continue
+        problems = (
+            base_problems if name is None else _structure(_with_profile(document, name, source))[1]
+        )
+        for problem in problems:
+            if name is None or (problem.key, problem.message) in base:
+                if problem.key not in reported:
+                    found.append(problem)
+                    reported.add(problem.key)
+                continue
+            key = f"profiles.{name}.{problem.key}" if problem.key else f"profiles.{name}"
+            message = problem.message
+            if problem.key and message.startswith(problem.key):
+                message = key + message[len(problem.key) :]
+            else:
+                message = f"{key}: {message}"
+            if key not in reported:
+                found.append(ConfigProblem(key, message))
+                reported.add(key)
+    return found
 
 
 def env_overrides(environ: Mapping[str, str]) -> list[tuple[tuple[str, ...], SourcedText]]:

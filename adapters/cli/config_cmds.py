@@ -1,8 +1,11 @@
 """`ordergate check-config`: validate a configuration and show the effective settings.
 
 Prints every setting with where its value came from (default, file, profile, environment
-variable), secrets only as set / not set. Exit 0 when valid, 2 when not (each bad key and value
-on stderr); with `--check-arming`, 3 when trading with these settings would be refused.
+variable), secrets only as set / not set. Valid means every value lies in its domain (every
+profile of the file included) and the adapters selected can start on this machine (the audit
+file can be written, the extras they need are installed, the simulator has the session's bars).
+Exit 0 when valid, 2 when not (each bad key and value on stderr); with `--check-arming`, 3 when
+trading with these settings would be refused.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ordergate.adapters.cli.app import (
     out_console,
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
+from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import ArmingRefused, check_arming
 from ordergate.application.config import (
     CONFIG_VARIABLE,
@@ -57,6 +61,7 @@ def check_config(
     """Validate the configuration and print the effective settings (secrets redacted)."""
     with exit_on_errors():
         settings = load(config, profile)
+        check_can_start(settings)  # valid means the selected adapters can start here
     file = config if config is not None else _env_path()
     chosen = profile or os.environ.get(PROFILE_VARIABLE) or None
     sources = _sources(file, chosen)

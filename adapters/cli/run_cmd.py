@@ -35,6 +35,7 @@ from ordergate.adapters.cli.app import (
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.cli.ops_cmds import ControlFileOption, trading_control_for
+from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application
 from ordergate.application.config import Settings, load_settings
@@ -80,6 +81,7 @@ def run(
         overrides["session.bars"] = bars
     with exit_on_errors():
         settings = load_settings(config, profile=profile, overrides=overrides)
+        check_can_start(settings)
         check_arming(settings, dict(os.environ))
     if settings.broker.kind.value not in {"sim", "ibkr"}:
         # A replayed session needs a market that can be moved day by day: the simulator's, or

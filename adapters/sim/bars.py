@@ -18,20 +18,22 @@ import gzip
 import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
 from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.sim.sessions import session_bounds
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import InvalidValue
+from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.market import Bar
 from ordergate.domain.values import InstrumentId
 
 __all__ = [
+    "BARS_COLUMNS",
     "BUNDLED_SYMBOLS",
     "PRICE_UNIT",
+    "BarsFileError",
     "SimBar",
     "from_units",
     "load_bundled_daily_bars",
@@ -43,6 +45,7 @@ PRICE_UNIT = Decimal("0.0001")
 _UNITS_PER_ONE = 10_000
 BUNDLED_FILE = "stocks_aapl_msft_ibm.csv.gz"
 BUNDLED_SYMBOLS = ("AAPL", "MSFT", "IBM")
+BARS_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Volume")
 
 
 def to_units(price: Decimal) -> int:
@@ -118,25 +121,90 @@ class SimBar:
         )
 
 
+class BarsFileError(OrdergateError, ValueError):
+    """A daily-bars CSV that cannot be read: the message names the file, the line (1 is the
+    header) and what was expected there."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        super().__init__(
+            f"{source}, line {line}: {problem} (expected a header with columns "
+            f"{','.join(BARS_COLUMNS)}, plus Ticker when the file holds several symbols)"
+        )
+
+
+def _number(row: dict[str, str], column: str) -> Decimal:
+    text = row[column]
+    try:
+        value = Decimal(text.strip()) if len(text) <= 64 else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value < 0:
+        raise ValueError(f"{column} {text!r} is not a number >= 0")
+    return value
+
+
+def _bar(row: dict[str, str], ticker: str, calendar: TradingCalendar) -> SimBar:
+    try:
+        day = date.fromisoformat(row["Date"].strip())
+    except ValueError:
+        raise ValueError(f"Date {row['Date']!r} is not a date (YYYY-MM-DD)") from None
+    start, end = session_bounds(day, calendar)  # InvalidValue (a ValueError) on a holiday
+    open_, high, low, close = (to_units(_number(row, c)) for c in ("Open", "High", "Low", "Close"))
+    volume = _number(row, "Volume")
+    if volume != volume.to_integral_value():
+        raise ValueError(f"Volume {row['Volume']!r} is not a whole number")
+    try:
+        return SimBar(InstrumentId(ticker), start, end, open_, high, low, close, int(volume))
+    except InvalidValue as exc:
+        raise ValueError(f"prices {exc.value} break 0 < Low <= Open, Close <= High") from None
+
+
 def _rows(
-    text: Iterable[str], symbol: str | None, calendar: TradingCalendar
+    text: Iterable[str], symbol: str | None, calendar: TradingCalendar, source: str
 ) -> Iterator[SimBar]:
     reader = csv.DictReader(text)
-    for row in reader:
+    try:
+        header = reader.fieldnames
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise BarsFileError(source, 1, f"the header cannot be read ({exc})") from None
+    if header is None:
+        raise BarsFileError(source, 1, "the file is empty")
+    missing = [c for c in BARS_COLUMNS if c not in header]
+    if missing:
+        found = ",".join(h for h in header if h)[:200] or "nothing"
+        raise BarsFileError(source, 1, f"the header lacks {', '.join(missing)} (found {found})")
+    if symbol is None and "Ticker" not in header and "Symbol" not in header:
+        raise BarsFileError(
+            source, 1, "the header has no Ticker column to say whose bars these are"
+        )
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise BarsFileError(
+                source, reader.line_num, f"the row cannot be read ({exc})"
+            ) from None
+        if None in row or any(value is None for value in row.values()):
+            fewer = None not in row
+            raise BarsFileError(
+                source,
+                reader.line_num,
+                f"the row has {'fewer' if fewer else 'more'} fields than the header",
+            )
         ticker = row.get("Ticker") or row.get("Symbol") or symbol or ""
+        if not ticker:
+            raise BarsFileError(source, reader.line_num, "the row's Ticker is empty")
         if symbol is not None and ticker != symbol:
             continue
-        start, end = session_bounds(date.fromisoformat(row["Date"]), calendar)
-        yield SimBar(
-            InstrumentId(ticker),
-            start,
-            end,
-            to_units(Decimal(row["Open"])),
-            to_units(Decimal(row["High"])),
-            to_units(Decimal(row["Low"])),
-            to_units(Decimal(row["Close"])),
-            int(Decimal(row["Volume"])),
-        )
+        try:
+            yield _bar(row, ticker, calendar)
+        except ValueError as exc:
+            raise BarsFileError(source, reader.line_num, str(exc)) from None
 
 
 def load_daily_bars_csv(
@@ -144,11 +212,16 @@ def load_daily_bars_csv(
 ) -> list[SimBar]:
     """Daily bars from a CSV (optionally gzipped) with columns `Date,Open,High,Low,Close,Volume`
     and, for several symbols in one file, `Ticker`; oldest first. Each bar spans its day's
-    session in `calendar` (XNYS by default); a row dated on a holiday or weekend is refused."""
+    session in `calendar` (XNYS by default); a row dated on a holiday or weekend is refused.
+    A file that does not hold such bars raises `BarsFileError` naming the line; one that cannot
+    be opened, `OSError`."""
     opener = gzip.open if path.suffix == ".gz" else open
     calendar = xnys_calendar() if calendar is None else calendar
-    with opener(path, "rt", newline="") as handle:
-        bars = list(_rows(handle, symbol, calendar))
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8") as handle:
+            bars = list(_rows(handle, symbol, calendar, str(path)))
+    except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+        raise BarsFileError(str(path), 1, f"the file cannot be read as text ({exc})") from None
     bars.sort(key=lambda b: (b.ts, str(b.instrument_id)))
     return bars
 
@@ -169,7 +242,7 @@ def _bundled(calendar: TradingCalendar) -> dict[str, tuple[SimBar, ...]]:
     raw = resources.files("ordergate.adapters.sim").joinpath(BUNDLED_FILE).read_bytes()
     text = io.StringIO(gzip.decompress(raw).decode("ascii"), newline="")
     by_symbol: dict[str, list[SimBar]] = {symbol: [] for symbol in BUNDLED_SYMBOLS}
-    for bar in _rows(text, None, calendar):
+    for bar in _rows(text, None, calendar, BUNDLED_FILE):
         by_symbol.setdefault(bar.key, []).append(bar)
     return {symbol: tuple(sorted(bars, key=lambda b: b.ts)) for symbol, bars in by_symbol.items()}
 
