@@ -49,7 +49,12 @@ class SourcedText(str):
 
 
 class _Bad(ValueError):
-    """A hook's complaint, already phrased with the value (the key is added by the renderer)."""
+    """A hook's complaint, already phrased with the value (the key is added by the renderer);
+    `sub_key` names the entry of a table the complaint is about, when it is one entry's."""
+
+    def __init__(self, message: str, sub_key: str | None = None) -> None:
+        super().__init__(message)
+        self.sub_key = sub_key
 
 
 _SHOWN_CHARS = 80
@@ -199,15 +204,29 @@ def _structure_switches(value: Any, type_: Any) -> dict[enum.Enum, bool]:
     if not isinstance(value, Mapping):
         raise _Bad(f"expected a table of name = true|false; got {show(value)}")
     switches: dict[enum.Enum, bool] = {}
+    problems: list[_Bad] = []
     for name, flag in value.items():
         member = next((m for m in keys if m.value == name), None)
         if member is None:
-            choices = ", ".join(str(m.value) for m in keys)
-            raise _Bad(f"{name!r} is not one of {choices}")
+            choices = [str(m.value) for m in keys]
+            close = difflib.get_close_matches(str(name), choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                _Bad(
+                    f"unknown switch (value {show(flag)}); expected one of: "
+                    f"{', '.join(choices)}{hint}",
+                    str(name),
+                )
+            )
+            continue
         try:
             switches[member] = _structure_bool(flag, bool)
         except _Bad:
-            raise _Bad(f"{name}: expected true or false; got {show(flag)}") from None
+            problems.append(_Bad(f"expected true or false; got {show(flag)}", str(name)))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ExceptionGroup("switches", problems)
     return switches
 
 
@@ -302,7 +321,8 @@ def _describe(
         return [(field, f"{field}: {exc.rule}; got {show(exc.value if raw is _MISSING else raw)}")]
     raw = _lookup(document, segments)
     if isinstance(exc, _Bad):
-        return [(key, f"{key}: {exc}")]
+        where = key if exc.sub_key is None else _join(key, exc.sub_key)
+        return [(where, f"{where}: {exc}")]
     if type_ is not None and attrs.has(type_):
         return [(key, f"{key}: expected a table; got {show(raw)}")]
     kind = getattr(type_, "__name__", str(type_))

@@ -335,7 +335,7 @@ class AuditSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.kind is AuditKind.POSTGRES and self.dsn is None:
-            raise InvalidValue("dsn", None, "is required when kind = 'postgres'")
+            raise InvalidValue("dsn", None, "is required when audit.kind = 'postgres'")
 
 
 @attrs.frozen

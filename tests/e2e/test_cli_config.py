@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -342,7 +343,11 @@ def test_run_with_a_duration_of_1e300_exits_2(tmp_path: Path) -> None:
 )
 def test_a_config_that_check_config_calls_valid_can_start_run(tmp_path: Path, text: str) -> None:
     bars = tmp_path / "bars.csv"
-    rows = [f"2024-01-{day:02d},10,11,9,10.5,1000" for day in range(2, 31)]
+    days = [date(2024, 1, 2) + timedelta(days=n) for n in range(60)]
+    sessions = [
+        d for d in days if d.weekday() < 5 and d not in (date(2024, 1, 15), date(2024, 2, 19))
+    ]
+    rows = [f"{day.isoformat()},10,11,9,10.5,1000" for day in sessions]
     bars.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
     file = write(tmp_path, text.replace("BARS", str(bars)))
 

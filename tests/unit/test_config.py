@@ -202,7 +202,7 @@ def test_a_text_that_is_not_a_number_is_refused() -> None:
 def test_an_unknown_rule_switch_names_the_rule() -> None:
     message = str(error_of({"risk": {"enabled": {"max_fun": False}}}))
 
-    assert message.startswith("risk.enabled: 'max_fun' is not one of max_order_quantity")
+    assert message.startswith("risk.enabled.max_fun: unknown switch (value false); expected one of")
 
 
 def test_an_out_of_range_port_is_refused() -> None:
