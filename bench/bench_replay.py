@@ -14,8 +14,15 @@ The same strategy runs on the same bars in this process, in turn:
    orders), the anchor.
 It prints bars/s for each, the ratio to backtrader, and whether each produced the same trades as
 backtrader (same bars, sides, sizes and prices). Run: `.venv/bin/python bench/bench_replay.py
-[--bars N] [--seed S]`; a benchmark runner can call `measure()` for the same figures. The
-NautilusTrader anchor runs in its own virtual environment (`bench/bench_replay_nautilus.py`).
+[--bars N] [--seed S] [--nautilus-python PATH]`; a benchmark runner can call `measure()` for the
+same figures.
+
+The NautilusTrader 1.221 anchor (its Python-strategy backtest, `bench/nautilus_replay.py`) runs in
+a subprocess with an interpreter of its own, as nautilus_trader is not a project dependency:
+`python3 -m venv .nautilus-venv && .nautilus-venv/bin/pip install nautilus_trader==1.221.0`, then
+pass `--nautilus-python .nautilus-venv/bin/python` (or set `ORDERGATE_NAUTILUS_PYTHON`). Its
+timing is `BacktestEngine.run()` alone; it fills a market order on the bar that decided it, so
+its trades are compared with backtrader's by decision (bar, side, size), not by price.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import asyncio
 import gc
 import json
 import math
+import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -295,6 +304,7 @@ class Figures:
     bars: int
     results: list[Result]
     backtrader: Result
+    nautilus: Result | None = None
 
     def ratio(self, result: Result) -> float:
         return result.bars_per_second / self.backtrader.bars_per_second
@@ -311,7 +321,9 @@ async def run_ordergate(bars: list[SimBar], stock: Stock, directory: Path) -> li
     return [memory, durable, await run_sim(bars, stock)]
 
 
-def measure(bar_count: int = 200_000, seed: int = 20240102) -> Figures:
+def measure(
+    bar_count: int = 200_000, seed: int = 20240102, nautilus_python: str | None = None
+) -> Figures:
     """Run every engine on the same seeded bars; the figures a benchmark table needs."""
     stock = Stock("SYN")
     bars = SyntheticIntraday(stock.id, seed, start=date(2024, 1, 2)).bars(bar_count)
@@ -325,7 +337,34 @@ def measure(bar_count: int = 200_000, seed: int = 20240102) -> Figures:
         reference = run_backtrader(bars)
     finally:
         gc.unfreeze()
-    return Figures(len(bars), ours, reference)
+    nautilus = None if nautilus_python is None else run_nautilus(bars, nautilus_python)
+    return Figures(len(bars), ours, reference, nautilus)
+
+
+def run_nautilus(bars: Sequence[SimBar], python: str) -> Result:
+    """The same strategy as a NautilusTrader backtest, in `python`'s environment. Its trades are
+    reported at the bar after the decision, where backtrader fills (see the module docstring)."""
+    script = Path(__file__).with_name("nautilus_replay.py")
+    with tempfile.TemporaryDirectory(prefix="ordergate-bench-") as tmp:
+        data = Path(tmp) / "bars.json"
+
+        def ns(moment: datetime) -> int:
+            return int(moment.timestamp()) * 1_000_000_000
+
+        data.write_text(json.dumps(
+            [[ns(b.ts), ns(b.end), b.open, b.high, b.low, b.close, b.volume] for b in bars]
+        ))
+        done = subprocess.run([python, str(script), str(data)], capture_output=True,
+                              text=True, check=False, timeout=3600)
+    if done.returncode:
+        raise RuntimeError(f"the NautilusTrader backtest failed:\n{done.stderr[-2000:]}")
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    trades = [Trade(index + 1, side, size, Decimal(0)) for index, side, size, _ in found["fills"]]
+    return Result("NautilusTrader 1.221 (Python strategy)", found["seconds"], len(bars), trades)
+
+
+def _same_decisions(ours: list[Trade], theirs: list[Trade]) -> bool:
+    return [(t.bar, t.side, t.size) for t in ours] == [(t.bar, t.side, t.size) for t in theirs]
 
 
 def _target(result: Result) -> str:
@@ -346,8 +385,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=20240102)
+    parser.add_argument(
+        "--nautilus-python",
+        default=os.environ.get("ORDERGATE_NAUTILUS_PYTHON"),
+        help="an interpreter with nautilus_trader 1.221 installed (the NautilusTrader anchor)",
+    )
     args = parser.parse_args()
-    figures = measure(args.bars, args.seed)
+    figures = measure(args.bars, args.seed, args.nautilus_python)
     reference = figures.backtrader
     print(f"replay of {figures.bars:,} seeded 1-minute bars, SMA({FAST}/{SLOW}) crossover "
           f"(run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
@@ -359,6 +403,14 @@ def main() -> None:
               f"{result.seconds:.3f} | {result.bars_per_second:,.0f} | {len(result.trades)} | "
               f"{figures.ratio(result):.2f}x | {_agreement(figures, result)} | "
               f"{'' if anchor else _target(result)} |")
+    if figures.nautilus is not None:
+        other = figures.nautilus
+        same = "same decisions" if _same_decisions(other.trades, reference.trades) else "NO"
+        print(f"| {other.name} (anchor) | {other.seconds:.3f} | {other.bars_per_second:,.0f} | "
+              f"{len(other.trades)} | {figures.ratio(other):.2f}x | {same} |  |")
+    else:
+        print("| NautilusTrader 1.221 (anchor) | not run: no --nautilus-python / "
+              "ORDERGATE_NAUTILUS_PYTHON | | | | | |")
     print("The OrderGate rows run every risk rule (limits too wide to deny), audit every decision "
           "before its broker call and pump every fill through the audit log and the portfolio; "
           "the broker-only row is the sim broker alone.")
@@ -373,9 +425,16 @@ def main() -> None:
     headline: dict[str, list[object]] = {
         "backtrader (anchor)": [reference.bars_per_second, "bars/s", ""],
     }
+    nautilus = figures.nautilus
+    if nautilus is not None:
+        headline["NautilusTrader 1.221 (anchor)"] = [nautilus.bars_per_second, "bars/s", ""]
     for result in figures.results:
         headline[f"{result.name}"] = [result.bars_per_second, "bars/s", _target(result)]
         headline[f"{result.name} / backtrader"] = [figures.ratio(result), "x", ""]
+        if nautilus is not None:
+            headline[f"{result.name} / NautilusTrader"] = [
+                result.bars_per_second / nautilus.bars_per_second, "x", ""
+            ]
     print("@figures " + json.dumps(headline))
 
 

@@ -8,7 +8,10 @@ output and summarises each over the rounds (min / median / max), beside the mach
 average (`os.getloadavg`) at the start and end of every run. The full table of the last round is
 kept under each summary.
 
-Run on a quiet machine: `python bench/run_all.py [--quick] [--runs N]`.
+Run on a quiet machine: `python bench/run_all.py [--quick] [--runs N]`. The replay bench adds
+the NautilusTrader 1.221 anchor when `ORDERGATE_NAUTILUS_PYTHON` names an interpreter that has
+it (`python3 -m venv .nautilus-venv && .nautilus-venv/bin/pip install nautilus_trader==1.221.0`);
+without it, its table says the anchor was not run.
 """
 
 from __future__ import annotations
