@@ -120,7 +120,8 @@ def summary_table(runs: Sequence[Run]) -> list[str]:
     lines = []
     if labels:
         lines += [
-            f"| Figure (over {len(runs)} runs) | min | median | max | unit | target |",
+            f"| Figure (over {len(runs)} run{'s' if len(runs) != 1 else ''}) | min | median | max "
+            "| unit | target |",
             "|---|---|---|---|---|---|",
         ]
         for label in labels:
@@ -177,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
-        f"{' (quick sizes)' if args.quick else ''}; {rounds} rounds, each running every "
+        f"{' (quick sizes)' if args.quick else ''}; {rounds} round{'s' if rounds != 1 else ''}, "
+        "each running every "
         "benchmark once in turn (alternating). Load average (1 / 5 / 15 min) at the start: "
         f"{_load(started_load)}; at the end: {_load(os.getloadavg())}. Every figure is beside "
         "its anchor from the same run; each summary gives min / median / max over the rounds, "
