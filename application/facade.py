@@ -29,7 +29,7 @@ from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
 from ordergate.application.trading_state import TradingStateKeeper
 from ordergate.domain.account import BrokerPosition, OrderView
-from ordergate.domain.audit import AuditEntry, AuditRecord, VerifyResult
+from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import AccountMismatch, InvalidValue, OrdergateError
 from ordergate.domain.indicators.snapshot import MarketSnapshot
@@ -502,9 +502,10 @@ class OrderGate:
         """What the event publisher has sent, buffered and dropped, and its outages."""
         return self._publisher.health()
 
-    async def verify_audit(self) -> VerifyResult:
-        """Verify the audit chain."""
-        return await self.__ports.audit.verify()
+    async def verify_audit(self, anchor: AuditHead | None = None) -> VerifyResult:
+        """Verify the audit chain against its head checkpoint (and `anchor`, a head saved
+        earlier: `VerifyResult.head` of an earlier verify); see docs/audit.md."""
+        return await self.__ports.audit.verify(anchor=anchor)
 
     @property
     def now(self) -> datetime:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
@@ -609,3 +610,23 @@ def test_an_unset_key_variable_stops_the_embedding_api_too(tmp_path: Path) -> No
     with pytest.raises(AuditKeyError, match="ORDERGATE_TEST_UNSET_KEY, which is not set"):
         asyncio.run(build_application(settings, environ=env))
     assert not (tmp_path / "embedded.db").exists()
+
+
+def test_the_embedding_api_verifies_against_an_anchor(tmp_path: Path) -> None:
+    from ordergate.application.bootstrap import build_application
+    from ordergate.application.config import load_settings
+
+    env = {"ORDERGATE_AUDIT__PATH": str(tmp_path / "embedded.db")}
+
+    async def scenario() -> tuple[bool, bool, int | None, int]:
+        async with await build_application(load_settings(None, environ=env), environ=env) as app:
+            await app.gate.record("app.note", {"n": "1"})
+            head = (await app.gate.verify_audit()).head
+            assert head is not None
+            await app.gate.record("app.note", {"n": "2"})
+            extends = await app.gate.verify_audit(anchor=head)
+            forged = await app.gate.verify_audit(anchor=attrs.evolve(head, hash="ab" * 32))
+            return extends.ok, forged.ok, forged.first_bad_sequence, head.sequence
+
+    extends, forged, bad, anchored = asyncio.run(scenario())
+    assert (True, False, anchored) == (extends, forged, bad)
