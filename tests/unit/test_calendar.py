@@ -213,3 +213,41 @@ def test_ibkr_day_expiry_follows_the_calendar() -> None:
     assert ny(date(2024, 7, 3), 13) == session_close(ny(date(2024, 7, 3), 10), XNYS)
     assert ny(date(2024, 11, 29), 13) == session_close(ny(date(2024, 11, 28), 12), XNYS)
     assert ny(date(2024, 4, 1), 16) == session_close(ny(date(2024, 3, 29), 12), XNYS)
+
+
+def test_calendar_and_session_refuse_bad_values_by_name() -> None:
+    day = date(2024, 1, 2)
+    opened, closed = ny(day, 9, 30), ny(day, 16)
+    with pytest.raises(InvalidValue, match="after open"):
+        Session(day, closed, opened)
+    with pytest.raises(InvalidValue, match="must be a date"):
+        Session(opened, opened, closed)  # type: ignore[arg-type]
+    good = Session(day, opened, closed)
+    with pytest.raises(InvalidValue, match="Session values"):
+        TradingCalendar("X", "America/New_York", day, day, ("2024-01-02",))  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="outside"):
+        TradingCalendar("X", "America/New_York", date(2024, 1, 3), date(2024, 1, 31), (good,))
+    with pytest.raises(InvalidValue, match="before first"):
+        TradingCalendar("X", "America/New_York", day, date(2023, 12, 31), ())
+    with pytest.raises(InvalidValue, match="IANA"):
+        TradingCalendar("X", "Not/AZone", day, day, (good,))
+
+
+def test_calendar_edges_raise_instead_of_guessing() -> None:
+    small = xnys_calendar(date(2024, 1, 2), date(2024, 1, 31))
+    assert (date(2024, 1, 15),) == small.holidays()  # Martin Luther King Jr. Day
+    with pytest.raises(CalendarRangeError):
+        small.previous_sessions(date(2024, 1, 5), 10)  # the range runs out before 10 sessions
+    with pytest.raises(InvalidValue, match="non-negative"):
+        small.previous_sessions(date(2024, 1, 5), -1)
+    with pytest.raises(CalendarRangeError):
+        small.next_session(date(2024, 1, 31))
+    assert not small.is_early_close(date(2024, 1, 6))  # a Saturday has no session at all
+
+
+def test_open_and_closed_instants() -> None:
+    day = date(2024, 7, 3)
+    assert XNYS.is_open(ny(day, 12, 59))
+    assert not XNYS.is_open(ny(day, 13))  # the early close
+    assert not XNYS.is_open(ny(date(2024, 7, 4), 11))
+    assert XNYS.session_at(ny(day, 9, 29)) is None

@@ -130,3 +130,12 @@ def test_settlement_time_is_the_expiry_session_close() -> None:
     assert datetime(2024, 7, 19, 20, 0, tzinfo=UTC) == settlement_time(CALL, xnys)
     early = OptionContract("AAPL", date(2024, 7, 3), D(200), OptionRight.CALL)
     assert datetime(2024, 7, 3, 17, 0, tzinfo=UTC) == settlement_time(early, xnys)
+
+
+def test_settlement_events_refuse_bad_values_by_name() -> None:
+    with pytest.raises(InvalidValue, match="non-empty id"):
+        OptionExpired(" ", CALL, D(1), None, AT, AT)
+    with pytest.raises(InvalidValue, match="non-zero Decimal"):
+        OptionExpired("S", CALL, D(0), None, AT, AT)
+    with pytest.raises(InvalidValue, match="must be > 0"):
+        OptionExpired("S", CALL, D(1), D(-1), AT, AT)
