@@ -683,8 +683,8 @@ MAX_SIGNAL_BYTES = 16_384
 well under 1 KiB."""
 MAX_SIGNAL_DEPTH = 8
 """The deepest nesting of JSON objects and arrays in a signal message (a signal has 2)."""
-_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-"""A JSON string (skipped whole: brackets inside it do not nest) or one bracket."""
+_STRUCTURE = re.compile(r'[\[\]{}"\\]')
+"""The characters that open or close nesting or strings; everything else is skipped in C."""
 
 
 def decode_signal(data: str | bytes) -> Signal:
@@ -716,17 +716,31 @@ def _bounded_signal_text(data: str | bytes) -> str:
             raise InvalidValue(
                 "Signal", _shown(data), f"is not valid UTF-8 (byte {exc.start}: {exc.reason})"
             ) from None
+    # One pass, no recursion, no backtracking: brackets inside strings do not count, and a
+    # backslash inside a string escapes the character after it.
     depth = 0
+    in_string = False
+    escaped_at = -1
     for match in _STRUCTURE.finditer(text):
+        at = match.start()
         token = match.group()
-        if token in "[{":
+        if in_string:
+            if at == escaped_at:
+                continue
+            if token == "\\":
+                escaped_at = at + 1
+            elif token == '"':
+                in_string = False
+        elif token == '"':
+            in_string = True
+        elif token in "[{":
             depth += 1
             if depth > MAX_SIGNAL_DEPTH:
                 raise InvalidValue(
                     "Signal",
                     _shown(text),
                     f"must nest objects and arrays at most {MAX_SIGNAL_DEPTH} deep "
-                    f"(deeper at character {match.start()})",
+                    f"(deeper at character {at})",
                 )
         elif token in "]}":
             depth -= 1

@@ -268,7 +268,8 @@ class OrderGate:
         try:
             self.check_signal(signal)
         except InvalidValue as exc:
-            await self.record_rejected(signal, exc)
+            if isinstance(signal, Signal):  # anything else has no id to record
+                await self.record_rejected(signal, exc)
             raise
         return await self.__orders.submit_signal(signal)
 

@@ -136,6 +136,18 @@ def test_the_depth_is_checked_without_recursion_before_parsing() -> None:
     assert decode_signal(wire(strategy=tricky)).strategy == tricky
 
 
+def test_the_depth_scan_follows_json_string_escapes() -> None:
+    # An escaped quote does not end the string, so the brackets after it do not count...
+    tricky = '"' + "[" * 20 + '"' + "{" * 20  # in JSON: "\"[[[...\"{{{..."
+    assert '\\"' + "[" * 20 in wire(strategy=tricky)
+    assert decode_signal(wire(strategy=tricky)).strategy == tricky
+    # ...but an escaped backslash does not escape the quote after it: what follows is structure.
+    with pytest.raises(InvalidValue, match="at most 8 deep"):
+        decode_signal('{"a": "\\\\", "b": ' + "[" * 9 + "]" * 9 + "}")
+    with pytest.raises(InvalidValue, match="is not valid JSON"):  # unterminated, 16,001 bytes
+        decode_signal('"' + '\\"' * 8_000)
+
+
 def test_bytes_must_be_utf8_and_keys_unique() -> None:
     with pytest.raises(InvalidValue, match="is not valid UTF-8"):
         decode_signal(b'{"signal_id": "\xff"}')
@@ -224,3 +236,11 @@ async def test_a_decoder_that_raises_anything_makes_that_delivery_malformed_alon
     bad, good = await source.receive(max_count=5, timeout=0.1)
     assert (bad.signal, "RecursionError" in bad.error) == (None, True)
     assert good.signal == signal("S1")
+
+
+async def test_the_facade_refuses_what_is_not_a_signal_with_a_typed_error() -> None:
+    rig = Rig()
+    async with rig.gate as gate:
+        with pytest.raises(InvalidValue, match=r"submit_signal\(signal\): must be a Signal"):
+            await gate.submit_signal({"signal_id": "S1"})  # type: ignore[arg-type]
+    assert rig.submits() == 0
