@@ -32,6 +32,7 @@ from ordergate.domain.values import CorrelationId
 __all__ = [
     "broker_call_record",
     "broker_event_record",
+    "change_decision_record",
     "decision_record",
     "settlement_record",
     "system_record",
@@ -64,6 +65,28 @@ def request_payload(request: OrderRequest) -> dict[str, Any]:
         "oca_group": request.oca_group,
         "operator_id": request.operator_id,
     }
+
+
+def change_decision_record(
+    action: str, request: OrderRequest | None, decision: RiskDecision, change: dict[str, Any]
+) -> AuditRecord:
+    """The gate's decision on a modification or cancellation of a working order (`action`
+    "modify" or "cancel"): a `risk.decision` whose request is the order as it would stand
+    (None for the cancel of an order this session does not know, e.g. placed by another)."""
+    if request is not None:
+        record = decision_record(request, decision)
+        payload = {**record.payload, "action": action, "change": change}
+        return AuditRecord(record.kind, record.ts, payload, record.correlation_id)
+    payload = {
+        "approved": decision.approved,
+        "reducing": decision.reducing,
+        "denials": [],
+        "inputs": dict(decision.inputs),
+        "request": {"client_order_id": decision.client_order_id.value},
+        "action": action,
+        "change": change,
+    }
+    return AuditRecord("risk.decision", decision.ts, payload, decision.correlation_id)
 
 
 def decision_record(request: OrderRequest, decision: RiskDecision) -> AuditRecord:

@@ -45,8 +45,11 @@ class TradingDesk:
         self.seen_signal_ids: set[SignalId] = set()
         self._submits: deque[datetime] = deque()
 
-    def risk_context(self, request: OrderRequest, now: datetime) -> RiskContext:
-        """Everything the gate needs to decide on `request` at `now`."""
+    def risk_context(
+        self, request: OrderRequest, now: datetime, *, replacing: ClientOrderId | None = None
+    ) -> RiskContext:
+        """Everything the gate needs to decide on `request` at `now` (`replacing`: the working
+        order a modification would turn into `request`, left out of the exposure book)."""
         window = self.limits.submit_rate_window
         while self._submits and self._submits[0] < now - window:
             self._submits.popleft()
@@ -61,6 +64,7 @@ class TradingDesk:
             seen_signal_ids=self.seen_signal_ids,
             recent_submits=tuple(self._submits),
             calendar=self.calendar,
+            excluded_order=replacing,
         )
 
     def remember(self, request: OrderRequest, now: datetime, submitted: bool) -> None:

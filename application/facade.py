@@ -306,14 +306,23 @@ class OrderGate:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
     ) -> OrderResult:
-        """Ask the broker to change a working order (risk-increasing changes are gated)."""
+        """Change a working order through the risk gate (the order as it would stand is judged;
+        the decision is durable before the broker is asked); any order state gets a result."""
         return await self.__orders.modify(
-            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            client_order_id,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            trail_amount=trail_amount,
+            trail_percent=trail_percent,
         )
 
     async def cancel(self, client_order_id: ClientOrderId) -> OrderResult:
-        """Ask the broker to cancel a working order."""
+        """Cancel a working order through the gate (decision and `broker.cancel` durable first);
+        an order the broker holds that this session did not place is cancelled too."""
         return await self.__orders.cancel(client_order_id)
 
     def order_status(self, client_order_id: ClientOrderId) -> OrderResult:

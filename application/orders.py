@@ -18,10 +18,9 @@ from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import BrokerError, InvalidValue, OrdergateError, PositionNotFound
 from ordergate.domain.instruments import Instrument
-from ordergate.domain.orders.enums import OrderIntent, OrderStatus, OrderType
-from ordergate.domain.orders.events import OrderEventKind, OrderLifecycleEvent
+from ordergate.domain.orders.change import OrderChange
+from ordergate.domain.orders.enums import OrderIntent, OrderType
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
-from ordergate.domain.risk.gate import evaluate
 from ordergate.domain.signals import Signal
 from ordergate.domain.sizing import cap_quantity, fixed_fraction_size, round_down
 from ordergate.domain.strategy_c import closing_quantity, closure_id_factory
@@ -225,108 +224,26 @@ class OrderService:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
     ) -> OrderResult:
-        """Ask the broker to change a working order; the order changes when it confirms.
+        """Change a working order through the gate (`ExecutionGate.modify`): a fresh quote, the
+        decision on the order as it would stand, durable before the broker is asked.
 
-        A change that increases risk (more quantity) is checked by the gate first: the new
-        total is evaluated as a request of the added quantity.
+        `UnknownOrder` for an id this session never placed; `InvalidValue` for a change that
+        does not fit the order; any state of a known order gets a result.
         """
         order = self._desk.portfolio.order(client_order_id)
-        if quantity is not None and quantity < order.filled_qty:
-            raise InvalidValue("modify.quantity", quantity, f"below filled {order.filled_qty}")
-        now = self._clock.now()
-        if quantity is not None and quantity > order.quantity:
-            probe = attrs.evolve(
-                order.request,
-                client_order_id=ClientOrderId(f"{client_order_id}-MOD-{now:%H%M%S%f}"),
-                quantity=quantity - order.quantity,
-                limit_price=limit_price or order.limit_price,
-                signal_id=None,
-            )
-            ctx = self._desk.risk_context(probe, now)
-            decision = evaluate(probe, ctx)
-            if not decision.approved:
-                return OrderResult.from_order(
-                    order,
-                    now,
-                    self._gate.mode,
-                    decision=decision,
-                    status=OrderResultStatus.DENIED,
-                    reason=decision.explain(),
-                )
-        order.apply(
-            OrderLifecycleEvent(
-                client_order_id,
-                OrderEventKind.PENDING_UPDATE,
-                now,
-                now,
-                correlation_id=order.request.correlation_id,
-            )
-        )
-        await self._record(
-            broker_call_record(
-                "modify",
-                now,
-                order.request.correlation_id,
-                client_order_id=client_order_id.value,
-                quantity=None if quantity is None else str(quantity),
-                limit_price=None if limit_price is None else str(limit_price),
-                stop_price=None if stop_price is None else str(stop_price),
-            )
-        )
-        try:
-            await self._broker.modify(
-                client_order_id,
-                quantity=quantity,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                timeout=self._timeout,
-            )
-        except BrokerError as exc:
-            if order.status is OrderStatus.PENDING_UPDATE:  # events may have moved it already
-                order.apply(
-                    OrderLifecycleEvent(
-                        client_order_id, OrderEventKind.MODIFY_REJECTED, now, now, reason=str(exc)
-                    )
-                )
-            return OrderResult.from_order(
-                order, now, self._gate.mode, status=OrderResultStatus.REJECTED, reason=str(exc)
-            )
-        return OrderResult.from_order(order, self._clock.now(), self._gate.mode)
+        change = OrderChange(quantity, limit_price, stop_price, trail_amount, trail_percent)
+        if not order.status.is_terminal:
+            await self.refresh_quote(order.request.instrument)
+        return await self._gate.modify(order, change)
 
     async def cancel(self, client_order_id: ClientOrderId) -> OrderResult:
-        """Ask the broker to cancel a working order; CANCELED arrives as an event."""
-        order = self._desk.portfolio.order(client_order_id)
-        now = self._clock.now()
-        if order.status.is_terminal:
-            return OrderResult.from_order(order, now, self._gate.mode, reason="already final")
-        await self._record(
-            broker_call_record(
-                "cancel", now, order.request.correlation_id, client_order_id=client_order_id.value
-            )
-        )
-        order.apply(
-            OrderLifecycleEvent(
-                client_order_id,
-                OrderEventKind.PENDING_CANCEL,
-                now,
-                now,
-                correlation_id=order.request.correlation_id,
-            )
-        )
-        try:
-            await self._broker.cancel(client_order_id, timeout=self._timeout)
-        except BrokerError as exc:
-            if order.status is OrderStatus.PENDING_CANCEL:
-                order.apply(
-                    OrderLifecycleEvent(
-                        client_order_id, OrderEventKind.CANCEL_REJECTED, now, now, reason=str(exc)
-                    )
-                )
-            return OrderResult.from_order(
-                order, now, self._gate.mode, status=OrderResultStatus.REJECTED, reason=str(exc)
-            )
-        return OrderResult.from_order(order, self._clock.now(), self._gate.mode)
+        """Cancel a working order through the gate (`ExecutionGate.cancel`); an order this
+        session does not hold (found in the broker's open orders) is cancelled all the same."""
+        order = self._desk.portfolio.orders.get(client_order_id)
+        return await self._gate.cancel(client_order_id, order)
 
     def order_status(self, client_order_id: ClientOrderId) -> OrderResult:
         """The order as the event stream has built it."""
@@ -389,9 +306,11 @@ class OrderService:
 
 
 class _Queries:
-    """The broker seen through everything but `submit`: this service cannot send orders."""
+    """The broker seen through `qualify` only: this service sends, modifies and cancels
+    nothing itself (all of that goes through the `ExecutionGate`)."""
 
     def __init__(self, broker: Broker) -> None:
-        self.qualify = broker.qualify
-        self.modify = broker.modify
-        self.cancel = broker.cancel
+        self._qualify = broker.qualify
+
+    async def qualify(self, instrument: Instrument, *, timeout: float) -> Instrument:
+        return await self._qualify(instrument, timeout=timeout)

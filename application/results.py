@@ -3,7 +3,8 @@
 `DENIED` means the risk gate said no and nothing was sent; `REJECTED` means the broker said no.
 `SIMULATED` is dry-run mode (full gate, nothing sent). `FAILED` means the order could not be
 sent (audit failure, unknown contract, connection); `TIMEOUT` means the broker did not answer in
-time — the order may exist at the broker and reconciliation will tell.
+time — the order may exist at the broker and reconciliation will tell. `UNCHANGED` answers a
+modification of an order that is final, or has a change or cancel pending: nothing was sent.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class OrderResultStatus(enum.Enum):
     SIMULATED = "SIMULATED"  # dry run: approved, not sent
     FAILED = "FAILED"  # could not be sent (audit failure, qualification, connection)
     TIMEOUT = "TIMEOUT"  # no answer in time; reconcile to learn the outcome
+    UNCHANGED = "UNCHANGED"  # modify: the order is final or busy; nothing decided, nothing sent
 
     @classmethod
     def of_order(cls, status: OrderStatus) -> OrderResultStatus:

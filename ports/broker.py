@@ -95,9 +95,12 @@ class Broker(Protocol):
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
         timeout: float,
     ) -> None:
-        """Ask the broker to change a working order; confirmation arrives as UPDATED."""
+        """Ask the broker to change a working order (a trailing stop's amount or percent too);
+        confirmation arrives as UPDATED. Works on an order not yet acknowledged."""
 
     async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
         """Ask the broker to cancel a working order; confirmation arrives as CANCELED."""

@@ -18,7 +18,7 @@ from ordergate.domain.instruments import quantize_price
 from ordergate.domain.orders import Order, OrderRequest, OrderType, TimeInForce
 from ordergate.domain.values import BrokerOrderId, Side
 
-__all__ = ["BookOrder", "execution_price", "expiry_time", "follow_market"]
+__all__ = ["BookOrder", "execution_price", "expiry_time", "follow_market", "trail_from"]
 
 _SATURDAY = 5
 
@@ -77,7 +77,7 @@ def _touched(side: Side, stop: Decimal, price: Decimal) -> bool:
     return price >= stop if side is Side.BUY else price <= stop
 
 
-def _trail_from(request: OrderRequest, watermark: Decimal) -> Decimal:
+def trail_from(request: OrderRequest, watermark: Decimal) -> Decimal:
     if request.trail_amount is not None:
         distance = request.trail_amount
     else:
@@ -94,13 +94,13 @@ def follow_market(book: BookOrder, price: Decimal) -> None:
         return
     if book.watermark is None:
         book.watermark = price
-        book.trail_stop = request.stop_price or _trail_from(request, price)
+        book.trail_stop = request.stop_price or trail_from(request, price)
         return
     better = price < book.watermark if request.side is Side.BUY else price > book.watermark
     if not better:
         return
     book.watermark = price
-    candidate = _trail_from(request, price)
+    candidate = trail_from(request, price)
     assert book.trail_stop is not None
     if request.side is Side.BUY:
         book.trail_stop = min(book.trail_stop, candidate)

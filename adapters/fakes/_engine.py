@@ -16,7 +16,13 @@ from decimal import Decimal
 import attrs
 
 from ordergate.adapters.fakes._account import CommissionModel, FakeAccount
-from ordergate.adapters.fakes._book import BookOrder, execution_price, expiry_time, follow_market
+from ordergate.adapters.fakes._book import (
+    BookOrder,
+    execution_price,
+    expiry_time,
+    follow_market,
+    trail_from,
+)
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.domain.errors import BrokerRejected, InvalidValue, UnknownOrder
 from ordergate.domain.instruments import Instrument
@@ -29,6 +35,7 @@ from ordergate.domain.orders import (
     OrderLifecycleEvent,
     OrderRequest,
     OrderStatus,
+    OrderType,
     TimeInForce,
 )
 from ordergate.domain.risk.decision import ApprovedOrder
@@ -264,11 +271,29 @@ class MatchingEngine:
         quantity: Decimal | None,
         limit_price: Decimal | None,
         stop_price: Decimal | None,
+        trail: tuple[Decimal | None, Decimal | None] = (None, None),
     ) -> None:
-        """Change a working order and confirm with UPDATED; the new terms are matched at once."""
+        """Change a working order and confirm with UPDATED; the new terms are matched at once.
+        `trail` is a trailing stop's new (amount, percent): its trigger follows the new trail
+        from the best price seen so far."""
         book = self.working(client_order_id, "modify")
         request, order = book.request, book.order
         instrument = request.instrument
+        trail_amount, trail_percent = trail
+        if trail_amount is not None or trail_percent is not None:
+            if request.order_type is not OrderType.TRAILING_STOP or (
+                trail_amount is not None and trail_percent is not None
+            ):
+                raise BrokerRejected(
+                    f"cannot modify {client_order_id}: a trail amount or percent (one of them) "
+                    f"applies to a TRAILING_STOP order, not {request.order_type.value}"
+                )
+            try:
+                book.request = attrs.evolve(
+                    request, trail_amount=trail_amount, trail_percent=trail_percent
+                )
+            except InvalidValue as exc:
+                raise BrokerRejected(f"cannot modify {client_order_id}: {exc}") from None
         if quantity is not None and (
             quantity <= order.filled_qty or not instrument.is_valid_quantity(quantity)
         ):
@@ -288,10 +313,17 @@ class MatchingEngine:
                     f"{request.order_type.value} order or is off the tick {instrument.tick_size}"
                 )
         self._lifecycle(
-            book, K.UPDATED, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            book,
+            K.UPDATED,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            trail=trail,
         )
         if stop_price is not None and book.trail_stop is not None:
             book.trail_stop = stop_price
+        elif book.request is not request and book.watermark is not None and not book.triggered:
+            book.trail_stop = trail_from(book.request, book.watermark)
         self._match(book)
 
     def cancel(self, client_order_id: ClientOrderId) -> None:
@@ -348,6 +380,7 @@ class MatchingEngine:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail: tuple[Decimal | None, Decimal | None] = (None, None),
     ) -> OrderLifecycleEvent:
         now = self._clock.now()
         return OrderLifecycleEvent(
@@ -361,6 +394,8 @@ class MatchingEngine:
             limit_price=limit_price,
             stop_price=stop_price,
             correlation_id=request.correlation_id,
+            trail_amount=trail[0],
+            trail_percent=trail[1],
         )
 
     def _lifecycle(
@@ -372,6 +407,7 @@ class MatchingEngine:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail: tuple[Decimal | None, Decimal | None] = (None, None),
     ) -> None:
         event = self._event(
             book.request.client_order_id,
@@ -382,6 +418,7 @@ class MatchingEngine:
             quantity=quantity,
             limit_price=limit_price,
             stop_price=stop_price,
+            trail=trail,
         )
         book.order.apply(event)
         self._emit(event)

@@ -155,6 +155,8 @@ class FakeBroker:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
         timeout: float,
     ) -> None:
         """Change a working order; UPDATED confirms, `BrokerRejected` if it cannot be changed."""
@@ -165,8 +167,12 @@ class FakeBroker:
             quantity=quantity,
             limit_price=limit_price,
             stop_price=stop_price,
+            trail_amount=trail_amount,
+            trail_percent=trail_percent,
         )
-        self._engine.modify(client_order_id, quantity, limit_price, stop_price)
+        self._engine.modify(
+            client_order_id, quantity, limit_price, stop_price, (trail_amount, trail_percent)
+        )
 
     async def cancel(self, client_order_id: ClientOrderId, *, timeout: float) -> None:
         """Cancel a working order; CANCELED confirms, `BrokerRejected` if it is not working."""

@@ -31,7 +31,7 @@ from ordergate.adapters.ibkr.queries import IbkrQueries
 from ordergate.adapters.ibkr.resync import AppliedExecutions, Resync
 from ordergate.adapters.ibkr.stream import EventFanout
 from ordergate.domain.calendar import TradingCalendar
-from ordergate.domain.errors import BrokerRejected
+from ordergate.domain.errors import BrokerRejected, InvalidValue
 from ordergate.domain.events import ConnectionStateChanged
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.risk.decision import ApprovedOrder
@@ -254,23 +254,35 @@ class IbkrBroker(IbkrQueries):
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
         timeout: float,
     ) -> None:
-        """Re-send the order with new values; returns when IB confirmed (UPDATED published)."""
+        """Re-send the order with new values (a trailing stop's amount or percent too);
+        returns when IB confirmed (UPDATED published)."""
         record = self._working(client_order_id, "modified")
-        request = attrs.evolve(
-            record.request,
-            quantity=record.request.quantity if quantity is None else quantity,
-            limit_price=record.request.limit_price if limit_price is None else limit_price,
-            stop_price=record.request.stop_price if stop_price is None else stop_price,
-        )
+        current = record.request
+        retrail = trail_amount is not None or trail_percent is not None
+        try:
+            request = attrs.evolve(
+                current,
+                quantity=current.quantity if quantity is None else quantity,
+                limit_price=current.limit_price if limit_price is None else limit_price,
+                stop_price=current.stop_price if stop_price is None else stop_price,
+                trail_amount=trail_amount if retrail else current.trail_amount,
+                trail_percent=trail_percent if retrail else current.trail_percent,
+            )
+        except InvalidValue as exc:
+            raise BrokerRejected(f"order {client_order_id} cannot be modified: {exc}") from None
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def send() -> None:
             await self.connection.ready(timeout=timeout, operation="modify")
             order = self._ib_order(record, request)
             parsing.refuse_nul(self._contract(record), order)
-            record.modify = PendingModify(quantity, limit_price, stop_price, waiter, request)
+            record.modify = PendingModify(
+                quantity, limit_price, stop_price, waiter, request, trail_amount, trail_percent
+            )
             self.connection.ib.placeOrder(self._contract(record), order)
             await waiter
 

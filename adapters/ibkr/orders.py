@@ -64,6 +64,8 @@ class PendingModify:
     stop_price: Decimal | None
     waiter: asyncio.Future[None]
     request: OrderRequest
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
 
 
 @attrs.define(eq=False)
@@ -373,6 +375,10 @@ class OrderTracker:
                for _, sent, got in confirmed[: 3 if stops else 2]):
             return  # an older report; wait for the one with the new values
         values = {name: sent for name, sent, _ in confirmed if sent is not None}
+        for name, sent in (("trail_amount", pending.trail_amount),
+                           ("trail_percent", pending.trail_percent)):
+            if sent is not None:
+                values[name] = sent
         record.modify = None
         record.request = pending.request
         self.lifecycle(record, K.UPDATED, values=values)

@@ -76,8 +76,14 @@ class OrderBook:
             )
         )
 
-    def emit_updated(self, order: SimOrder, ts: datetime, reason: str = "") -> None:
-        """UPDATED with the order's confirmed quantity and prices."""
+    def emit_updated(
+        self,
+        order: SimOrder,
+        ts: datetime,
+        reason: str = "",
+        trail: tuple[Decimal | None, Decimal | None] = (None, None),
+    ) -> None:
+        """UPDATED with the order's confirmed quantity and prices (and a changed trail)."""
         limit = None if order.kind == TRAIL or order.limit is None else from_units(order.limit)
         self.out.append(
             OrderLifecycleEvent(
@@ -91,6 +97,8 @@ class OrderBook:
                 limit_price=limit,
                 stop_price=None if order.stop is None else from_units(order.stop),
                 correlation_id=order.request.correlation_id,
+                trail_amount=trail[0],
+                trail_percent=trail[1],
             )
         )
         order.reported_stop = order.stop
@@ -244,9 +252,16 @@ class OrderBook:
         limit_price: Decimal | None,
         stop_price: Decimal | None,
         ts: datetime,
+        *,
+        trail: tuple[Decimal | None, Decimal | None] = (None, None),
+        last: int | None = None,
     ) -> bool:
-        """Apply a confirmed modification (UPDATED) or refuse it (MODIFY_REJECTED)."""
-        problem = self._modify_problem(order, quantity, limit_price, stop_price)
+        """Apply a confirmed modification (UPDATED) or refuse it (MODIFY_REJECTED). `trail` is
+        a trailing stop's new (amount, percent); its stop is then recomputed from `last` (the
+        instrument's last trade, when there is one), as IB recomputes it from the market."""
+        problem = self._modify_problem(order, quantity, limit_price, stop_price) or (
+            _trail_problem(order, *trail)
+        )
         if problem:
             self.emit(order, _K.MODIFY_REJECTED, ts, problem)
             return False
@@ -256,7 +271,12 @@ class OrderBook:
             order.limit = to_units(limit_price)
         if stop_price is not None:
             order.stop = to_units(stop_price)
-        self.emit_updated(order, ts)
+        amount, percent = trail
+        if amount is not None or percent is not None:
+            order.set_trail(amount, percent)
+            if stop_price is None and not order.triggered and last is not None:
+                order.stop = order.trail_stop_from(last)
+        self.emit_updated(order, ts, trail=trail)
         return True
 
     @staticmethod
@@ -284,3 +304,15 @@ class OrderBook:
             if stop_price <= 0 or not instrument.is_valid_price(stop_price):
                 return f"[110] stop price {stop_price} is off the tick {instrument.tick_size}"
         return ""
+
+
+def _trail_problem(order: SimOrder, amount: Decimal | None, percent: Decimal | None) -> str:
+    if amount is None and percent is None:
+        return ""
+    if order.request.order_type is not OrderType.TRAILING_STOP:
+        return f"a {order.request.order_type.value} order has no trail"
+    if amount is not None and percent is not None:
+        return "give a trail amount or a trail percent, not both"
+    if percent is not None and percent >= 100:
+        return f"trail percent {percent} must be below 100"
+    return ""

@@ -230,13 +230,20 @@ class SimBroker:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
         timeout: float,
     ) -> None:
         """Request a change; UPDATED (or MODIFY_REJECTED) arrives on `events()`."""
         await self._enter("modify", timeout)
         self._require_connection("modify")
         events = self.engine.modify(
-            client_order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            client_order_id,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            trail_amount=trail_amount,
+            trail_percent=trail_percent,
         )
         if events:
             self._publish(events)

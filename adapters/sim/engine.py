@@ -215,10 +215,15 @@ class MatchingEngine:
         quantity: Decimal | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
     ) -> list[EngineEvent]:
-        """Request a change; `BrokerRejected` if the order is unknown or finished."""
+        """Request a change (a trailing stop's trail too); `BrokerRejected` if the order is
+        unknown or finished. A change made before the order arrived waits for it."""
         order = self.book.get_open(client_order_id, "modify")
-        self._request(order, _MODIFY, (quantity, limit_price, stop_price))
+        self._request(
+            order, _MODIFY, (quantity, limit_price, stop_price, trail_amount, trail_percent)
+        )
         return self._take()
 
     def cancel(self, client_order_id: ClientOrderId) -> list[EngineEvent]:
@@ -418,7 +423,18 @@ class MatchingEngine:
             book.end(order, _K.CANCELED, at, "cancelled by request")
         elif order.status is _S.SUBMITTED:
             return  # a modification cannot overtake its order (requests are kept in order)
-        elif book.modify(order, args[0], args[1], args[2], at) and order.active:
+        elif (
+            book.modify(
+                order,
+                args[0],
+                args[1],
+                args[2],
+                at,
+                trail=(args[3], args[4]),
+                last=self._last.get(order.key),
+            )
+            and order.active
+        ):
             self._arrive(order, at)
 
     def _accept(self, order: SimOrder, at: datetime) -> None:

@@ -167,6 +167,16 @@ class SimOrder:
             leaves = min(leaves, parent.filled - self.filled)
         return leaves
 
+    def set_trail(self, amount: Decimal | None, percent: Decimal | None) -> None:
+        """A trailing stop's new trail: an amount, or a percent (the other is cleared)."""
+        if amount is not None:
+            self.trail_amount = to_units(amount)
+            self.trail_num, self.trail_den = 0, 1
+        elif percent is not None:
+            numerator, denominator = percent.as_integer_ratio()
+            self.trail_amount = None
+            self.trail_num, self.trail_den = numerator, denominator * 100
+
     def trail_stop_from(self, price: int) -> int:
         """The trailing stop implied by `price` (a high for sells, a low for buys), on the tick:
         sell stops round down, buy stops round up (never tighter than asked)."""

@@ -59,6 +59,8 @@ class OrderLifecycleEvent:
     stop_price: Decimal | None = opt_decimal_field(positive=True)
     correlation_id: CorrelationId | None = None
     version: int = 1
+    trail_amount: Decimal | None = opt_decimal_field(positive=True)
+    trail_percent: Decimal | None = opt_decimal_field(positive=True)
 
 
 @attrs.frozen

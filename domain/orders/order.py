@@ -42,6 +42,8 @@ TRANSITIONS: Final[dict[tuple[OrderStatus, OrderEventKind], OrderStatus | None]]
     (S.SUBMITTED, K.CANCELED): S.CANCELED,
     (S.SUBMITTED, K.EXPIRED): S.EXPIRED,
     (S.SUBMITTED, K.PENDING_CANCEL): S.PENDING_CANCEL,
+    (S.SUBMITTED, K.PENDING_UPDATE): S.PENDING_UPDATE,  # modify right after submit
+    (S.SUBMITTED, K.UPDATED): S.SUBMITTED,  # the change confirmed before the ack
     (S.ACCEPTED, K.ACCEPTED): S.ACCEPTED,
     (S.ACCEPTED, K.REJECTED): S.REJECTED,  # IB: 201 on a live order
     (S.ACCEPTED, K.PENDING_UPDATE): S.PENDING_UPDATE,
@@ -119,6 +121,8 @@ class Order:
         "request",
         "status",
         "stop_price",
+        "trail_amount",
+        "trail_percent",
         "ts_last",
     )
 
@@ -128,6 +132,8 @@ class Order:
         self.quantity = request.quantity
         self.limit_price = request.limit_price
         self.stop_price = request.stop_price
+        self.trail_amount = request.trail_amount
+        self.trail_percent = request.trail_percent
         self.filled_qty = ZERO
         self._filled_value = ZERO
         self.broker_order_id: BrokerOrderId | None = None
@@ -215,6 +221,11 @@ class Order:
         target = TRANSITIONS[key]
         if event.kind is K.UPDATED:
             self._apply_update(event)
+        if event.kind is K.ACCEPTED and self.status in _PENDING and self._previous is S.SUBMITTED:
+            # The broker acknowledged the order while a change or cancel of it is pending:
+            # the order is accepted, the request still pending.
+            self._previous = S.ACCEPTED
+            target = self.status
         if target is None:
             target = self._previous or S.ACCEPTED
         if target in _PENDING and self.status not in _PENDING:
@@ -242,6 +253,10 @@ class Order:
             self.limit_price = event.limit_price
         if event.stop_price is not None:
             self.stop_price = event.stop_price
+        if event.trail_amount is not None:
+            self.trail_amount, self.trail_percent = event.trail_amount, None
+        if event.trail_percent is not None:
+            self.trail_amount, self.trail_percent = None, event.trail_percent
 
     def _apply_fill(self, fill: ExecutionFill) -> bool:
         if fill.client_order_id != self.client_order_id:

@@ -117,11 +117,12 @@ class ExposureBook:
     market_value: Decimal
 
     @classmethod
-    def of(cls, portfolio: Portfolio) -> ExposureBook:
+    def of(cls, portfolio: Portfolio, exclude: ClientOrderId | None = None) -> ExposureBook:
         """Read the portfolio's working-order totals and walk its positions once.
 
         The working orders are not walked: `Portfolio.working` keeps their totals as they
-        change, so this costs the same however many orders are working.
+        change, so this costs the same however many orders are working. `exclude` names a
+        working order left out (one being modified: the gate judges it as it would stand).
         """
         working = portfolio.working
         book: dict[InstrumentId, InstrumentExposure] = {}
@@ -157,7 +158,26 @@ class ExposureBook:
             exposure = InstrumentExposure(totals.instrument, ZERO, totals.buy, totals.sell, price)
             book[iid] = exposure
             gross += exposure.notional
-        return cls(book, working.open_orders, gross, reserved, market_value)
+        open_orders = working.open_orders
+        left_out = None if exclude is None else portfolio.orders.get(exclude)
+        if left_out is not None and left_out.working_qty > 0:
+            request = left_out.request
+            iid = request.instrument.id
+            held = book[iid]
+            leaves = left_out.working_qty
+            buy, sell = held.working_buy, held.working_sell
+            if request.side is Side.BUY:
+                buy -= leaves
+                px = left_out.limit_price or left_out.stop_price or portfolio.mark_of(iid)
+                if px is not None:
+                    reserved -= leaves * px * request.instrument.multiplier
+            else:
+                sell -= leaves
+            without = InstrumentExposure(held.instrument, held.quantity, buy, sell, held.price)
+            book[iid] = without
+            gross += without.notional - held.notional
+            open_orders -= 1
+        return cls(book, open_orders, gross, reserved, market_value)
 
 
 @attrs.frozen
@@ -193,7 +213,8 @@ class RiskContext:
     `open_breakers` names the circuit breakers not CLOSED; `seen_*` are the ids of earlier
     requests (any container: a set the application keeps is not copied); `recent_submits` are the
     times of earlier submissions in ascending order (only the last window matters); `calendar`
-    is the exchange's trading calendar (business days for the pattern-day-trader window).
+    is the exchange's trading calendar (business days for the pattern-day-trader window);
+    `excluded_order` is a working order the book leaves out (the one a modification replaces).
     A context is meant for one evaluation: derived values are computed on first use and kept.
     """
 
@@ -207,6 +228,7 @@ class RiskContext:
     seen_signal_ids: Container[SignalId] = frozenset()
     recent_submits: Sequence[datetime] = ()
     calendar: TradingCalendar | None = None
+    excluded_order: ClientOrderId | None = None
     _inputs: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
     # (request, facts) of the last request asked about; compared by identity, which is cheap,
     # where hashing a request would not be.
@@ -214,7 +236,7 @@ class RiskContext:
 
     @functools.cached_property
     def _book(self) -> ExposureBook:
-        return ExposureBook.of(self.portfolio)
+        return ExposureBook.of(self.portfolio, self.excluded_order)
 
     @property
     def book(self) -> ExposureBook:

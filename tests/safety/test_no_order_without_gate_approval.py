@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from _gate_rig import HARNESSES, GateOverHarness  # shared safety rig
 from dependency_injector import containers, providers
 
 from ordergate.adapters.cli.ops_cmds import with_gate
@@ -35,9 +36,6 @@ from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
-from ordergate.adapters.fakes.testing import FakeBrokerHarness
-from ordergate.adapters.ibkr.testing import IbkrBrokerHarness
-from ordergate.adapters.sim.testing import SimBrokerHarness
 from ordergate.adapters.sqlite import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
 from ordergate.application.bootstrap import build_application
@@ -45,7 +43,6 @@ from ordergate.application.config import load_settings
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import OrderResultStatus
 from ordergate.application.service import SignalService
-from ordergate.application.testing.harness import BrokerHarness
 from ordergate.domain.errors import UnapprovedOrder
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import OrderType
@@ -186,47 +183,13 @@ def _memory() -> Any:
 
 
 # -- adapters refuse what the gate did not issue ----------------------------------------------
-HARNESSES: dict[str, Callable[[], Awaitable[BrokerHarness]]] = {
-    "fake": FakeBrokerHarness.create,
-    "sim": SimBrokerHarness.create,
-    "ibkr": IbkrBrokerHarness.create,
-}
-
-
-class GateOverHarness:
-    """A running `OrderGate` (real SQLite audit) over a harness broker, and the harness."""
-
-    def __init__(self, harness: BrokerHarness, audit: SqliteAuditLog, path: Path) -> None:
-        self.harness = harness
-        self.broker = harness.broker
-        self.path = path
-        clock = SystemClock()
-        self.market = FakeMarketData(FakeClock(clock.now()), [harness.stock])
-        self.gate = OrderGate(
-            Ports(self.broker, self.market, audit, clock, InMemoryPublisher()),
-            GateOptions(
-                operator_id="CSATSPRIM", limits=RiskLimits(max_order_quantity=Decimal(1000))
-            ),
-        )
-
-    async def price(self, price: str) -> None:
-        await self.harness.set_price(self.harness.stock, Decimal(price))
-        self.market.set_price(self.harness.stock, Decimal(price))
-
-    async def recorded(self) -> list[tuple[str, dict[str, Any]]]:
-        audit = await SqliteAuditLog.open(self.path)
-        try:
-            return [(e.record.kind, dict(e.record.payload)) for e in await audit.query()]
-        finally:
-            await audit.close()
-
-
 @pytest_asyncio.fixture(params=sorted(HARNESSES))
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[GateOverHarness]:
     harness = await HARNESSES[request.param]()
     path = tmp_path / "audit.db"
     try:
-        yield GateOverHarness(harness, await SqliteAuditLog.open(path), path)
+        limits = RiskLimits(max_order_quantity=Decimal(1000))
+        yield GateOverHarness(harness, await SqliteAuditLog.open(path), path, limits)
     finally:
         await harness.close()
 
