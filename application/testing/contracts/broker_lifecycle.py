@@ -21,6 +21,7 @@ from ordergate.domain.orders import (
     OrderLifecycleEvent,
     OrderStatus,
     OrderType,
+    TimeInForce,
 )
 from ordergate.domain.values import ClientOrderId, InstrumentId, Side
 
@@ -100,6 +101,33 @@ class BrokerLifecycleContract(BrokerContractBase):
         await s.price("90")
         await s.settle()
         assert (S.FILLED, Decimal(7)) == (s.status(request), s.filled_qty(request))
+
+    @pytest.mark.parametrize(
+        ("trail", "new_trail"),
+        [
+            ({"trail_amount": "5"}, {"trail_amount": "2"}),
+            ({"trail_percent": "5"}, {"trail_percent": "2"}),
+        ],
+        ids=["amount", "percent"],
+    )
+    async def test_a_trailing_stops_trail_can_be_modified(
+        self, broker_session: BrokerSession, trail: dict[str, str], new_trail: dict[str, str]
+    ) -> None:
+        s = broker_session
+        await s.price("100")
+        await s.submit(s.request(BUY, 5, OrderType.MARKET))
+        stop = s.request(SELL, 5, OrderType.TRAILING_STOP, time_in_force=TimeInForce.GTC, **trail)
+        await s.submit(stop)
+        await s.settle()
+        await s.price("100")
+        await s.settle()
+        change = {name: Decimal(value) for name, value in new_trail.items()}
+        await s.broker.modify(stop.client_order_id, timeout=TIMEOUT, **change)  # type: ignore[arg-type]
+        await s.settle()
+        assert K.UPDATED in s.kinds(stop)
+        await s.price("97.50")  # under the new stop (98), above the old one (95)
+        await s.settle()
+        assert S.FILLED == s.status(stop)
 
     async def test_modify_unknown_or_finished_order_is_rejected(
         self, broker_session: BrokerSession
