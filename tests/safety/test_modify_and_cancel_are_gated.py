@@ -35,6 +35,8 @@ from ordergate.domain.values import ClientOrderId, Side
 LIMITS = RiskLimits(
     max_order_quantity=Decimal(100),
     max_order_notional=Decimal(5_000),
+    max_position=Decimal(40),
+    max_open_orders=1,
     price_collar=Decimal("0.05"),
 )
 
@@ -164,6 +166,23 @@ async def test_a_change_the_rules_forbid_is_denied_audited_and_never_sent(
     [decision] = [p for k, p in records if k == "risk.decision" and p.get("action") == "modify"]
     assert decision["approved"] is False
     assert code.value in [d["code"] for d in decision["denials"]]
+
+
+async def test_the_order_being_changed_is_not_counted_twice(rig: GateOverHarness) -> None:
+    """40 working against `max_position = 40` and `max_open_orders = 1`: a new price for the
+    same order passes (the book leaves the order out), one more share does not."""
+    await rig.price("100")
+    request = limit_buy(rig, "M5", qty=40, price="98")
+    async with rig.gate as gate:
+        await gate.submit_request(request)
+        await rig.settle()
+        moved = await gate.modify(request.client_order_id, limit_price=Decimal("98.50"))
+        assert moved.ok, moved.reason
+        await rig.settle()
+        more = await gate.modify(request.client_order_id, quantity=Decimal(41))
+        assert more.status is R.DENIED
+        assert more.decision is not None
+        assert more.decision.codes == (RiskCode.MAX_POSITION,)
 
 
 async def test_a_change_that_does_not_fit_the_order_is_a_typed_error(

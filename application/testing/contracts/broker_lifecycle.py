@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ class BrokerLifecycleContract(BrokerContractBase):
         ids=["amount", "percent"],
     )
     async def test_a_trailing_stops_trail_can_be_modified(
-        self, broker_session: BrokerSession, trail: dict[str, str], new_trail: dict[str, str]
+        self, broker_session: BrokerSession, trail: dict[str, Any], new_trail: dict[str, Any]
     ) -> None:
         s = broker_session
         await s.price("100")
@@ -121,8 +122,8 @@ class BrokerLifecycleContract(BrokerContractBase):
         await s.settle()
         await s.price("100")
         await s.settle()
-        change = {name: Decimal(value) for name, value in new_trail.items()}
-        await s.broker.modify(stop.client_order_id, timeout=TIMEOUT, **change)  # type: ignore[arg-type]
+        change: dict[str, Any] = {name: Decimal(value) for name, value in new_trail.items()}
+        await s.broker.modify(stop.client_order_id, timeout=TIMEOUT, **change)
         await s.settle()
         assert K.UPDATED in s.kinds(stop)
         await s.price("97.50")  # under the new stop (98), above the old one (95)
