@@ -244,3 +244,20 @@ async def test_the_facade_refuses_what_is_not_a_signal_with_a_typed_error() -> N
         with pytest.raises(InvalidValue, match=r"submit_signal\(signal\): must be a Signal"):
             await gate.submit_signal({"signal_id": "S1"})  # type: ignore[arg-type]
     assert rig.submits() == 0
+
+
+async def test_a_rejected_signal_is_not_tried_again_after_a_restart() -> None:
+    rig = Rig()
+    rig.price("100")
+    late = Signal(SignalId("LATE"), AAPL, Side.BUY, T0 + timedelta(minutes=5), quantity=Decimal(1))
+    rig.source.push(late)
+    async with rig.gate:
+        first = await rig.service(max_signals=1).run(asyncio.Event())
+    # After a restart the clock has caught up with LATE's ts; it arrives again.
+    rig.clock.advance(5 * 60)
+    rig.gate = rig.new_gate()
+    rig.source.push(late)
+    async with rig.gate:
+        second = await rig.service(max_signals=1).run(asyncio.Event())
+    assert (first.rejected, second.duplicates, second.gated) == (1, 1, 0)
+    assert rig.submits() == 0
