@@ -11,6 +11,7 @@ state, no clock, never `ib_async`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -84,7 +85,8 @@ def client_order_id(
     (with a suffix if `taken` says that one is used already)."""
     operator, sep, written = spec.order_ref.partition(":")
     if sep and operator and written.strip():
-        return ClientOrderId(written)
+        with contextlib.suppress(InvalidValue):  # not one we wrote: give it a GW id
+            return ClientOrderId(written)
     base = f"GW{key.client_id}-{key.order_id}"
     candidate, attempt = ClientOrderId(base), 1
     while taken(candidate):

@@ -213,7 +213,10 @@ def parse_order_ref(text: str) -> tuple[str, ClientOrderId] | None:
     operator, sep, cid = (text or "").partition(":")
     if not sep or not operator or not cid.strip():
         return None
-    return operator, ClientOrderId(cid)
+    try:
+        return operator, ClientOrderId(cid)
+    except InvalidValue:  # not an id we could have written (too long, control characters)
+        return None
 
 
 def refuse_nul(*objects: object) -> None:

@@ -85,6 +85,17 @@ def test_orders_of_other_clients_get_a_key_derived_client_order_id(
     assert ClientOrderId("GW7-42") in engine.session.engine.book.orders
 
 
+@pytest.mark.parametrize("order_ref", ["OTHER:\x01ref", "OTHER:" + "x" * 200, "OTHER: padded "])
+def test_an_order_ref_that_is_no_client_order_id_gets_a_key_derived_one(
+    engine: SimGatewayEngine, order_ref: str
+) -> None:
+    """Another TWS client's orderRef that breaks the id rule is not ours: the order is kept
+    under a key-derived id instead of failing the placeOrder."""
+    spec = OrderSpec(Side.BUY, D(1), order_ref=order_ref)
+    engine.place_order(OrderKey(7, 43), stock(engine, "AAPL"), spec)
+    assert ClientOrderId("GW7-43") in engine.session.engine.book.orders
+
+
 def test_a_bracket_is_held_until_transmitted_then_submitted_as_one_list(
     engine: SimGatewayEngine, events: list[EngineEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:

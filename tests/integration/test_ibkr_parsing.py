@@ -107,6 +107,9 @@ def test_operator_id_goes_in_order_ref_and_the_account_is_the_ib_account() -> No
     assert ("CSATSPRIM", ClientOrderId("C-1")) == parsing.parse_order_ref("CSATSPRIM:C-1")
     assert ("OP", ClientOrderId("A:B")) == parsing.parse_order_ref("OP:A:B")
     assert parsing.parse_order_ref("") is None
+    # Another application's orderRef that no ClientOrderId could hold is not ours either.
+    assert parsing.parse_order_ref("OP:\x01x") is None
+    assert parsing.parse_order_ref("OP:" + "x" * 200) is None
     assert parsing.parse_order_ref("manual order") is None
 
 
