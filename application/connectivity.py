@@ -106,7 +106,9 @@ class ConnectivityGuard:
             await self.refuse(event.detail)
         elif event.state in LOST_STATES:
             await self._lost(event)
-        elif event.state is ConnectionState.CONNECTED and (self.link_lost or self._held):
+        elif event.state is ConnectionState.CONNECTED and (
+            self.link_lost or self._held is not None
+        ):
             await self._restored(event)
 
     async def refuse(self, detail: str) -> None:
@@ -147,6 +149,9 @@ class ConnectivityGuard:
             self._held = None  # someone decided meanwhile; their decision stands
             return
         problems = await self._check()
+        if not self._still_ours(held):  # decided while the broker was being asked
+            self._held = None
+            return
         if problems:
             await self._audit.append(
                 AuditRecord(

@@ -297,3 +297,17 @@ async def test_an_operator_who_asks_for_reducing_during_the_outage_keeps_it(
     broker.restore_connectivity()
     await rig.gate.settle()
     assert rig.gate.trading_state is TradingState.REDUCING
+
+
+async def test_a_halt_decided_while_the_resync_is_being_checked_stands(
+    fake: tuple[Rig, FakeBroker],
+) -> None:
+    rig, broker = fake
+    broker.lose_connectivity(1100)
+    await rig.wait_for(TradingState.REDUCING)
+    broker.stall(0.5)  # the check's first question to the broker takes a while
+    broker.restore_connectivity()
+    await asyncio.sleep(0.1)  # the pump is now waiting for the broker's answer
+    await rig.gate.halt("operator: the link flapped, stop")
+    await rig.gate.settle()
+    assert rig.gate.trading_state is TradingState.HALTED
