@@ -24,6 +24,7 @@ import attrs
 
 from ordergate.application.audit_records import broker_call_record, change_decision_record
 from ordergate.application.desk import TradingDesk
+from ordergate.application.publishing import BufferedPublisher
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditEntry, AuditRecord
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
@@ -39,7 +40,6 @@ from ordergate.domain.values import ClientOrderId, CorrelationId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
-from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["OrderChanges"]
 
@@ -55,7 +55,7 @@ class OrderChanges:
         broker: Broker,
         audit: AuditLog,
         clock: Clock,
-        publisher: EventPublisher,
+        publisher: BufferedPublisher,
         desk: TradingDesk,
         mode: ExecutionMode,
         timeout: float,

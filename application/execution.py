@@ -26,6 +26,7 @@ from ordergate.application.audit_records import (
 )
 from ordergate.application.changes import OrderChanges
 from ordergate.application.desk import TradingDesk
+from ordergate.application.publishing import BufferedPublisher
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditEntry, AuditRecord
 from ordergate.domain.errors import BrokerError, BrokerRejected, BrokerTimeout
@@ -41,7 +42,6 @@ from ordergate.ports.approvals import APPROVALS
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
-from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["ExecutionGate"]
 
@@ -60,7 +60,7 @@ class ExecutionGate:
         broker: Broker,
         audit: AuditLog,
         clock: Clock,
-        publisher: EventPublisher,
+        publisher: BufferedPublisher,
         desk: TradingDesk,
         mode: ExecutionMode,
         timeout: float,
@@ -113,6 +113,12 @@ class ExecutionGate:
             durable = await self._append_before_send(records)
         except Exception as exc:  # any store failure stops the order: nothing is sent
             return self._fail_all(orders, exc)
+        # The publisher buffers (`BufferedPublisher`): this can neither fail nor wait, so the
+        # durable records and the broker call have nothing between them that could stop the send.
+        for order, decision in zip(orders, decisions, strict=True):
+            await self._publisher.publish(
+                RiskDecisionMade(decision, now, now, order.request.correlation_id)
+            )
         if not approved:
             results = self._deny_all(orders, decisions)
         elif self.mode is ExecutionMode.DRY_RUN:
@@ -126,11 +132,6 @@ class ExecutionGate:
             ]
         else:
             results = await self._send(orders, decisions, sent_at, durable)
-        # After the fact: the publisher buffers and never fails, delays or blocks the order.
-        for order, decision in zip(orders, decisions, strict=True):
-            await self._publisher.publish(
-                RiskDecisionMade(decision, now, now, order.request.correlation_id)
-            )
         return results
 
     async def _append_before_send(self, records: list[AuditRecord]) -> list[AuditEntry]:
