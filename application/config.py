@@ -235,14 +235,12 @@ def settings_from_mapping(
             source,
         )
     chosen = profile or env.get(PROFILE_VARIABLE) or None
-    merged = _with_profile(document, chosen, source)
-    for segments, text in env_overrides(env):
-        _assign(merged, segments, text, source)
+    merged = _selection(document, chosen, env, source)
     for dotted, value in (overrides or {}).items():
         shown = SourcedText(value, "command line") if isinstance(value, str) else value
         _assign(merged, tuple(dotted.split(".")), shown, source)
     settings, problems = _structure(merged)
-    problems.extend(_other_selections(document, chosen, source, {p.key for p in problems}))
+    problems.extend(_other_selections(document, chosen, env, source, {p.key for p in problems}))
     if problems or settings is None:
         raise ConfigError(problems, source)
     return attrs.evolve(settings, secrets=Secrets.from_env(env))
@@ -255,22 +253,39 @@ def _structure(document: Mapping[str, Any]) -> tuple[Settings | None, list[Confi
         return None, [ConfigProblem(k, m) for k, m in problems_from(exc, document)]
 
 
+def _selection(
+    document: Mapping[str, Any], profile: str | None, env: Mapping[str, str], source: str
+) -> dict[str, Any]:
+    """The file with `profile` overlaid, then the environment's `ORDERGATE_*` settings."""
+    merged = _with_profile(document, profile, source)
+    for segments, text in env_overrides(env):
+        _assign(merged, segments, text, source)
+    return merged
+
+
 def _other_selections(
-    document: Mapping[str, Any], chosen: str | None, source: str, reported: set[str]
+    document: Mapping[str, Any],
+    chosen: str | None,
+    env: Mapping[str, str],
+    source: str,
+    reported: set[str],
 ) -> list[ConfigProblem]:
-    """Problems of the file with each profile not chosen (and without a profile, when one is):
-    a profile that would not load is an error now, not when it is first selected. Problems the
-    base file already has are reported once, under their own key."""
+    """Problems of the file with each profile not chosen (and without a profile, when one is),
+    in this environment (command-line overrides are the chosen one's alone): a profile that
+    would not load is an error now, not when it is first selected. Problems the base file
+    already has are reported once, under their own key."""
     profiles = document.get("profiles", {})
     names: list[str | None] = [None, *sorted(profiles)]
-    _, base_problems = _structure(_with_profile(document, None, source))
+    _, base_problems = _structure(_selection(document, None, env, source))
     base = {(p.key, p.message) for p in base_problems}
     found: list[ConfigProblem] = []
     for name in names:
         if name == chosen:
             continue
         problems = (
-            base_problems if name is None else _structure(_with_profile(document, name, source))[1]
+            base_problems
+            if name is None
+            else _structure(_selection(document, name, env, source))[1]
         )
         for problem in problems:
             if name is None or (problem.key, problem.message) in base:

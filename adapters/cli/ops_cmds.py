@@ -33,6 +33,7 @@ from ordergate.adapters.cli.app import (
     out_console,
 )
 from ordergate.adapters.cli.exit_codes import ExitCode
+from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application, trading_control
 from ordergate.application.config import CLIENT_ID_CLI, Settings, load_settings
@@ -115,6 +116,7 @@ def cli_settings(
     if mode is not None:
         overrides["mode"] = mode
     settings = load_settings(config, profile=profile, overrides=overrides)
+    check_can_start(settings)  # what the selected adapters need here: exit 2, not a traceback
     check_arming(settings, dict(os.environ))
     return settings
 

@@ -262,6 +262,16 @@ def test_run_refuses_postgres_audit_without_its_extra_in_one_line(tmp_path: Path
     assert 1 == len(result.stderr.splitlines())
 
 
+def test_serve_refuses_postgres_audit_without_its_extra(tmp_path: Path) -> None:
+    signals = tmp_path / "signals.jsonl"
+    signals.write_text("")
+    file = str(write(tmp_path, POSTGRES))
+
+    result = run_without("psycopg", "serve", "-c", file, "--signals-file", str(signals))
+
+    assert_config_error(result, "audit.kind", "pip install 'ordergate[postgres]'")
+
+
 def test_check_config_refuses_a_redis_publisher_without_its_extra(tmp_path: Path) -> None:
     file = write(tmp_path, '[publisher]\nkind = "redis"\n[audit]\nkind = "memory"\n')
 

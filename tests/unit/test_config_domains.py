@@ -349,3 +349,12 @@ def test_an_environment_override_applies_to_the_selected_profile_only() -> None:
     settings = settings_from_mapping(document, environ={"ORDERGATE_BROKER__PORT": "7497"})
 
     assert 7497 == settings.broker.port
+
+
+def test_other_profiles_are_validated_in_this_environment() -> None:
+    document = {"audit": {"kind": "postgres"}, "profiles": {"paper": {}, "live": {}}}
+    environ = {"ORDERGATE_AUDIT__DSN": "postgresql://ordergate@127.0.0.1/test"}
+
+    settings = settings_from_mapping(document, environ=environ, profile="paper")
+
+    assert "postgresql://ordergate@127.0.0.1/test" == settings.audit.dsn
