@@ -8,18 +8,28 @@ that were never looked at unless selected.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from ordergate.adapters.fakes.audit_log import InMemoryAuditLog
+from ordergate.adapters.fakes.broker import FakeBroker
+from ordergate.adapters.fakes.clock import FakeClock
+from ordergate.adapters.fakes.market_data import FakeMarketData
+from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.application.config import (
     ConfigError,
     Settings,
     load_settings,
     settings_from_mapping,
 )
-from ordergate.domain.values import InstrumentId
+from ordergate.application.facade import GateOptions, OrderGate, Ports
+from ordergate.application.results import OrderResultStatus
+from ordergate.domain.instruments import Stock
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import InstrumentId, Side, SignalId
 
 
 def load(document: dict[str, object], **kw: object) -> Settings:
@@ -358,3 +368,27 @@ def test_other_profiles_are_validated_in_this_environment() -> None:
     settings = settings_from_mapping(document, environ=environ, profile="paper")
 
     assert "postgresql://ordergate@127.0.0.1/test" == settings.audit.dsn
+
+
+async def test_an_override_from_the_file_is_what_the_gate_enforces(tmp_path: Path) -> None:
+    """The case from the review: BUY 5 AAPL under `[risk.overrides.AAPL] max_position = 1` is
+    denied by the gate built from the file's limits (an `aapl` key is refused at load above)."""
+    file = tmp_path / "ordergate.toml"
+    file.write_text("[risk.overrides.AAPL]\nmax_position = 1\n")
+    limits = load_settings(file, environ={}).risk.to_limits()
+    now, aapl = datetime(2024, 1, 8, 15, 0, tzinfo=UTC), Stock("AAPL")
+    clock = FakeClock(now)
+    broker, market = FakeBroker(clock, [aapl]), FakeMarketData(clock, [aapl])
+    for priced in (broker, market):
+        priced.set_price(aapl, Decimal(100))
+    ports = Ports(broker, market, InMemoryAuditLog(clock=clock), clock, InMemoryPublisher())
+    gate = OrderGate(ports, GateOptions(operator_id="T", limits=limits))
+
+    async with gate:
+        [result] = await gate.submit_signal(
+            Signal(SignalId("S1"), aapl, Side.BUY, now, quantity=Decimal(5))
+        )
+
+    assert OrderResultStatus.DENIED is result.status
+    assert "max_position" in (result.reason or "")
+    assert [] == broker.calls_to("submit")
