@@ -1,8 +1,9 @@
 """Can these settings start? What the selected adapters need from this machine, checked up front.
 
 `load_settings` checks every value against its domain, but not the machine: whether the audit
-file can be written, whether the optional extra behind a selected adapter is installed, whether
-the simulator has bars for every session symbol. `check_can_start` checks those for the adapters
+file can be written, whether the variable `audit.hmac_key_env` names is set, whether the optional
+extra behind a selected adapter is installed, whether the simulator has bars for every session
+symbol. `check_can_start` checks those for the adapters
 the settings select (and only those: a profile for another machine is not judged here), and
 raises one `ConfigError` naming each key and value at fault — so `ordergate check-config` calls a
 configuration valid only when `ordergate run` / `serve` can start with it, and they refuse with
@@ -17,6 +18,7 @@ import importlib
 import os
 from pathlib import Path
 
+from ordergate.adapters.serialization import AuditKeyError, hmac_key_from_env
 from ordergate.adapters.sim.bars import (
     BUNDLED_SYMBOLS,
     BarsFileError,
@@ -47,6 +49,8 @@ def problems_starting(settings: Settings) -> list[ConfigProblem]:
     audit = settings.audit
     if audit.kind.value == "sqlite":
         problems.extend(_writable_file("audit.path", audit.path))
+    if audit.kind.value != "memory":
+        problems.extend(_hmac_key(audit.hmac_key_env))
     for key, kind in (
         ("audit.kind", audit.kind.value),
         ("publisher.kind", settings.publisher.kind.value),
@@ -57,6 +61,15 @@ def problems_starting(settings: Settings) -> list[ConfigProblem]:
     if settings.broker.kind.value == "sim":
         problems.extend(_session_data(settings))
     return problems
+
+
+def _hmac_key(variable: str | None) -> list[ConfigProblem]:
+    """A named HMAC key variable must be set here: a keyed log is never written unkeyed."""
+    try:
+        hmac_key_from_env(variable, os.environ)
+    except AuditKeyError as exc:  # the message names the variable, never a value
+        return [ConfigProblem("audit.hmac_key_env", str(exc))]
+    return []
 
 
 def _extra(key: str, kind: str) -> list[ConfigProblem]:

@@ -630,3 +630,17 @@ def test_the_embedding_api_verifies_against_an_anchor(tmp_path: Path) -> None:
 
     extends, forged, bad, anchored = asyncio.run(scenario())
     assert (True, False, anchored) == (extends, forged, bad)
+
+
+def test_check_config_calls_an_unset_key_variable_invalid(tmp_path: Path) -> None:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ORDERGATE_")}
+    env.update(
+        ORDERGATE_AUDIT__PATH=str(tmp_path / "checked.db"),
+        ORDERGATE_AUDIT__HMAC_KEY_ENV="ORDERGATE_TEST_UNSET_KEY",
+        ORDERGATE_TEST_UNSET_KEY=None,
+    )
+    result = CliRunner().invoke(app, ["check-config"], env=env)
+    assert 2 == result.exit_code, result.output
+    assert "audit.hmac_key_env names ORDERGATE_TEST_UNSET_KEY, which is not set" in result.output
+    env["ORDERGATE_TEST_UNSET_KEY"] = "a key"
+    assert 0 == CliRunner().invoke(app, ["check-config"], env=env).exit_code
