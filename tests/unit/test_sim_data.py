@@ -158,3 +158,25 @@ def test_tick_file_replays_through_the_broker_at_the_ticks_times(tmp_path: Path)
     # Buys pay the ask: 99.99 on the third tick is the first ask at or below 100.00.
     assert [(Decimal("99.99"), ticks[2].ts)] == [(f.price, f.ts_event) for f in fills]
     assert ticks[2].ts == broker.clock.now()
+
+
+def test_the_bundled_file_is_parsed_once_and_every_caller_gets_its_own_bars(
+    tmp_path: Path,
+) -> None:
+    # The same rows as parsing the file itself (the bundled loader keeps one parse per process).
+    from importlib import resources
+
+    raw = resources.files("ordergate.adapters.sim").joinpath("stocks_aapl_msft_ibm.csv.gz")
+    copy = tmp_path / "bundled.csv.gz"
+    copy.write_bytes(raw.read_bytes())
+    for symbol in ("AAPL", "MSFT", "IBM"):
+        first, second = load_bundled_daily_bars(symbol), load_bundled_daily_bars(symbol)
+        parsed = load_daily_bars_csv(copy, symbol)
+        fields = [(b.instrument_id, b.ts, b.end, b.open, b.high, b.low, b.close, b.volume)
+                  for b in parsed]
+        for loaded in (first, second):
+            assert fields == [
+                (b.instrument_id, b.ts, b.end, b.open, b.high, b.low, b.close, b.volume)
+                for b in loaded
+            ]
+        assert not any(a is b for a, b in zip(first, second, strict=True))
