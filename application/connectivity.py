@@ -26,7 +26,8 @@ event pump hands each one to this guard, whatever the broker kind:
 
 The guard restores only what it changed: if trading was already REDUCING or HALTED when the link
 went, or an operator (or the kill switch) changed the state during the outage, it leaves the
-state alone. It never sends anything to the broker.
+state alone — but it still runs the check after every restoration, so executions missed while
+the link was down are recovered whoever holds the state. It never sends anything to the broker.
 """
 
 from __future__ import annotations
@@ -143,10 +144,12 @@ class ConnectivityGuard:
     async def _restored(self, event: ConnectionStateChanged) -> None:
         self.link_lost = False
         held = self._held
-        if held is None:
-            return
-        if not self._still_ours(held):
-            self._held = None  # someone decided meanwhile; their decision stands
+        if held is None or not self._still_ours(held):
+            # The state is not this guard's to give back (it was already restricted when the
+            # link went, or someone decided meanwhile), but what happened while the link was
+            # down must still be learned: the check recovers the fills nobody heard.
+            self._held = None
+            await self._check()
             return
         problems = await self._check()
         if not self._still_ours(held):  # decided while the broker was being asked

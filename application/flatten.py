@@ -33,7 +33,7 @@ from ordergate.domain.orders.enums import OrderIntent, OrderType
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.sizing import round_down
 from ordergate.domain.strategy_c import closing_quantity, closure_id_factory
-from ordergate.domain.values import CorrelationId, InstrumentId, Side
+from ordergate.domain.values import ClientOrderId, CorrelationId, InstrumentId, Side
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -169,8 +169,7 @@ class Flattener:
         )
         quantity = closing_quantity(portfolio, instrument_id) - foreign
         quantity = round_down(max(quantity, Decimal(0)), position.instrument.size_increment)
-        make_id = closure_id_factory("FL", self._clock.now(), self._desk.seen_client_order_ids)
-        cid = make_id(instrument_id, reason)
+        cid = await self._fresh_id(instrument_id, reason)
         if quantity <= 0:
             return OrderResult(
                 cid,
@@ -194,6 +193,18 @@ class Flattener:
                 operator_id=self._operator_id,
             )
         )
+
+
+    async def _fresh_id(self, instrument_id: InstrumentId, reason: ClosureReason) -> ClientOrderId:
+        """`FL-<reason>-<instrument>-<time>`, free in this session and in the audit log: a
+        restarted process flattening at the same instant must not reuse an earlier id (the
+        broker would refuse it as a duplicate and the position would stay open)."""
+        taken = set(self._desk.seen_client_order_ids)
+        while True:
+            cid = closure_id_factory("FL", self._clock.now(), taken)(instrument_id, reason)
+            if not await self._audit.query(correlation_id=CorrelationId(cid.value), limit=1):
+                return cid
+            taken.add(cid)
 
 
 def _describe(view: OrderView) -> dict[str, str | None]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
@@ -94,6 +94,7 @@ class FakeBroker:
         )
         clock.on_advance(self._engine.on_time)
         self.calls: list[RecordedCall] = []
+        self._call_listeners: list[Callable[[RecordedCall], None]] = []
         self.sent: list[BrokerEvent] = []
         self._stalls: deque[float] = deque()
         self._session = False
@@ -319,6 +320,11 @@ class FakeBroker:
         """Make `instrument` known to the broker."""
         self._engine.instruments[instrument.id] = instrument
 
+    def on_call(self, listener: Callable[[RecordedCall], None]) -> None:
+        """Call `listener(call)` as each call is recorded, before it has any effect: a test sees
+        what else held when the broker was asked (what the audit log had made durable, say)."""
+        self._call_listeners.append(listener)
+
     def calls_to(self, method: str) -> list[RecordedCall]:
         """The recorded calls of one port method, oldest first."""
         return [call for call in self.calls if call.method == method]
@@ -335,7 +341,10 @@ class FakeBroker:
             raise
 
     def _record(self, method: str, **arguments: Any) -> None:
-        self.calls.append(RecordedCall(method, tuple(arguments.items()), self._clock.now()))
+        call = RecordedCall(method, tuple(arguments.items()), self._clock.now())
+        self.calls.append(call)
+        for listener in self._call_listeners:
+            listener(call)
 
     async def _call(
         self, method: str, timeout: float, *, record: bool = True, **arguments: Any

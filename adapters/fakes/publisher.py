@@ -67,7 +67,9 @@ class InMemoryPublisher:
     """Records every published event (`published`, as (topic, event)) and fans them out.
 
     Controls: `subscribe(topic=None)` returns an async iterator of the events published from then
-    on (all topics, or one); `fail_next(reason)` makes the next `publish` raise `PublisherError`.
+    on (all topics, or one); `fail_next(reason)` makes the next `publish` raise `PublisherError`;
+    `set_outage(reason)` makes every `publish` raise it until `set_outage(None)` (a transport
+    that is down, then back).
     """
 
     def __init__(self) -> None:
@@ -75,6 +77,8 @@ class InMemoryPublisher:
         self._all: EventStream[LifecycleEvent] = EventStream()
         self._topics: dict[str, EventStream[LifecycleEvent]] = {}
         self._fail_next: str | None = None
+        self._outage: str | None = None
+        self.refused = 0  # publishes refused by an injected failure or outage
         self._closed = False
 
     async def publish(self, event: LifecycleEvent) -> None:
@@ -83,7 +87,11 @@ class InMemoryPublisher:
             raise PublisherError("publish: the publisher is closed")
         if self._fail_next is not None:
             reason, self._fail_next = self._fail_next, None
+            self.refused += 1
             raise PublisherError(f"publish failed: {reason}")
+        if self._outage is not None:
+            self.refused += 1
+            raise PublisherError(f"publish failed: {self._outage} (outage)")
         topic = topic_for(event)
         self.published.append((topic, event))
         self._all.publish(event)
@@ -116,3 +124,8 @@ class InMemoryPublisher:
     def fail_next(self, reason: str) -> None:
         """The next `publish` raises `PublisherError(reason)` and publishes nothing."""
         self._fail_next = reason
+
+    def set_outage(self, reason: str | None) -> None:
+        """From now on every `publish` raises `PublisherError(reason)` and publishes nothing;
+        `None` ends the outage."""
+        self._outage = reason

@@ -134,3 +134,25 @@ async def test_flatten_never_over_closes_when_a_cancel_has_not_taken_effect() ->
     venue.price("102")
     assert await venue.position() == 4  # the 4 the late cancel covered; never short
     assert await venue.open_orders() == []
+
+
+@pytest.mark.parametrize("kind", VENUES)
+async def test_a_restarted_process_flattening_at_the_same_instant_uses_a_new_id(kind: str) -> None:
+    # Found by the acceptance machine: the second process derived the same FL-... id from the
+    # same clock reading, the broker refused it as a duplicate, and the position stayed open.
+    venue = Venue(kind)
+    venue.price("100")
+    async with venue.gate() as gate:
+        await gate.submit_request(entry("BUY-1", 10))
+        await gate.settle()
+        first = await gate.flatten()
+        await gate.settle()
+        await gate.submit_request(entry("BUY-2", 5))
+        await gate.settle()
+    async with venue.gate() as gate:  # a new process, the clock where it was
+        second = await gate.flatten()
+        await gate.settle()
+    [one], [two] = first.closures, second.closures
+    assert one.client_order_id != two.client_order_id
+    assert second.ok, second
+    assert await venue.position() == 0
