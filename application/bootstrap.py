@@ -38,6 +38,7 @@ from ordergate.adapters.ibkr import IbkrBroker, IbkrMarketData
 from ordergate.adapters.ibkr.config import IbkrConfig
 from ordergate.adapters.ibkr.health import TradingMode
 from ordergate.adapters.ibkr.replay import GatewayReplayPacer
+from ordergate.adapters.observability.metrics import PrometheusMetrics
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
@@ -322,6 +323,7 @@ async def build_application(
         }
     )
     channel = control if control is not None else trading_control(settings)
+    metrics = PrometheusMetrics()
     try:
         # Only the selected resources are opened (calling a Resource provider initialises it);
         # `init_resources()` would open every backend, chosen or not.
@@ -341,13 +343,15 @@ async def build_application(
             clock=container.clock(),
             publisher=await container.publisher(),
             control=channel,
+            metrics=metrics,
         )
     except BaseException:
         await channel.close()
         await _shutdown(container)
         raise
     gate = OrderGate(ports, gate_options(settings, replay=replay))
-    return Application(settings, container, gate, channel)
+    metrics.watch(gate)
+    return Application(settings, container, gate, channel, metrics)
 
 
 async def _shutdown(container: Adapters) -> None:
@@ -372,8 +376,11 @@ class Application:
         container: Adapters,
         gate: OrderGate,
         control: TradingControl | None = None,
+        metrics: PrometheusMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics if metrics is not None else PrometheusMetrics()
+        """The gate's Prometheus metrics; mount `metrics.registry` to export them."""
         self.__container = container
         self.__gate = gate
         self.__control = control

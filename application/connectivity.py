@@ -39,6 +39,7 @@ import attrs
 
 from ordergate.application.audit_records import system_record
 from ordergate.application.desk import TradingDesk
+from ordergate.application.logs import log_state_change
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.events import ConnectionState, ConnectionStateChanged, TradingStateChanged
 from ordergate.domain.risk.decision import TradingState
@@ -200,4 +201,5 @@ class ConnectivityGuard:
 
     async def _emit(self, change: TradingStateChanged) -> None:
         await self._audit.append(system_record(change, self._clock.now()))
+        log_state_change(change)
         await self._publisher.publish(change)

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 
 from ordergate.application.audit_records import broker_event_record, system_record
 from ordergate.application.connectivity import ConnectivityGuard
 from ordergate.application.desk import TradingDesk
+from ordergate.application.logs import log_order_event, log_state_change
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import (
@@ -45,6 +47,7 @@ from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import BrokerEvent
 from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
+from ordergate.ports.metrics import NULL_METRICS, Metrics
 
 __all__ = ["DEFAULT_MAX_BATCH", "BrokerEventProcessor"]
 
@@ -67,6 +70,7 @@ class BrokerEventProcessor:
         clock: Clock,
         publisher: EventPublisher,
         max_batch: int = DEFAULT_MAX_BATCH,
+        metrics: Metrics = NULL_METRICS,
     ) -> None:
         if max_batch < 1:
             raise InvalidValue("BrokerEventProcessor.max_batch", max_batch, "must be at least 1")
@@ -75,6 +79,7 @@ class BrokerEventProcessor:
         self._clock = clock
         self._publisher = publisher
         self._max_batch = max_batch
+        self._metrics = metrics
         self.processed = 0
         self.errors: list[str] = []
         self.refused_unapproved = 0
@@ -98,6 +103,10 @@ class BrokerEventProcessor:
         """
         self.processed += len(events)
         now = self._clock.now()
+        if self._metrics is not NULL_METRICS:
+            lag = self._metrics.event_lag
+            for event in events:
+                lag((now - event.ts_init).total_seconds())
         records = [
             system_record(event, now)
             if isinstance(event, ConnectionStateChanged | FillRecovered | UnapprovedOrderRefused)
@@ -113,11 +122,14 @@ class BrokerEventProcessor:
                 continue  # recorded (an attempt around the gate), nothing to apply or publish
             if isinstance(event, ConnectionStateChanged):
                 self.connection = event.state
+                log_state_change(event)
                 await self.connectivity.observe(event)
             elif isinstance(event, FillRecovered):
                 await self._apply(event.fill)
             elif not isinstance(event, PositionSnapshot):
                 await self._apply(event)
+                if isinstance(event, OrderLifecycleEvent):
+                    log_order_event(event)
             await publish(event)
 
     async def _record(self, records: list[AuditRecord]) -> None:
@@ -154,6 +166,7 @@ class BrokerEventProcessor:
 
     async def _system(self, event: BreakerEvent) -> None:
         await self._audit.append(system_record(event, self._clock.now()))
+        log_state_change(event)
         await self._publisher.publish(event)
 
     async def pump(self, events: AsyncIterator[BrokerEvent]) -> None:
@@ -202,6 +215,11 @@ class BrokerEventProcessor:
                     await asyncio.sleep(0)
         finally:
             arrived.set()  # the stream ended or failed: wake the pump to find out
+
+    def oldest_pending_age(self, now: datetime) -> timedelta | None:
+        """How long the oldest event read from the stream and not yet taken has waited."""
+        inbox = self._inbox
+        return now - inbox[0].ts_init if inbox else None
 
     async def settle(self, rounds: int = 8) -> None:
         """Yield to the loop until the pump has been idle (nothing read and waiting, nothing

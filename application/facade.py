@@ -22,6 +22,7 @@ from ordergate.application.events import BrokerEventProcessor, cancel_task
 from ordergate.application.execution import ExecutionGate
 from ordergate.application.flatten import Flattener, FlattenReport
 from ordergate.application.market import MarketSnapshotService
+from ordergate.application.metered import MeteredAuditLog
 from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.publishing import BufferedPublisher, PublisherHealth
@@ -32,13 +33,14 @@ from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
 from ordergate.domain.calendar import TradingCalendar
 from ordergate.domain.errors import AccountMismatch, InvalidValue, OrdergateError
+from ordergate.domain.events import ConnectionState
 from ordergate.domain.indicators.snapshot import MarketSnapshot
 from ordergate.domain.instruments import Instrument
 from ordergate.domain.orders.events import ExecutionFill
 from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.portfolio import Portfolio, Position
 from ordergate.domain.risk.breakers import BreakerConfig
-from ordergate.domain.risk.decision import TradingState
+from ordergate.domain.risk.decision import BreakerState, TradingState
 from ordergate.domain.risk.limits import RiskLimits
 from ordergate.domain.signals import Signal, SignalWindow
 from ordergate.domain.strategy_c import StrategyCConfig
@@ -54,6 +56,7 @@ from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.market_data import MarketData
+from ordergate.ports.metrics import NULL_METRICS, Metrics
 from ordergate.ports.trading_control import TradingControl
 
 __all__ = ["FINAL_SIGNAL_RECORDS", "GateOptions", "KillReport", "OrderGate", "Ports"]
@@ -74,6 +77,9 @@ class Ports:
     publisher: EventPublisher
     control: TradingControl | None = None
     """Where the operator's trading-state request is persisted (None: in this process only)."""
+    metrics: Metrics = NULL_METRICS
+    """Where the gate reports what it does (`ports/metrics.py`; default: nowhere). Given one,
+    the gate wraps `audit` so that every durable write is reported."""
 
 
 @attrs.frozen
@@ -115,6 +121,9 @@ class OrderGate:
     def __init__(self, ports: Ports, options: GateOptions | None = None) -> None:
         options = options or GateOptions()
         self.options = options
+        self.metrics = ports.metrics
+        if ports.metrics is not NULL_METRICS:
+            ports = attrs.evolve(ports, audit=MeteredAuditLog(ports.audit, ports.metrics))
         self.__ports = ports
         self.portfolio = Portfolio(options.starting_cash)
         self._desk = TradingDesk(
@@ -132,7 +141,7 @@ class OrderGate:
         )
         self._publisher = publisher
         self._processor = BrokerEventProcessor(
-            desk=self._desk, audit=audit, clock=clock, publisher=publisher
+            desk=self._desk, audit=audit, clock=clock, publisher=publisher, metrics=ports.metrics
         )
         self.__execution = ExecutionGate(
             broker=ports.broker,
@@ -507,6 +516,19 @@ class OrderGate:
         since the last one applied; True when the trading state changed. How `serve` and
         `run` honour `ordergate halt` / `kill` / `resume` while they trade."""
         return await self.__trading.sync(control)
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """Each enabled circuit breaker's state, by breaker name."""
+        return {b.name: b.state for b in self._desk.breakers.breakers.values()}
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """The broker link as the event pump last heard of it."""
+        return self._processor.connection
+
+    def oldest_unapplied_event_age(self) -> timedelta | None:
+        """How long the oldest broker event read but not yet applied has waited (None: none)."""
+        return self._processor.oldest_pending_age(self.__ports.clock.now())
 
     def publisher_health(self) -> PublisherHealth:
         """What the event publisher has sent, buffered and dropped, and its outages."""

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 import attrs
@@ -58,6 +60,8 @@ __all__ = [
     "TradingControl",
 ]
 
+
+_log = logging.getLogger("ordergate.signals")
 
 RECENT_RESULTS = 1000
 """How many recent order results (and closures) a `ServiceSummary` keeps."""
@@ -232,13 +236,23 @@ class SignalService:
 
     # -- one delivery ---------------------------------------------------------------------------
     async def handle(self, delivery: SignalDelivery) -> None:
-        """Handle one delivery and acknowledge it once its outcome is audited."""
+        """Handle one delivery and acknowledge it once its outcome is audited.
+
+        The outcome (one of `SIGNAL_OUTCOMES`) and the time from here to the audited outcome go
+        to the gate's metrics, and one log line (`ordergate.signals`, INFO) tells of it."""
+        started = perf_counter()
         self.summary.deliveries += 1
+        results: list[OrderResult] = []
         try:
-            recorded = await self._process(delivery)
+            recorded, outcome, results = await self._process(delivery)
         except Exception as exc:  # one bad signal never stops the loop: record it, go on
             self.summary.failed += 1
+            outcome = "failed"
             recorded = await self._record_failure(delivery, _describe(exc))
+        elapsed = perf_counter() - started
+        self._gate.metrics.signal_handled(outcome, elapsed)
+        if _log.isEnabledFor(logging.INFO):
+            _log_decision(delivery, outcome, results, elapsed)
         if not recorded:
             self.summary.unacked += 1
             return
@@ -255,9 +269,10 @@ class SignalService:
                 None,
             )
 
-    async def _process(self, delivery: SignalDelivery) -> bool | str:
-        """True: recorded, ack it. A string: recorded, quarantine it for that reason. False:
-        not recorded (leave it unacknowledged)."""
+    async def _process(self, delivery: SignalDelivery) -> tuple[bool | str, str, list[OrderResult]]:
+        """Whether the outcome was recorded (True: recorded, ack it. A string: recorded,
+        quarantine it for that reason. False: not recorded, leave it unacknowledged), the
+        outcome, and the gate's order results."""
         signal = delivery.signal
         if signal is None:
             self.summary.malformed += 1
@@ -271,16 +286,17 @@ class SignalService:
                 },
                 None,
             )
-            return recorded and f"malformed: {error}"
+            return recorded and f"malformed: {error}", "malformed", []
         correlation = _correlation(signal)
         if signal.signal_id in self._seen or await self._gate.signal_decided(signal):
             self.summary.duplicates += 1
             self._seen.add(signal.signal_id)
-            return await self._try_record(
+            recorded = await self._try_record(
                 "signal.duplicate",
                 {"delivery_id": delivery.delivery_id, "signal_id": signal.signal_id.value},
                 correlation,
             )
+            return recorded, "duplicate", []
         self._seen.add(signal.signal_id)
         try:
             self._gate.check_signal(signal)
@@ -289,18 +305,21 @@ class SignalService:
             try:
                 await self._gate.record_rejected(signal, exc, delivery_id=delivery.delivery_id)
             except Exception:  # not recorded means not acknowledged
-                return False
-            return _storable(f"rejected: {exc}")
+                return False, "rejected", []
+            return _storable(f"rejected: {exc}"), "rejected", []
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
         self.summary.add_results(results)
         failed = [r for r in results if r.status is OrderResultStatus.FAILED]
         if not failed:
-            return True  # the gate audited its decisions before anything was sent
+            # the gate audited its decisions before anything was sent
+            approved = any(r.decision is not None and r.decision.approved for r in results)
+            return True, "approved" if approved else "denied", results
         # FAILED may mean the audit log refused the decision: only ack once a record holds.
-        return await self._record_failure(
+        recorded = await self._record_failure(
             delivery, "; ".join(f"{r.client_order_id}: {r.reason}" for r in failed)
         )
+        return recorded, "failed", results
 
     async def _record_failure(self, delivery: SignalDelivery, error: str) -> bool:
         signal = delivery.signal
@@ -416,3 +435,34 @@ def _storable(text: str, limit: int = 2000) -> str:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _log_decision(
+    delivery: SignalDelivery, outcome: str, results: list[OrderResult], elapsed: float
+) -> None:
+    """One line per signal decision: its id, outcome, the denial reason codes and latency."""
+    signal = delivery.signal
+    signal_id = signal.signal_id.value if signal is not None else None
+    reasons = sorted(
+        {
+            d.code.value
+            for r in results
+            if r.decision is not None
+            for d in r.decision.denials
+        }
+    )
+    _log.info(
+        "signal %s %s reasons=%s latency_ms=%.3f",
+        signal_id or f"delivery:{delivery.delivery_id}",
+        outcome,
+        ",".join(reasons) or "-",
+        elapsed * 1000,
+        extra={
+            "signal_id": signal_id,
+            "delivery_id": delivery.delivery_id,
+            "outcome": outcome,
+            "reasons": reasons,
+            "latency_s": elapsed,
+            "orders": [r.status.value for r in results],
+        },
+    )

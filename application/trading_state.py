@@ -24,6 +24,7 @@ from typing import Any
 
 from ordergate.application.audit_records import system_record
 from ordergate.application.desk import TradingDesk
+from ordergate.application.logs import log_state_change
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.events import TradingStateChanged
 from ordergate.domain.risk.breakers import KillSwitchEngaged
@@ -177,6 +178,7 @@ class TradingStateKeeper:
         if event is None:
             return
         await self._audit.append(system_record(event, self._clock.now()))
+        log_state_change(event)
         # Best-effort: the audit record above is the truth; a publisher outage changes nothing.
         with contextlib.suppress(Exception):
             await self._publisher.publish(event)

@@ -43,6 +43,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("Indicators vs TA-Lib and talipp", ["bench_indicators.py"], []),
     ("Durable audit appends and verify", ["bench_audit.py"], ["--verify-records", "200000"]),
     ("Reconnect after a gateway restart", ["bench_reconnect.py"], ["--rounds", "5"]),
+    ("Metrics and logging on signal → submit", ["bench_observability.py"], ["--signals", "400"]),
 ]
 
 

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from ordergate.adapters.cli.exit_codes import ExitCode, exit_code_for
+from ordergate.adapters.cli.logs import configure_logging
 from ordergate.application.config import (
     CONFIG_VARIABLE,
     PROFILE_VARIABLE,
@@ -74,8 +75,30 @@ def new_app() -> typer.Typer:
     )
 
     @app.callback()
-    def _root() -> None:
+    def _root(
+        log_level: Annotated[
+            str,
+            typer.Option(
+                "--log-level",
+                envvar="ORDERGATE_LOG_LEVEL",
+                help="DEBUG, INFO (a line per signal, order change and state change), "
+                "WARNING or ERROR.",
+            ),
+        ] = "WARNING",
+        log_format: Annotated[
+            str,
+            typer.Option(
+                "--log-format",
+                envvar="ORDERGATE_LOG_FORMAT",
+                help="text, or json (one object per line).",
+            ),
+        ] = "text",
+    ) -> None:
         """Order execution behind a mandatory pre-trade risk gate (see docs/cli.md)."""
+        try:
+            configure_logging(log_level, log_format, secrets=Secrets.from_env(os.environ))
+        except ValueError as error:
+            raise fail(str(error), ExitCode.BAD_CONFIG) from None
 
     return app
 

@@ -1,0 +1,1 @@
+"""Observability adapters: Prometheus metrics (`metrics.py`)."""
