@@ -1,7 +1,8 @@
 """`PrometheusMetrics`: the `Metrics` port on `prometheus_client`, with a registry of its own.
 
 Counters are derived from the audit records the gate writes (`audit_appended`), so they equal
-what the audit log holds for the session. Gauges are read from the gate at scrape time by a
+what the audit log holds for the session. Recording only adds to plain numbers; the registry
+builds the metric families from them when scraped. Gauges are read from the gate at scrape time by a
 collector (`watch(gate)`): they cost the trading path nothing. Histograms take the latencies
 the gate reports. Embedders mount `registry` in their own app (`prometheus_client.make_asgi_app
 (registry=...)`, `generate_latest(registry)`); `ordergate serve` serves it at `/metrics`.
@@ -12,15 +13,18 @@ Every name starts with `ordergate_`; counters end in `_total`, durations in `_se
 
 from __future__ import annotations
 
+import math
 import re
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.events import ConnectionState
@@ -60,84 +64,71 @@ def rejection_code(reason: str) -> str:
     return match.group(1) if match else "none"
 
 
+class _Histogram:
+    """Cumulative-bucket histogram on plain floats (exported at scrape by `_Families`)."""
+
+    __slots__ = ("bounds", "counts", "help", "name", "sum")
+
+    def __init__(self, name: str, help_text: str, bounds: tuple[float, ...]) -> None:
+        self.name = name
+        self.help = help_text
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def family(self) -> HistogramMetricFamily:
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            running += count
+            buckets.append((floatToGoString(bound), float(running)))
+        return HistogramMetricFamily(self.name, self.help, buckets=buckets, sum_value=self.sum)
+
+
 class PrometheusMetrics:
-    """Records the gate's measurements into `registry` (a fresh one unless given)."""
+    """Records the gate's measurements and exposes them in `registry` (a fresh one unless
+    given).
+
+    Recording touches plain numbers only (no lock, no label lookup): the gate calls it on one
+    event loop, and the registry turns the numbers into metric families when it is scraped.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self._signals = Counter(
-            "ordergate_signals", "Signal deliveries by outcome", ["outcome"], registry=r
-        )
-        self._signal_children = {o: self._signals.labels(o) for o in SIGNAL_OUTCOMES}
-        self._decisions = Counter(
-            "ordergate_decisions",
-            "Risk decisions on orders (new orders and changes) by outcome",
-            ["outcome"],
-            registry=r,
-        )
-        self._approved = self._decisions.labels("approved")
-        self._denied = self._decisions.labels("denied")
-        self._denials = Counter(
-            "ordergate_denials", "Risk denials by reason code", ["reason"], registry=r
-        )
-        self._rejections = Counter(
-            "ordergate_broker_rejections",
-            "Orders the broker rejected, by code",
-            ["code"],
-            registry=r,
-        )
-        self._fills = Counter("ordergate_fills", "Executions applied", registry=r)
-        self._commissions = Counter(
-            "ordergate_commissions", "Commissions charged (account currency)", registry=r
-        )
-        self._reconnects = Counter(
-            "ordergate_reconnects", "Broker links restored after a loss", registry=r
-        )
-        self._publisher_failures = Counter(
-            "ordergate_publisher_failures", "Publisher outages begun", registry=r
-        )
-        self._appends = Counter("ordergate_audit_appends", "Audit records appended", registry=r)
-        self._audit_failures = Counter(
-            "ordergate_audit_failures", "Audit writes that raised", registry=r
-        )
-        self._trips = Counter(
-            "ordergate_breaker_trips", "Circuit breaker trips by breaker", ["breaker"], registry=r
-        )
-        self._state_changes = Counter(
-            "ordergate_trading_state_changes",
-            "Trading state changes by new state",
-            ["state"],
-            registry=r,
-        )
-        self._divergences = Counter(
-            "ordergate_divergences",
-            "Differences found between the gate and the broker",
-            registry=r,
-        )
-        self._signal_latency = Histogram(
+        self.signals: dict[str, int] = dict.fromkeys(SIGNAL_OUTCOMES, 0)
+        self.decisions = {"approved": 0, "denied": 0}
+        self.denials: dict[str, int] = {}
+        self.rejections: dict[str, int] = {}
+        self.trips: dict[str, int] = {}
+        self.state_changes: dict[str, int] = {}
+        self.fills = 0
+        self.commissions = 0.0
+        self.reconnects = 0
+        self.publisher_failures = 0
+        self.appends = 0
+        self.audit_failures = 0
+        self.divergences = 0
+        self._signal_latency = _Histogram(
             "ordergate_signal_to_submit_seconds",
             "From taking a signal delivery to its audited outcome (the broker call included)",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self._audit_latency = Histogram(
-            "ordergate_audit_append_seconds",
-            "Durable audit write latency",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self._audit_latency = _Histogram(
+            "ordergate_audit_append_seconds", "Durable audit write latency", _LATENCY_BUCKETS
         )
-        self._ack_latency = Histogram(
+        self._ack_latency = _Histogram(
             "ordergate_broker_ack_seconds",
             "From the broker.submit record to the broker's first answer (accepted or rejected)",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self._lag = Histogram(
+        self._lag = _Histogram(
             "ordergate_event_pump_lag_seconds",
             "From a broker event's creation to its recording by the event pump",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
         self._pending: OrderedDict[str, float] = OrderedDict()
         self._rejected: OrderedDict[str, None] = OrderedDict()
@@ -155,13 +146,13 @@ class PrometheusMetrics:
             "risk.trading_state": self._state,
             "reconcile.diff": self._diff,
         }
+        self.registry.register(_Families(self))
         self._collector: _GateCollector | None = None
-        self._denial_children: dict[object, Any] = {}
 
     # -- the Metrics port ---------------------------------------------------------------------
     def audit_appended(self, records: Sequence[AuditRecord], seconds: float) -> None:
         self._audit_latency.observe(seconds)
-        self._appends.inc(len(records))
+        self.appends += len(records)
         handlers = self._handlers
         for record in records:
             handler = handlers.get(record.kind)
@@ -169,10 +160,10 @@ class PrometheusMetrics:
                 handler(record.payload)
 
     def audit_failed(self, error: str) -> None:
-        self._audit_failures.inc()
+        self.audit_failures += 1
 
     def signal_handled(self, outcome: str, seconds: float) -> None:
-        self._signal_children[outcome].inc()
+        self.signals[outcome] += 1
         self._signal_latency.observe(seconds)
 
     def event_lag(self, seconds: float) -> None:
@@ -187,30 +178,30 @@ class PrometheusMetrics:
         self._collector = _GateCollector(gate)
         self.registry.register(self._collector)
 
+    def histograms(self) -> tuple[_Histogram, ...]:
+        return (self._signal_latency, self._audit_latency, self._ack_latency, self._lag)
+
     # -- record handlers -----------------------------------------------------------------------
     def _decision(self, payload: Mapping[str, Any]) -> None:
         if payload.get("approved"):
-            self._approved.inc()
+            self.decisions["approved"] += 1
             return
-        self._denied.inc()
-        children = self._denial_children
+        self.decisions["denied"] += 1
+        denials = self.denials
         for denial in payload.get("denials", ()):
-            code = denial.get("code")
-            child = children.get(code)
-            if child is None:
-                child = children[code] = self._denials.labels(str(code))
-            child.inc()
+            code = str(denial.get("code"))
+            denials[code] = denials.get(code, 0) + 1
 
     def _fill(self, payload: Mapping[str, Any]) -> None:
-        self._fills.inc()
+        self.fills += 1
         commission = payload.get("commission")
         if commission:
-            self._commissions.inc(float(commission))
+            self.commissions += float(commission)
 
     def _commission(self, payload: Mapping[str, Any]) -> None:
         commission = payload.get("commission")
         if commission:
-            self._commissions.inc(float(commission))
+            self.commissions += float(commission)
 
     def _submit(self, payload: Mapping[str, Any]) -> None:
         now = time.perf_counter()
@@ -231,7 +222,8 @@ class PrometheusMetrics:
         self._rejected[cid] = None
         if len(self._rejected) > _PENDING_ACKS:
             self._rejected.popitem(last=False)
-        self._rejections.labels(rejection_code(reason)).inc()
+        code = rejection_code(reason)
+        self.rejections[code] = self.rejections.get(code, 0) + 1
 
     def _submit_result(self, payload: Mapping[str, Any]) -> None:
         if payload.get("status") != "REJECTED":
@@ -254,19 +246,86 @@ class PrometheusMetrics:
             payload.get("state") == ConnectionState.CONNECTED.value
             and payload.get("previous") != ConnectionState.CONNECTED.value
         ):
-            self._reconnects.inc()
+            self.reconnects += 1
 
     def _publisher_outage(self, payload: Mapping[str, Any]) -> None:
-        self._publisher_failures.inc()
+        self.publisher_failures += 1
 
     def _trip(self, payload: Mapping[str, Any]) -> None:
-        self._trips.labels(str(payload.get("breaker"))).inc()
+        breaker = str(payload.get("breaker"))
+        self.trips[breaker] = self.trips.get(breaker, 0) + 1
 
     def _state(self, payload: Mapping[str, Any]) -> None:
-        self._state_changes.labels(str(payload.get("state"))).inc()
+        state = str(payload.get("state"))
+        self.state_changes[state] = self.state_changes.get(state, 0) + 1
 
     def _diff(self, payload: Mapping[str, Any]) -> None:
-        self._divergences.inc()
+        self.divergences += 1
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)
+
+
+def _labelled(
+    name: str, help_text: str, label: str, values: Mapping[str, float]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], float(value))
+    return family
+
+
+class _Families(Collector):
+    """The recorder's counters and histograms as metric families, built at scrape time."""
+
+    def __init__(self, recorder: PrometheusMetrics) -> None:
+        self._m = recorder
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        m = self._m
+        yield _labelled(
+            "ordergate_signals", "Signal deliveries by outcome", "outcome", dict(m.signals)
+        )
+        yield _labelled(
+            "ordergate_decisions",
+            "Risk decisions on orders (new orders and changes) by outcome",
+            "outcome",
+            dict(m.decisions),
+        )
+        yield _labelled("ordergate_denials", "Risk denials by reason code", "reason", m.denials)
+        yield _labelled(
+            "ordergate_broker_rejections",
+            "Orders the broker rejected, by code",
+            "code",
+            m.rejections,
+        )
+        yield _labelled(
+            "ordergate_breaker_trips", "Circuit breaker trips by breaker", "breaker", m.trips
+        )
+        yield _labelled(
+            "ordergate_trading_state_changes",
+            "Trading state changes by new state",
+            "state",
+            m.state_changes,
+        )
+        yield _counter("ordergate_fills", "Executions applied", m.fills)
+        yield _counter(
+            "ordergate_commissions", "Commissions charged (account currency)", m.commissions
+        )
+        yield _counter("ordergate_reconnects", "Broker links restored after a loss", m.reconnects)
+        yield _counter(
+            "ordergate_publisher_failures", "Publisher outages begun", m.publisher_failures
+        )
+        yield _counter("ordergate_audit_appends", "Audit records appended", m.appends)
+        yield _counter("ordergate_audit_failures", "Audit writes that raised", m.audit_failures)
+        yield _counter(
+            "ordergate_divergences",
+            "Differences found between the gate and the broker",
+            m.divergences,
+        )
+        for histogram in m.histograms():
+            yield histogram.family()
 
 
 class _GateCollector(Collector):

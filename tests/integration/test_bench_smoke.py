@@ -104,10 +104,10 @@ def test_the_observability_bench_measures_both_paths_in_one_run(
     bench = load("bench_observability")
     rows = bench.run(signals=8)
     printed = capsys.readouterr().out
-    assert {"bare", "observed", "calls"} == set(rows)
+    assert {"bare", "metered", "observed", "calls"} == set(rows)
     assert {"p50_us", "p99_us", "mean_us"} <= set(rows["bare"])
     assert "over_bare_p50" in rows["observed"]
     assert {"audit_appended", "signal_handled"} <= set(rows["calls"])
     # the observed half wrote one line per signal decision (and per order change)
     assert rows["calls"]["log_lines"] >= 4
-    assert 2 == len(table_rows(printed))
+    assert 3 == len(table_rows(printed))
