@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -49,6 +50,7 @@ __all__ = [
     "PublisherKind",
     "PublisherSettings",
     "RiskSettings",
+    "ServiceSettings",
     "SessionSettings",
     "Settings",
     "SignalsKind",
@@ -363,6 +365,51 @@ class SignalsSettings:
     group: str = attrs.field(default="ordergate", validator=_text(max_length=200))
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and every loopback address (127.0.0.0/8, ::1, [::1])."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen
+class ServiceSettings:
+    """`[service]`: the control API `ordergate serve` offers over HTTP, and where the operator
+    commands (`status`, `positions`, `halt`, ...) look for a running service.
+
+    Off unless `enabled`. It binds `host:port`, a loopback address unless `allow_remote` says
+    otherwise (the API has no TLS: put a reverse proxy in front of a remote one). Every write
+    needs the bearer token held by the environment variable `token_env` (never the token
+    itself); `serve` refuses to start the API while that variable is unset or empty.
+    `timeout` is how long a command waits for the service's answer.
+    """
+
+    enabled: bool = False
+    host: str = attrs.field(
+        default="127.0.0.1",
+        validator=_text(_HOST, "must be a host name or IP address", max_length=253),
+    )
+    port: int = attrs.field(default=8765, validator=_integer(1, 65535))
+    token_env: str = attrs.field(
+        default="ORDERGATE_API_TOKEN",
+        validator=_text(_VARIABLE, "must be an environment variable name (letters, digits, _)"),
+    )
+    allow_remote: bool = False
+    timeout: float = _duration(10.0, MAX_TIMEOUT_SECONDS)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.allow_remote and not is_loopback(self.host):
+            raise InvalidValue(
+                "host",
+                self.host,
+                "must be a loopback address (127.0.0.1, ::1 or localhost); set "
+                "service.allow_remote = true to serve the API on another interface",
+            )
+
+
 @attrs.frozen
 class InstrumentRiskSettings:
     """`[risk.overrides.<instrument>]`: per-instrument limits; unset ones use `[risk]`'s."""
@@ -579,6 +626,7 @@ class Settings:
     risk: RiskSettings = attrs.field(factory=RiskSettings)
     strategy_c: StrategyCSettings = attrs.field(factory=StrategyCSettings)
     session: SessionSettings = attrs.field(factory=SessionSettings)
+    service: ServiceSettings = attrs.field(factory=ServiceSettings)
     secrets: Secrets = attrs.field(factory=Secrets, repr=False, metadata={"from_file": False})
 
     def __attrs_post_init__(self) -> None:

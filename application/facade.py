@@ -28,6 +28,7 @@ from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.publishing import BufferedPublisher, PublisherHealth
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
+from ordergate.application.status import BreakerStatus, GateStatus
 from ordergate.application.trading_state import TradingStateKeeper
 from ordergate.domain.account import BrokerPosition, OrderView
 from ordergate.domain.audit import AuditEntry, AuditHead, AuditRecord, VerifyResult
@@ -497,6 +498,31 @@ class OrderGate:
     def kill_switch_engaged(self) -> bool:
         """True while the kill switch holds trading HALTED (until an explicit `resume`)."""
         return self.__trading.kill_switch
+
+    def status(self) -> GateStatus:
+        """The trading state, kill switch, breakers, broker link and counts, as they stand now
+        (read-only; what the control API's `GET /status` shows)."""
+        desk, trading = self._desk, self._desk.trading
+        breakers = tuple(
+            BreakerStatus(b.name, b.state, b.opened_at, b.reason)
+            for b in desk.breakers.breakers.values()
+        )
+        return GateStatus(
+            mode=self.options.mode.value,
+            operator_id=self.options.operator_id,
+            trading_state=trading.state,
+            trading_reason=trading.reason,
+            trading_changed_at=trading.changed_at,
+            kill_switch=trading.kill_switch,
+            breakers=breakers,
+            broker_connected=self.__ports.broker.is_connected(),
+            link_lost=self._processor.connectivity.link_lost,
+            started_at=self.started_at,
+            now=self.__ports.clock.now(),
+            open_positions=sum(1 for _ in self.portfolio.open_positions()),
+            working_orders=sum(1 for _ in self.portfolio.working_orders()),
+            orders_tracked=len(self.portfolio.orders),
+        )
 
     async def halt(self, reason: str) -> None:
         """HALTED: nothing passes except Strategy C closures and flattens. Persisted through

@@ -102,6 +102,7 @@ def cli_settings(
     audit_path: Path | None = None,
     mode: str | None = None,
     client_id: int | None = CLIENT_ID_CLI,
+    service_enabled: bool | None = None,
 ) -> Settings:
     """Settings for a command that connects to the broker: as IB client `client_id` (3, the
     CLI, by default; None keeps `broker.client_id` of the configuration)."""
@@ -115,6 +116,8 @@ def cli_settings(
         overrides["audit.path"] = str(audit_path)
     if mode is not None:
         overrides["mode"] = mode
+    if service_enabled is not None:
+        overrides["service.enabled"] = service_enabled
     settings = load_settings(config, profile=profile, overrides=overrides)
     check_can_start(settings)  # what the selected adapters need here: exit 2, not a traceback
     check_arming(settings, dict(os.environ))

@@ -7,16 +7,22 @@ service stops on SIGINT/SIGTERM, after `--max-signals` deliveries, or after `--i
 without one (with a file, after its last line unless a limit says otherwise). It polls the
 trading control (`ordergate halt` / `resume` / `kill`; the gate also applies it when it starts)
 and runs Strategy C every `--monitor-interval`.
+
+With `[service] enabled = true` (or `--api`) it also serves the control API on
+`service.host:service.port` in the same event loop (`ordergate.adapters.http`, docs/operations.md):
+its bearer token comes from the variable `service.token_env` names, and serve refuses to start
+(exit 2) while that variable is unset.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -85,6 +91,13 @@ def serve(
     monitor_interval: Annotated[
         float, typer.Option("--monitor-interval", min=0.001, help="Seconds between Strategy C.")
     ] = 60.0,
+    api: Annotated[
+        bool | None,
+        typer.Option(
+            "--api/--no-api",
+            help="Serve the control API on service.host:service.port (default: service.enabled).",
+        ),
+    ] = None,
 ) -> None:
     """Consume signals: each one through the risk gate, audited, acknowledged after processing."""
     with exit_on_errors():
@@ -95,7 +108,9 @@ def serve(
             audit_path=audit_path,
             mode=mode,
             client_id=None,  # the service trades: broker.client_id as configured (1)
+            service_enabled=api,
         )
+        token = _api_token(settings)
         lines = _read_lines(settings, signals_file)
         if lines is not None and max_signals is None and idle_exit is None:
             # A file is finite: stop after its last line (at once when it has none).
@@ -104,7 +119,7 @@ def serve(
             max_signals=max_signals, idle_exit=idle_exit, monitor_interval=monitor_interval
         )
         started = time.perf_counter()
-        summary, verified = asyncio.run(_serve(settings, options, lines, control_file))
+        summary, verified = asyncio.run(_serve(settings, options, lines, control_file, token))
     _print_summary(settings, summary, time.perf_counter() - started, verified)
     if not verified:
         raise fail("the audit log did not verify after the service stopped", ExitCode.FAILURE)
@@ -154,6 +169,7 @@ async def _serve(
     options: ServiceOptions,
     lines: list[str] | None,
     control_file: Path | None,
+    token: str | None = None,
 ) -> tuple[ServiceSummary, bool]:
     source = _source(settings, lines)
     control = trading_control_for(settings, control_file)
@@ -167,14 +183,43 @@ async def _serve(
             f"{settings.broker.kind.value}; control: {control}; Ctrl-C stops",
             markup=False,
         )
-        with _stop_on_signals(stop):
-            summary = await service.run(stop)
+        async with _control_api(settings, gate, token):
+            with _stop_on_signals(stop):
+                summary = await service.run(stop)
         return summary, (await gate.verify_audit()).ok
 
     try:
         return await with_gate(settings, act, control)
     finally:
         await source.close()
+
+
+def _api_token(settings: Settings) -> str | None:
+    """The control API's token when the API is enabled (checked before anything starts)."""
+    if not settings.service.enabled:
+        return None
+    from ordergate.adapters.http.service import api_token  # noqa: PLC0415  (the service extra)
+
+    return api_token(settings, os.environ)
+
+
+@contextlib.asynccontextmanager
+async def _control_api(
+    settings: Settings, gate: OrderGate, token: str | None
+) -> AsyncIterator[None]:
+    """The control API of `gate` while the service runs (nothing when it is not enabled)."""
+    if token is None:
+        yield
+        return
+    from ordergate.adapters.http.service import control_api  # noqa: PLC0415
+
+    async with control_api(settings, gate, token) as server:
+        err_console().print(
+            f"control API on {server.url} (writes need the token in "
+            f"{settings.service.token_env}; OpenAPI at {server.url}/openapi.json)",
+            markup=False,
+        )
+        yield
 
 
 @contextlib.contextmanager
