@@ -53,7 +53,7 @@ from ordergate.adapters.http.schemas import (
 )
 from ordergate.application.facade import OrderGate
 from ordergate.application.flatten import FlattenReport
-from ordergate.application.results import OrderResult
+from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.account import OrderView
 from ordergate.domain.audit import AuditEntry
 from ordergate.domain.errors import BrokerError, InvalidValue, OrdergateError, UnknownOrder
@@ -426,6 +426,9 @@ def build_control_app(
             outcome, message, extra = "failed", "", {}
             try:
                 outcome, message, extra = await act(told)
+            except _ApiError as exc:
+                outcome, message = "refused", exc.message
+                raise
             except KillSwitchEngaged as exc:
                 outcome, message = "refused", str(exc)
                 raise _ApiError(409, "conflict", message) from None
@@ -516,10 +519,28 @@ def build_control_app(
         ],
     ) -> CancelOut:
         async def act(reason: str) -> tuple[str, str, dict[str, Any]]:
-            result = await gate.cancel(ClientOrderId(client_order_id))
-            outcome = "ok" if result.reason != "already final" else "refused"
-            if result.status.value == "REJECTED":
-                outcome = "failed"
+            cid = ClientOrderId(client_order_id)
+            known = cid in gate.portfolio.orders
+            result = await gate.cancel(cid)
+            if result.status is OrderResultStatus.REJECTED:
+                if not known:  # neither this session nor the broker has it
+                    raise _ApiError(
+                        404,
+                        "not_found",
+                        f"client_order_id: no working order {client_order_id!r} here or at the "
+                        f"broker ({result.reason})",
+                        "client_order_id",
+                    )
+                raise _ApiError(
+                    409,
+                    "refused",
+                    f"the broker refused to cancel {client_order_id}: {result.reason}",
+                    "client_order_id",
+                )
+            outcome = {
+                OrderResultStatus.FAILED: "failed",
+                OrderResultStatus.TIMEOUT: "timeout",
+            }.get(result.status, "refused" if result.reason == "already final" else "ok")
             return outcome, result.reason, {"result": _result(result)}
 
         answer = await write(request, "cancel", body, act, client_order_id=client_order_id)
