@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "ordergate.toml"
 SEED = 20_261_207
 CASES = 520
-IN_SUBPROCESS = 4
+IN_SUBPROCESS = 3
 
 
 # --- a small TOML writer for the example's shapes ------------------------------------------------
