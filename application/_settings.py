@@ -38,12 +38,14 @@ __all__ = [
     "CLIENT_ID_DIAGNOSTIC",
     "CLIENT_ID_TRADING",
     "MAX_AMOUNT",
+    "AlertsSettings",
     "AuditKind",
     "AuditSettings",
     "BreakersSettings",
     "BrokerKind",
     "BrokerSettings",
     "InstrumentRiskSettings",
+    "LoggingSettings",
     "MarketDataKind",
     "MarketDataSettings",
     "Mode",
@@ -352,6 +354,70 @@ class PublisherSettings:
     stream_maxlen: int = _count(100_000, low=1, high=1_000_000_000)
 
 
+_ALERT_RULE_NAMES = (
+    "breaker_tripped",
+    "trading_state",
+    "broker_rejection",
+    "reconnects",
+    "audit_failure",
+    "publisher_outage",
+    "divergence",
+    "data_staleness",
+)
+
+
+def _alert_rules(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    unknown = [v for v in value if v not in _ALERT_RULE_NAMES]
+    if unknown:
+        raise InvalidValue(
+            attribute.name, unknown, f"must name alert rules ({', '.join(_ALERT_RULE_NAMES)})"
+        )
+
+
+def _webhook(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise InvalidValue(attribute.name, value, "must be an http:// or https:// URL (or unset)")
+    if has_inline_password(value):
+        raise InvalidValue(attribute.name, "***", "must not carry a password")
+
+
+def _one_of(choices: tuple[str, ...]) -> _Validator:
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise InvalidValue(attribute.name, value, f"must be one of {', '.join(choices)}")
+
+    return validate
+
+
+@attrs.frozen
+class AlertsSettings:
+    """`[alerts]`: where alerts are POSTed (`webhook_url`; unset: no alerts), which `rules`
+    fire (default: all), `reconnects` within `reconnect_window` seconds for the reconnect
+    rule, and the webhook's bounded `queue`, `retries`, `backoff` and `timeout` (seconds)."""
+
+    webhook_url: str | None = attrs.field(default=None, validator=_webhook)
+    rules: tuple[str, ...] = attrs.field(default=_ALERT_RULE_NAMES, validator=_alert_rules)
+    reconnects: int = _count(3, low=1, high=1000)
+    reconnect_window: float = _duration(300.0)
+    queue: int = _count(1000, low=1, high=1_000_000)
+    retries: int = _count(3, low=0, high=100)
+    backoff: float = _duration(0.5)
+    timeout: float = _duration(2.0, maximum=300.0)
+
+
+@attrs.frozen
+class LoggingSettings:
+    """`[logging]`: the level (DEBUG, INFO, WARNING, ERROR) and format (text, json) every
+    command logs with, unless `--log-level` / `--log-format` (or their variables) say."""
+
+    level: str = attrs.field(
+        default="WARNING", validator=_one_of(("DEBUG", "INFO", "WARNING", "ERROR"))
+    )
+    format: str = attrs.field(default="text", validator=_one_of(("text", "json")))
+
+
 @attrs.frozen
 class SignalsSettings:
     """`[signals]`: where `ordergate serve` reads signals (a Redis stream and consumer group)."""
@@ -627,6 +693,8 @@ class Settings:
     strategy_c: StrategyCSettings = attrs.field(factory=StrategyCSettings)
     session: SessionSettings = attrs.field(factory=SessionSettings)
     service: ServiceSettings = attrs.field(factory=ServiceSettings)
+    alerts: AlertsSettings = attrs.field(factory=AlertsSettings)
+    logging: LoggingSettings = attrs.field(factory=LoggingSettings)
     secrets: Secrets = attrs.field(factory=Secrets, repr=False, metadata={"from_file": False})
 
     def __attrs_post_init__(self) -> None:

@@ -39,10 +39,12 @@ from ordergate.adapters.ibkr.config import IbkrConfig
 from ordergate.adapters.ibkr.health import TradingMode
 from ordergate.adapters.ibkr.replay import GatewayReplayPacer
 from ordergate.adapters.observability.metrics import PrometheusMetrics
+from ordergate.adapters.observability.webhook import WebhookAlertSink
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
+from ordergate.application.alerts import AlertRules
 from ordergate.application.config import AuditKind, Settings, SignalsKind
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import ExecutionMode
@@ -290,6 +292,11 @@ def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
             else timedelta(minutes=1)
         ),
         calendar=xnys_calendar(),
+        alerts=AlertRules(
+            enabled=frozenset(settings.alerts.rules),
+            reconnects=settings.alerts.reconnects,
+            reconnect_window=timedelta(seconds=settings.alerts.reconnect_window),
+        ),
     )
 
 
@@ -344,6 +351,7 @@ async def build_application(
             publisher=await container.publisher(),
             control=channel,
             metrics=metrics,
+            alerts=_alert_sink(settings),
         )
     except BaseException:
         await channel.close()
@@ -352,6 +360,20 @@ async def build_application(
     gate = OrderGate(ports, gate_options(settings, replay=replay))
     metrics.watch(gate)
     return Application(settings, container, gate, channel, metrics)
+
+
+def _alert_sink(settings: Settings) -> WebhookAlertSink | None:
+    """The webhook `[alerts]` names (None: no alerts)."""
+    alerts = settings.alerts
+    if alerts.webhook_url is None:
+        return None
+    return WebhookAlertSink(
+        alerts.webhook_url,
+        queue=alerts.queue,
+        retries=alerts.retries,
+        backoff=alerts.backoff,
+        timeout=alerts.timeout,
+    )
 
 
 async def _shutdown(container: Adapters) -> None:

@@ -17,12 +17,13 @@ from typing import Any
 
 import attrs
 
+from ordergate.application.alerts import AlertMonitor, AlertRules
 from ordergate.application.desk import TradingDesk
 from ordergate.application.events import BrokerEventProcessor, cancel_task
 from ordergate.application.execution import ExecutionGate
 from ordergate.application.flatten import Flattener, FlattenReport
 from ordergate.application.market import MarketSnapshotService
-from ordergate.application.metered import MeteredAuditLog
+from ordergate.application.metered import FanOutMetrics, MeteredAuditLog
 from ordergate.application.monitor import MonitorReport, StrategyCMonitor
 from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.publishing import BufferedPublisher, PublisherHealth
@@ -52,6 +53,7 @@ from ordergate.domain.values import (
     InstrumentId,
     Side,
 )
+from ordergate.ports.alert_sink import AlertSink
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -81,6 +83,9 @@ class Ports:
     metrics: Metrics = NULL_METRICS
     """Where the gate reports what it does (`ports/metrics.py`; default: nowhere). Given one,
     the gate wraps `audit` so that every durable write is reported."""
+    alerts: AlertSink | None = None
+    """Where alerts go (`ports/alert_sink.py`; None: no alerts). The rules are
+    `GateOptions.alerts`; every alert is also audited (`alert.raised`)."""
 
 
 @attrs.frozen
@@ -104,6 +109,7 @@ class GateOptions:
     calendar: TradingCalendar | None = None
     publish_buffer: int = 10_000
     signal_window: SignalWindow = attrs.field(factory=SignalWindow)
+    alerts: AlertRules = attrs.field(factory=AlertRules)
 
 
 @attrs.frozen
@@ -122,9 +128,23 @@ class OrderGate:
     def __init__(self, ports: Ports, options: GateOptions | None = None) -> None:
         options = options or GateOptions()
         self.options = options
-        self.metrics = ports.metrics
-        if ports.metrics is not NULL_METRICS:
-            ports = attrs.evolve(ports, audit=MeteredAuditLog(ports.audit, ports.metrics))
+        metrics = ports.metrics
+        self.alerts: AlertMonitor | None = None
+        """The alert rules at work (None without an alert sink)."""
+        if ports.alerts is not None:
+            self.alerts = AlertMonitor(
+                options.alerts, ports.alerts, ports.clock, operator_id=options.operator_id
+            )
+            metrics = (
+                self.alerts if metrics is NULL_METRICS else FanOutMetrics(metrics, self.alerts)
+            )
+        self.metrics: Metrics = metrics
+        if metrics is not NULL_METRICS:
+            ports = attrs.evolve(
+                ports, audit=MeteredAuditLog(ports.audit, metrics), metrics=metrics
+            )
+        if self.alerts is not None:
+            self.alerts.audit = ports.audit
         self.__ports = ports
         self.portfolio = Portfolio(options.starting_cash)
         self._desk = TradingDesk(
@@ -256,6 +276,8 @@ class OrderGate:
         await self._publisher.close()
         if ports.control is not None:
             await ports.control.close()
+        if self.alerts is not None:
+            await self.alerts.close()
         await ports.audit.close()
 
     def begin_day(self) -> None:

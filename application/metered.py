@@ -7,6 +7,7 @@ the failure (`Metrics.audit_failed`) and raises on. Reads, verification and purg
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from time import perf_counter
@@ -17,7 +18,32 @@ from ordergate.domain.values import CorrelationId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.metrics import Metrics
 
-__all__ = ["MeteredAuditLog"]
+__all__ = ["FanOutMetrics", "MeteredAuditLog"]
+
+_log = logging.getLogger("ordergate.metrics")
+
+
+class FanOutMetrics:
+    """Tells every one of `targets` (a metrics backend, the alert rules...)."""
+
+    def __init__(self, *targets: Metrics) -> None:
+        self.targets = targets
+
+    def audit_appended(self, records: Sequence[AuditRecord], seconds: float) -> None:
+        for target in self.targets:
+            target.audit_appended(records, seconds)
+
+    def audit_failed(self, error: str) -> None:
+        for target in self.targets:
+            target.audit_failed(error)
+
+    def signal_handled(self, outcome: str, seconds: float) -> None:
+        for target in self.targets:
+            target.signal_handled(outcome, seconds)
+
+    def event_lag(self, seconds: float) -> None:
+        for target in self.targets:
+            target.event_lag(seconds)
 
 
 class MeteredAuditLog:
@@ -32,9 +58,9 @@ class MeteredAuditLog:
         try:
             entry = await self.inner.append(record)
         except Exception as exc:
-            self._metrics.audit_failed(f"{type(exc).__name__}: {exc}")
+            self._tell_failure(exc)
             raise
-        self._metrics.audit_appended((record,), perf_counter() - started)
+        self._tell((record,), perf_counter() - started)
         return entry
 
     async def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
@@ -42,10 +68,24 @@ class MeteredAuditLog:
         try:
             entries = await self.inner.append_many(records)
         except Exception as exc:
-            self._metrics.audit_failed(f"{type(exc).__name__}: {exc}")
+            self._tell_failure(exc)
             raise
-        self._metrics.audit_appended(records, perf_counter() - started)
+        self._tell(records, perf_counter() - started)
         return entries
+
+    def _tell(self, records: Sequence[AuditRecord], seconds: float) -> None:
+        # The write is durable: whatever the observer does, the caller goes on as if it had
+        # not been watched (a fault of the metrics or the alert rules is logged, never raised).
+        try:
+            self._metrics.audit_appended(records, seconds)
+        except Exception:
+            _log.exception("metrics: audit_appended failed")
+
+    def _tell_failure(self, exc: Exception) -> None:
+        try:
+            self._metrics.audit_failed(f"{type(exc).__name__}: {exc}")
+        except Exception:
+            _log.exception("metrics: audit_failed failed")
 
     async def query(
         self,

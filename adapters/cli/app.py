@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +62,10 @@ ProfileOption = Annotated[
 ]
 
 
+_LOGGING: dict[str, str | None] = {"level": None, "format": None}
+"""The logging options the command line gave (None: not given; `[logging]` decides)."""
+
+
 def new_app() -> typer.Typer:
     """A fresh, empty `ordergate` Typer app (commands are added by `register(app)` calls)."""
     app = typer.Typer(
@@ -77,26 +81,29 @@ def new_app() -> typer.Typer:
     @app.callback()
     def _root(
         log_level: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--log-level",
                 envvar="ORDERGATE_LOG_LEVEL",
                 help="DEBUG, INFO (a line per signal, order change and state change), "
-                "WARNING or ERROR.",
+                "WARNING or ERROR. Default: [logging] level, or WARNING.",
             ),
-        ] = "WARNING",
+        ] = None,
         log_format: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--log-format",
                 envvar="ORDERGATE_LOG_FORMAT",
-                help="text, or json (one object per line).",
+                help="text, or json (one object per line). Default: [logging] format, or text.",
             ),
-        ] = "text",
+        ] = None,
     ) -> None:
         """Order execution behind a mandatory pre-trade risk gate (see docs/cli.md)."""
+        _LOGGING.update(level=log_level, format=log_format)
         try:
-            configure_logging(log_level, log_format, secrets=Secrets.from_env(os.environ))
+            configure_logging(
+                log_level or "WARNING", log_format or "text", secrets=Secrets.from_env(os.environ)
+            )
         except ValueError as error:
             raise fail(str(error), ExitCode.BAD_CONFIG) from None
 
@@ -135,6 +142,15 @@ def exit_on_errors() -> Iterator[None]:
         raise fail(str(error), ExitCode.FAILURE, environment_secrets()) from None
 
 
-def load(config: Path | None, profile: str | None) -> Settings:
-    """Settings for a command (errors are `ConfigError`, exit code 2 under `exit_on_errors`)."""
-    return load_settings(config, profile=profile)
+def load(
+    config: Path | None, profile: str | None, overrides: Mapping[str, object] | None = None
+) -> Settings:
+    """Settings for a command (errors are `ConfigError`, exit code 2 under `exit_on_errors`).
+    Logging then follows `[logging]` wherever `--log-level` / `--log-format` did not say."""
+    settings = load_settings(config, profile=profile, overrides=overrides)
+    configure_logging(
+        _LOGGING["level"] or settings.logging.level,
+        _LOGGING["format"] or settings.logging.format,
+        secrets=settings.secrets,
+    )
+    return settings

@@ -20,13 +20,13 @@ from ordergate.adapters.cli.app import (
     fail,
     out_console,
 )
+from ordergate.adapters.cli.app import load as load_app_settings
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.gateway_sim import DEFAULT_PORT, run_gateway
 from ordergate.adapters.gateway_sim.engine import GatewayEngine
 from ordergate.adapters.gateway_sim.server import GatewayServer
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
 from ordergate.application.bootstrap import SIM_ACCOUNT, sim_session
-from ordergate.application.config import load_settings
 
 __all__ = ["gateway_sim", "register"]
 
@@ -102,7 +102,7 @@ def gateway_sim(
         settings = None
         if config is not None or replay:
             overrides: dict[str, object] = {} if bars is None else {"session.bars": bars}
-            settings = load_settings(config, profile=profile, overrides=overrides)
+            settings = load_app_settings(config, profile, overrides)
         configured = None if settings is None else settings.account_id
         accounts = tuple(account or ([configured] if configured else []))
         if replay and settings is not None:

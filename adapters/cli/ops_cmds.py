@@ -32,11 +32,12 @@ from ordergate.adapters.cli.app import (
     fail,
     out_console,
 )
+from ordergate.adapters.cli.app import load as load_app_settings
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application, trading_control
-from ordergate.application.config import CLIENT_ID_CLI, Settings, load_settings
+from ordergate.application.config import CLIENT_ID_CLI, Settings
 from ordergate.application.facade import KillReport, OrderGate
 from ordergate.application.flatten import FlattenReport
 from ordergate.application.reconcile import ReconciliationReport
@@ -118,7 +119,7 @@ def cli_settings(
         overrides["mode"] = mode
     if service_enabled is not None:
         overrides["service.enabled"] = service_enabled
-    settings = load_settings(config, profile=profile, overrides=overrides)
+    settings = load_app_settings(config, profile, overrides)
     check_can_start(settings)  # what the selected adapters need here: exit 2, not a traceback
     check_arming(settings, dict(os.environ))
     return settings
@@ -296,7 +297,7 @@ def _request(  # noqa: PLR0917  (one private helper for the two commands' option
 
     with exit_on_errors():
         overrides = {} if audit_path is None else {"audit.path": str(audit_path)}
-        settings = load_settings(config, profile=profile, overrides=overrides)
+        settings = load_app_settings(config, profile, overrides)
         where = asyncio.run(write())
     out_console().print(f"requested {state.value} through {where}", markup=False)
     err_console().print(

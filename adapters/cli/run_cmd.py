@@ -33,12 +33,13 @@ from ordergate.adapters.cli.app import (
     fail,
     out_console,
 )
+from ordergate.adapters.cli.app import load as load_app_settings
 from ordergate.adapters.cli.exit_codes import ExitCode
 from ordergate.adapters.cli.ops_cmds import ControlFileOption, trading_control_for
 from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application
-from ordergate.application.config import Settings, load_settings
+from ordergate.application.config import Settings
 from ordergate.application.session import SessionRunner, SessionSummary
 
 __all__ = ["register", "run"]
@@ -80,7 +81,7 @@ def run(
     if bars is not None:
         overrides["session.bars"] = bars
     with exit_on_errors():
-        settings = load_settings(config, profile=profile, overrides=overrides)
+        settings = load_app_settings(config, profile, overrides)
         check_can_start(settings)
         check_arming(settings, dict(os.environ))
     if settings.broker.kind.value not in {"sim", "ibkr"}:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from ordergate.domain.audit import AuditRecord
 from ordergate.domain.events import ConnectionState
@@ -85,7 +84,7 @@ class _Histogram:
         running = 0
         for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
             running += count
-            buckets.append((floatToGoString(bound), float(running)))
+            buckets.append(("+Inf" if bound == math.inf else repr(bound), float(running)))
         return HistogramMetricFamily(self.name, self.help, buckets=buckets, sum_value=self.sum)
 
 

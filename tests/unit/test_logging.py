@@ -9,11 +9,12 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from ordergate.adapters.cli.logs import configure_logging
+from ordergate.adapters.cli.logs import JsonFormatter, configure_logging
 from ordergate.adapters.cli.main import build_app
 from ordergate.application.config import Secrets
 from tests.unit._signal_rig import Rig, signal
@@ -84,3 +85,23 @@ def test_cli_refuses_an_unknown_log_format_by_name() -> None:
     assert "--log-format" in result.output
     assert "'xml'" in result.output
     logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_the_config_file_sets_logging_unless_the_command_line_says(tmp_path: Path) -> None:
+    config = tmp_path / "ordergate.toml"
+    config.write_text('[logging]\nlevel = "INFO"\nformat = "json"\n')
+    root = logging.getLogger()
+    try:
+        result = CliRunner().invoke(build_app(), ["check-config", "--config", str(config)])
+        assert 0 == result.exit_code, result.output
+        assert logging.INFO == root.level
+        (handler,) = [h for h in root.handlers if h.get_name() == "ordergate"]
+        assert isinstance(handler.formatter, JsonFormatter)
+        args = ["--log-level", "ERROR", "check-config", "--config", str(config)]
+        result = CliRunner().invoke(build_app(), args)
+        assert 0 == result.exit_code, result.output
+        assert logging.ERROR == root.level
+    finally:
+        for h in [h for h in root.handlers if h.get_name() == "ordergate"]:
+            root.removeHandler(h)
+        root.setLevel(logging.WARNING)
