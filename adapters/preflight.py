@@ -26,7 +26,7 @@ from ordergate.adapters.sim.bars import (
 )
 from ordergate.application.config import ConfigError, ConfigProblem, Settings
 
-__all__ = ["check_can_start", "problems_starting"]
+__all__ = ["check_can_start", "check_session_data", "problems_starting"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 # Adapter module of each optional extra, and the distribution's name for it.
@@ -39,6 +39,14 @@ _EXTRAS = {
 def check_can_start(settings: Settings) -> None:
     """Raise `ConfigError` listing every problem of `problems_starting(settings)`."""
     problems = problems_starting(settings)
+    if problems:
+        raise ConfigError(problems)
+
+
+def check_session_data(settings: Settings) -> None:
+    """Raise `ConfigError` unless the simulator has bars for every session symbol (what
+    `ordergate gateway-sim --replay` replays, whatever broker the settings select)."""
+    problems = _session_data(settings)
     if problems:
         raise ConfigError(problems)
 

@@ -26,6 +26,7 @@ from ordergate.adapters.gateway_sim import DEFAULT_PORT, run_gateway
 from ordergate.adapters.gateway_sim.engine import GatewayEngine
 from ordergate.adapters.gateway_sim.server import GatewayServer
 from ordergate.adapters.gateway_sim.sim_engine import SimGatewayEngine
+from ordergate.adapters.preflight import check_session_data
 from ordergate.application.bootstrap import SIM_ACCOUNT, sim_session
 
 __all__ = ["gateway_sim", "register"]
@@ -106,6 +107,7 @@ def gateway_sim(
         configured = None if settings is None else settings.account_id
         accounts = tuple(account or ([configured] if configured else []))
         if replay and settings is not None:
+            check_session_data(settings)  # a symbol without bars is bad config: exit 2
             logged_in = accounts[0] if accounts else SIM_ACCOUNT
             engine = SimGatewayEngine(sim_session(settings, account_id=logged_in))
     if port is None:

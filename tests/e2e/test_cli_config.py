@@ -338,6 +338,24 @@ def test_run_with_a_duration_of_1e300_exits_2(tmp_path: Path) -> None:
     assert_config_error(result, "risk.submit_rate_window_seconds", "1e+300")
 
 
+def test_a_replaying_gateway_emulator_with_an_unknown_symbol_exits_2(tmp_path: Path) -> None:
+    file = write(tmp_path, '[session]\nsymbols = ["ZZZZ"]\n')
+
+    result = run_cli("gateway-sim", "--replay", "--port", "0", "-c", str(file))
+
+    assert_config_error(result, "session.symbols", "ZZZZ")
+
+
+def test_a_replaying_gateway_emulator_with_a_malformed_bars_csv_exits_2(tmp_path: Path) -> None:
+    bars = tmp_path / "bars.csv"
+    bars.write_text("a,b\n1,2\n")
+    file = write(tmp_path, f'[session]\nsymbols = ["AAPL"]\nbars_file = "{bars}"\n')
+
+    result = run_cli("gateway-sim", "--replay", "--port", "0", "-c", str(file))
+
+    assert_config_error(result, "session.bars_file", f"{bars}, line 1")
+
+
 # --- valid means `run` can start ----------------------------------------------------------------
 
 
