@@ -13,12 +13,14 @@ the risk gate. The handle owns every resource and closes them on exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
@@ -33,11 +35,6 @@ from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
-from ordergate.adapters.gateway_sim.control import ReplayControlClient
-from ordergate.adapters.ibkr import IbkrBroker, IbkrMarketData
-from ordergate.adapters.ibkr.config import IbkrConfig
-from ordergate.adapters.ibkr.health import TradingMode
-from ordergate.adapters.ibkr.replay import GatewayReplayPacer
 from ordergate.adapters.observability.metrics import PrometheusMetrics
 from ordergate.adapters.observability.webhook import WebhookAlertSink
 from ordergate.adapters.serialization import hmac_key_from_env
@@ -45,7 +42,7 @@ from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
 from ordergate.application.alerts import AlertRules
-from ordergate.application.config import AuditKind, Settings, SignalsKind
+from ordergate.application.config import AuditKind, Settings, SignalsKind, load_settings
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import ExecutionMode
 from ordergate.application.session import (
@@ -60,7 +57,21 @@ from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.trading_control import TradingControl
 
-__all__ = ["SIM_ACCOUNT", "Application", "build_application", "sim_session", "trading_control"]
+if TYPE_CHECKING:
+    # The IBKR adapter (and ib_async under it) and the emulator's control client are imported
+    # only when the ibkr broker is selected: a sim-only application never loads them.
+    from ordergate.adapters.gateway_sim.control import ReplayControlClient
+    from ordergate.adapters.ibkr import IbkrBroker, IbkrMarketData
+    from ordergate.adapters.ibkr.replay import GatewayReplayPacer
+
+__all__ = [
+    "SIM_ACCOUNT",
+    "Application",
+    "build_application",
+    "open_gate",
+    "sim_session",
+    "trading_control",
+]
 
 
 async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
@@ -153,6 +164,10 @@ def _fake_clock() -> FakeClock:
 
 
 def _ibkr_broker(settings: Settings, known_execution_ids: frozenset[str]) -> IbkrBroker:
+    from ordergate.adapters.ibkr import IbkrBroker  # noqa: PLC0415  (ib_async: only when selected)
+    from ordergate.adapters.ibkr.config import IbkrConfig  # noqa: PLC0415
+    from ordergate.adapters.ibkr.health import TradingMode  # noqa: PLC0415
+
     broker = settings.broker
     expected = {"paper": TradingMode.PAPER, "live": TradingMode.LIVE}.get(settings.mode.value)
     config = IbkrConfig(
@@ -184,7 +199,15 @@ async def known_execution_ids(audit: AuditLog) -> frozenset[str]:
     return frozenset(ids)
 
 
+def _ibkr_market_data(broker: IbkrBroker) -> IbkrMarketData:
+    from ordergate.adapters.ibkr import IbkrMarketData  # noqa: PLC0415
+
+    return IbkrMarketData.from_broker(broker)
+
+
 async def _replay_control(settings: Settings) -> AsyncIterator[ReplayControlClient]:
+    from ordergate.adapters.gateway_sim.control import ReplayControlClient  # noqa: PLC0415
+
     broker = settings.broker
     control = await ReplayControlClient.connect(
         broker.host, broker.port, timeout=broker.request_timeout
@@ -232,7 +255,7 @@ class Adapters(containers.DeclarativeContainer):
     market_data = providers.Selector(
         config.market_data.kind,
         sim=providers.Callable(lambda s: s.market_data, sim),
-        ibkr=providers.Callable(IbkrMarketData.from_broker, ibkr),
+        ibkr=providers.Callable(_ibkr_market_data, ibkr),
         fake=providers.Singleton(
             FakeMarketData, fake_clock, providers.Callable(_fake_instruments, settings)
         ),
@@ -339,6 +362,8 @@ async def build_application(
             known = await known_execution_ids(audit)
             container.known_execution_ids.override(providers.Object(known))
             if replay:
+                from ordergate.adapters.ibkr.replay import GatewayReplayPacer  # noqa: PLC0415
+
                 replay_channel = await container.replay_control.async_()
                 pacer = await GatewayReplayPacer.open(replay_channel, container.ibkr())
                 container.replay_pacer.override(providers.Object(pacer))
@@ -352,6 +377,7 @@ async def build_application(
             control=channel,
             metrics=metrics,
             alerts=_alert_sink(settings),
+            market=container.sim().pacer if settings.broker.kind.value == "sim" else None,
         )
     except BaseException:
         await channel.close()
@@ -374,6 +400,36 @@ def _alert_sink(settings: Settings) -> WebhookAlertSink | None:
         backoff=alerts.backoff,
         timeout=alerts.timeout,
     )
+
+
+@contextlib.asynccontextmanager
+async def open_gate(
+    config: Settings | str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> AsyncIterator[OrderGate]:
+    """`ordergate.open`: the gate for `config` (a `Settings`, the path of a TOML file, or None
+    for `$ORDERGATE_CONFIG` else the defaults) with `profile` applied, running for the `async
+    with` block; every resource it opened is closed on exit.
+
+    What the selected adapters need from this machine (a writable audit file, an extra, the
+    simulator's bars, the audit key variable) is checked first: `ConfigError` naming each key.
+    """
+    # Imported here: the preflight checks are the adapters' (the composition root may use them).
+    from ordergate.adapters.preflight import check_can_start  # noqa: PLC0415
+
+    if isinstance(config, Settings):
+        if profile is not None:
+            raise InvalidValue(
+                "profile", profile, "applies to a config file; pass the path, not Settings"
+            )
+        settings = config
+    else:
+        settings = load_settings(config, profile=profile, environ=environ)
+    check_can_start(settings)
+    async with await build_application(settings, environ) as app:
+        yield app.gate
 
 
 async def _shutdown(container: Adapters) -> None:

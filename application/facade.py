@@ -29,6 +29,7 @@ from ordergate.application.orders import OrderService, SizingPolicy
 from ordergate.application.publishing import BufferedPublisher, PublisherHealth
 from ordergate.application.reconcile import Reconciler, ReconciliationReport
 from ordergate.application.results import ExecutionMode, OrderResult
+from ordergate.application.simulation import Simulation
 from ordergate.application.status import BreakerStatus, GateStatus
 from ordergate.application.trading_state import TradingStateKeeper
 from ordergate.domain.account import BrokerPosition, OrderView
@@ -59,6 +60,7 @@ from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.market_data import MarketData
+from ordergate.ports.market_replay import MarketReplay
 from ordergate.ports.metrics import NULL_METRICS, Metrics
 from ordergate.ports.trading_control import TradingControl
 
@@ -86,6 +88,8 @@ class Ports:
     alerts: AlertSink | None = None
     """Where alerts go (`ports/alert_sink.py`; None: no alerts). The rules are
     `GateOptions.alerts`; every alert is also audited (`alert.raised`)."""
+    market: MarketReplay | None = None
+    """The simulated market, when there is one: `OrderGate.simulation` moves it."""
 
 
 @attrs.frozen
@@ -146,6 +150,7 @@ class OrderGate:
         if self.alerts is not None:
             self.alerts.audit = ports.audit
         self.__ports = ports
+        self.__simulation = None if ports.market is None else Simulation(self, ports.market)
         self.portfolio = Portfolio(options.starting_cash)
         self._desk = TradingDesk(
             self.portfolio, options.limits, options.breakers, options.calendar
@@ -279,6 +284,17 @@ class OrderGate:
         if self.alerts is not None:
             await self.alerts.close()
         await ports.audit.close()
+
+    @property
+    def simulation(self) -> Simulation:
+        """The simulated market's controls (advance by bars or days, run strategies paced):
+        only when the gate runs on a simulated market (`broker.kind = "sim"`); `InvalidValue`
+        otherwise."""
+        if self.__simulation is None:
+            raise InvalidValue(
+                "broker.kind", "(not sim)", "gate.simulation exists on the simulated broker only"
+            )
+        return self.__simulation
 
     def begin_day(self) -> None:
         """Start a new trading session: daily loss and the losing streak count from now."""

@@ -53,7 +53,9 @@ DAILY_BAR = timedelta(hours=6, minutes=30)
 
 
 class ReplayPacer:
-    """One cycle = one trading day: every bar that starts on the next date is replayed."""
+    """One cycle = one trading day: every bar that starts on the next date is replayed. The
+    day can also be replayed a bar at a time (`step_bar`); a cycle then replays what is left.
+    It is the `MarketReplay` behind `OrderGate.simulation`."""
 
     def __init__(self, replay: Replay, bars: Sequence[SimBar]) -> None:
         self._replay = replay
@@ -62,35 +64,67 @@ class ReplayPacer:
             for _, group in itertools.groupby(bars, key=lambda b: b.ts.astimezone(NEW_YORK).date())
         ]
         self._next = 0
+        self._bar = 0  # bars of day `_next` already replayed
         self.total_cycles: int | None = len(self._days)
 
     def upcoming_day(self) -> date | None:
-        """The trading date the next cycle replays (None once every day has been replayed)."""
+        """The trading date the next bar belongs to (None once every day has been replayed)."""
         if self._next >= len(self._days):
             return None
         return _day(self._days[self._next][0])
 
+    def upcoming_bar_ts(self) -> datetime | None:
+        """When the next bar interval starts (None once every bar has been replayed)."""
+        if self._next >= len(self._days):
+            return None
+        return self._days[self._next][self._bar].ts
+
+    def days_left(self) -> int:
+        """Trading days not yet fully replayed (a day begun counts)."""
+        return len(self._days) - self._next
+
+    def step_bar(self) -> list[BrokerEvent] | None:
+        """Replay the next bar interval (every symbol's bar that starts at the next bar time)
+        and return the events it caused (None once every bar has been replayed)."""
+        if self._next >= len(self._days):
+            return None
+        day = self._days[self._next]
+        start = day[self._bar].ts
+        events: list[BrokerEvent] = []
+        while self._bar < len(day) and day[self._bar].ts == start:
+            events.extend(self._replay.step(day[self._bar]))
+            self._bar += 1
+        if self._bar >= len(day):
+            self._next += 1
+            self._bar = 0
+        return events
+
     def step_day(
         self, observe: Callable[[list[BrokerEvent]], None] | None = None
     ) -> list[BrokerEvent] | None:
-        """Replay the next day's bars at once and return the events they caused, in order
-        (None once every day has been replayed). `observe`, if given, receives each bar's
+        """Replay the rest of the next day's bars at once and return the events they caused, in
+        order (None once every day has been replayed). `observe`, if given, receives each bar's
         events as that bar is replayed, so a caller can pass them on while the market stands
         where they happened."""
         if self._next >= len(self._days):
             return None
         events: list[BrokerEvent] = []
-        for bar in self._days[self._next]:
+        for bar in self._days[self._next][self._bar :]:
             caused = self._replay.step(bar)
             if caused:
                 events.extend(caused)
                 if observe is not None:
                     observe(caused)
         self._next += 1
+        self._bar = 0
         return events
 
+    async def next_bar(self) -> bool:
+        """Replay the next bar interval; False once every bar has been replayed."""
+        return self.step_bar() is not None
+
     async def next_cycle(self) -> bool:
-        """Replay the next day's bars; False once every day has been replayed."""
+        """Replay the rest of the next day's bars; False once every day has been replayed."""
         return self.step_day() is not None
 
 

@@ -1,7 +1,8 @@
 """The dependency rule is enforced by import-linter contracts, and a violation is caught.
 
 lint-imports needs a plain folder layout (it cannot follow the editable install's import hook),
-so the test assembles `ordergate/<layer>` from the repository's four layer folders in a temporary
+so the test assembles `ordergate/<layer>` from the repository's four layer folders (and
+`ordergate/__init__.py`, the facade) in a temporary
 directory — the same layout a wheel installs — and runs the project's contracts against it.
 """
 
@@ -25,6 +26,8 @@ def assemble(tmp_path: Path) -> Path:
         shutil.copytree(
             ROOT / layer, package / layer, ignore=shutil.ignore_patterns("__pycache__")
         )
+    for name in ("__init__.py", "py.typed"):  # the public facade, as the wheel has it
+        shutil.copy2(ROOT / "ordergate" / name, package / name)
     return tmp_path
 
 

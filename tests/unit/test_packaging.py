@@ -16,7 +16,7 @@ def listed_packages() -> set[str]:
 
 
 def package_folders() -> set[str]:
-    found = set()
+    found = {"ordergate"} if (ROOT / "ordergate" / "__init__.py").exists() else set()
     for layer in LAYERS:
         for init in (ROOT / layer).rglob("__init__.py"):
             relative = init.parent.relative_to(ROOT).parts
@@ -34,10 +34,16 @@ def test_every_listed_package_exists() -> None:
     assert not stale, f"listed in pyproject.toml but no such folder with __init__.py: {stale}"
 
 
-def test_package_dir_maps_the_four_layers_under_the_namespace() -> None:
+def test_package_dir_maps_the_facade_and_the_four_layers_under_it() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     mapping = config["tool"]["setuptools"]["package-dir"]
-    assert mapping == {f"ordergate.{layer}": layer for layer in LAYERS}
+    assert mapping == {"ordergate": "ordergate"} | {f"ordergate.{layer}": layer for layer in LAYERS}
+
+
+def test_the_facade_folder_holds_only_the_public_init_and_its_marker() -> None:
+    """ordergate/ is the one folder besides the layers: the public names, nothing else."""
+    names = {p.name for p in (ROOT / "ordergate").iterdir() if p.name != "__pycache__"}
+    assert names == {"__init__.py", "py.typed"}
 
 
 def _imports(path: Path) -> set[str]:
