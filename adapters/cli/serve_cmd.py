@@ -211,12 +211,15 @@ async def _control_api(
     if token is None:
         yield
         return
+    from ordergate.adapters.http.dashboard import observability_router  # noqa: PLC0415
     from ordergate.adapters.http.service import control_api  # noqa: PLC0415
 
-    async with control_api(settings, gate, token) as server:
+    routers = [observability_router(gate)]
+    async with control_api(settings, gate, token, extra_routers=routers) as server:
         err_console().print(
             f"control API on {server.url} (writes need the token in "
-            f"{settings.service.token_env}; OpenAPI at {server.url}/openapi.json)",
+            f"{settings.service.token_env}; OpenAPI at {server.url}/openapi.json; dashboard "
+            f"at {server.url}/, metrics at {server.url}/metrics)",
             markup=False,
         )
         yield

@@ -17,7 +17,7 @@ import math
 import re
 import time
 from bisect import bisect_left
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,10 @@ from ordergate.ports.metrics import SIGNAL_OUTCOMES
 if TYPE_CHECKING:
     from ordergate.application.facade import OrderGate
 
-__all__ = ["PrometheusMetrics", "rejection_code"]
+__all__ = ["RECENT", "PrometheusMetrics", "prometheus_of", "rejection_code"]
+
+RECENT = 50
+"""How many recent fills and decisions the recorder keeps for the dashboard."""
 
 _CODE = re.compile(r"\[(\d+)\]")
 _LATENCY_BUCKETS = (
@@ -55,6 +58,19 @@ _LATENCY_BUCKETS = (
     10.0,
 )
 _PENDING_ACKS = 10_000  # submitted orders awaiting their broker answer, at most
+_REMEMBERED_KINDS = frozenset({"risk.decision", "broker.fill"})
+
+
+def prometheus_of(metrics: object) -> PrometheusMetrics | None:
+    """The `PrometheusMetrics` a gate reports to (`gate.metrics`, alone or among a fan-out's
+    targets), or None."""
+    if isinstance(metrics, PrometheusMetrics):
+        return metrics
+    for target in getattr(metrics, "targets", ()):
+        found = prometheus_of(target)
+        if found is not None:
+            return found
+    return None
 
 
 def rejection_code(reason: str) -> str:
@@ -129,6 +145,10 @@ class PrometheusMetrics:
             "From a broker event's creation to its recording by the event pump",
             _LATENCY_BUCKETS,
         )
+        self.recent_fills: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        """The last `RECENT` fills, newest last (the dashboard shows them)."""
+        self.recent_decisions: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        """The last `RECENT` risk decisions (approved or not, with the denial codes)."""
         self._pending: OrderedDict[str, float] = OrderedDict()
         self._rejected: OrderedDict[str, None] = OrderedDict()
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
@@ -157,6 +177,39 @@ class PrometheusMetrics:
             handler = handlers.get(record.kind)
             if handler is not None:
                 handler(record.payload)
+                if record.kind in _REMEMBERED_KINDS:
+                    self._remember(record)
+
+    def _remember(self, record: AuditRecord) -> None:
+        p = record.payload
+        if record.kind == "broker.fill":
+            self.recent_fills.append(
+                {
+                    "ts": record.ts.isoformat(),
+                    "client_order_id": p.get("client_order_id"),
+                    "instrument": p.get("instrument"),
+                    "side": p.get("side"),
+                    "quantity": p.get("quantity"),
+                    "price": p.get("price"),
+                }
+            )
+            return
+        request = p.get("request") or {}
+        self.recent_decisions.append(
+            {
+                "ts": record.ts.isoformat(),
+                "client_order_id": request.get("client_order_id"),
+                "instrument": request.get("instrument"),
+                "side": request.get("side"),
+                "quantity": request.get("quantity"),
+                "signal_id": request.get("signal_id"),
+                "approved": bool(p.get("approved")),
+                "denials": [
+                    {"code": d.get("code"), "message": d.get("message")}
+                    for d in p.get("denials", ())
+                ],
+            }
+        )
 
     def audit_failed(self, error: str) -> None:
         self.audit_failures += 1
