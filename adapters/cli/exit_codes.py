@@ -7,6 +7,7 @@
 | 2 | bad configuration or usage (the message names the key and value) |
 | 3 | refused for safety (not armed; mode, port or account mismatch, the gateway's accounts too) |
 | 4 | broker unavailable (cannot connect, timed out) |
+| 5 | no service: the sim or fake account lives inside `ordergate serve`, and none answers |
 
 Never renumber: add new codes at the end. `docs/cli.md` carries the same table.
 """
@@ -31,6 +32,7 @@ class ExitCode(enum.IntEnum):
     BAD_CONFIG = 2
     REFUSED = 3
     BROKER_UNAVAILABLE = 4
+    NO_SERVICE = 5
 
 
 def exit_code_for(error: BaseException) -> ExitCode:

@@ -68,37 +68,17 @@ def audit_kinds(config: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("broker", ["fake", "sim"])
-def test_reconcile_dry_run_shows_the_diff_table_and_records_no_submit(
-    config: Path, broker: str
+@pytest.mark.parametrize("command", [["reconcile", "--dry-run"], ["positions"], ["flatten"]])
+def test_without_a_service_the_sim_and_fake_commands_exit_5_and_record_nothing(
+    config: Path, broker: str, command: list[str]
 ) -> None:
-    result = run_cli("reconcile", "--dry-run", "--broker", broker, "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "reconciliation (dry run: nothing recorded or sent)" in result.stdout
-    assert "clean" in result.stdout
-    kinds = audit_kinds(config)
-    assert "broker.submit" not in kinds
-    assert "reconcile.diff" not in kinds
-
-
-@pytest.mark.parametrize("broker", ["fake", "sim"])
-def test_positions_prints_the_broker_positions(config: Path, broker: str) -> None:
-    result = run_cli("positions", "--broker", broker, "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert f"positions at the broker ({broker})" in result.stdout
-    assert "(none)" in result.stdout
-
-
-def test_positions_json_prints_one_object_per_position(config: Path) -> None:
-    result = run_cli("positions", "--json", "--broker", "fake", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""  # a fresh fake account holds nothing
-
-
-def test_flatten_with_nothing_held_sends_nothing_and_exits_0(config: Path) -> None:
-    result = run_cli("flatten", "--broker", "sim", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "flatten" in result.stdout
-    assert "broker.submit" not in audit_kinds(config)
+    """A one-shot process on the sim or fake broker would see a brand-new, empty market (the
+    account lives inside `serve`): the command says so with exit 5 instead of printing
+    "(none)" (tests/e2e/test_cli_service.py drives them through a running service)."""
+    result = run_cli(*command, "--broker", broker, "--config", str(config))
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "the simulated broker lives inside `ordergate serve`" in result.stderr
+    assert not (config.parent / "audit.db").exists()
 
 
 def test_flatten_in_unarmed_live_mode_is_refused_with_exit_3(config: Path) -> None:
