@@ -19,6 +19,7 @@ import attrs
 __all__ = [
     "API_PREFIX",
     "MAX_FRAME_BYTES",
+    "MAX_GREETING_BYTES",
     "SERVER_MAX_VERSION",
     "SERVER_MIN_VERSION",
     "ClientGreeting",
@@ -42,11 +43,18 @@ SERVER_MAX_VERSION = 178
 SERVER_MIN_VERSION = 170
 """The lowest server version the emulator's message layouts are written for."""
 
-MAX_FRAME_BYTES = 16 * 1024 * 1024
-"""A frame longer than this is treated as a corrupt stream rather than buffered."""
+MAX_FRAME_BYTES = 0xFFFFFF
+"""The longest frame TWS's own API accepts (`MAX_MSG_LEN` of IB's reference clients: 16 MiB less
+one byte); a longer length prefix is a corrupt stream and closes the connection."""
+
+MAX_GREETING_BYTES = 1024
+"""The most bytes a client may send after `API\\0` before its version greeting is complete (a real
+greeting such as `v157..178 +PACEAPI` is under 40)."""
+
+_MAX_VERSION_DIGITS = 6
 
 _LENGTH = struct.Struct(">I")
-_GREETING = re.compile(r"^v(\d+)(?:\.\.(\d+))?(?: (.*))?$", re.DOTALL)
+_GREETING = re.compile(r"^v(\d+)(?:\.\.(\d+))?(?: (.*))?$", re.DOTALL | re.ASCII)
 
 
 class FramingError(ValueError):
@@ -164,7 +172,13 @@ def parse_greeting(fields: Sequence[str]) -> ClientGreeting:
         raise FramingError(f"expected one greeting field like 'v157..178', got {list(fields)!r}")
     match = _GREETING.match(fields[0])
     if match is None:
-        raise FramingError(f"greeting {fields[0]!r} is not of the form 'v<min>..<max>'")
+        raise FramingError(f"greeting {fields[0][:40]!r} is not of the form 'v<min>..<max>'")
+    for digits in (match.group(1), match.group(2) or ""):
+        if len(digits) > _MAX_VERSION_DIGITS:
+            raise FramingError(
+                f"greeting version of {len(digits)} digits exceeds the "
+                f"{_MAX_VERSION_DIGITS}-digit limit (starts {digits[:12]!r})"
+            )
     low = int(match.group(1))
     high = int(match.group(2) or low)
     if high < low:

@@ -27,6 +27,7 @@ from ordergate.adapters.gateway_sim.translate import (
     TranslationError,
     bar_size,
     bar_source,
+    check_bar_count,
     contract_query,
     duration,
     end_date_time,
@@ -125,7 +126,9 @@ def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistor
     try:
         end = end_date_time(req.end_date_time, server.engine.now())
         span = duration(req.duration)
-        request = BarRequest(spec.con_id, end, span, bar_size(req.bar_size),
+        size = bar_size(req.bar_size)
+        check_bar_count(span, size)
+        request = BarRequest(spec.con_id, end, span, size,
                              bar_source(req.what_to_show), req.use_rth)
         bars = list(server.engine.bars(request))
     except TranslationError as exc:

@@ -40,10 +40,12 @@ from ordergate.adapters.gateway_sim.faults import (
 )
 from ordergate.adapters.gateway_sim.framing import (
     API_PREFIX,
+    MAX_GREETING_BYTES,
     SERVER_MAX_VERSION,
     SERVER_MIN_VERSION,
     FrameDecoder,
     FramingError,
+    UnsupportedClientVersion,
     encode_frame,
     negotiate_version,
     parse_greeting,
@@ -54,7 +56,19 @@ from ordergate.adapters.gateway_sim.session import ClientSession
 __all__ = ["GatewayServer"]
 
 _log = logging.getLogger(__name__)
-_HANDSHAKE_TIMEOUT = 10.0
+
+HANDSHAKE_SECONDS = 10.0
+"""The whole handshake (`API\\0`, the version greeting and startApi) must arrive within this."""
+
+MAX_CONNECTIONS = 32
+"""IB's limit of simultaneous API clients per TWS/Gateway session; beyond it error 502."""
+
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+"""Partial frames buffered across every connection; the connection whose partial frame would
+exceed it is closed (each frame may be up to `MAX_FRAME_BYTES` on its own)."""
+
+_CAP_TEXT = ("Couldn't connect to TWS: the maximum number of API clients ({cap}) is connected; "
+             "disconnect one and retry")
 
 
 def _closed(session: ClientSession) -> bool:
@@ -76,6 +90,9 @@ class GatewayServer:
         max_version: int = SERVER_MAX_VERSION,
         message_rate_limit: int | None = 50,
         announce_farms: bool = True,
+        handshake_seconds: float = HANDSHAKE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+        max_buffered_bytes: int = MAX_BUFFERED_BYTES,
     ) -> None:
         self.engine = engine
         self.host = host
@@ -84,6 +101,11 @@ class GatewayServer:
         self.max_version = max_version
         self.message_rate_limit = message_rate_limit
         self.announce_farms = announce_farms
+        self.handshake_seconds = handshake_seconds
+        self.max_connections = max_connections
+        self.max_buffered_bytes = max_buffered_bytes
+        self._open_sockets = 0
+        self._buffered: dict[int, int] = {}
         self.sessions: dict[int, ClientSession] = {}
         self._requested_port = port
         self._connections: set[ClientSession] = set()
@@ -161,21 +183,37 @@ class GatewayServer:
             task.add_done_callback(self._handler_tasks.discard)
         peer = "{}:{}".format(*writer.get_extra_info("peername")[:2])
         session: ClientSession | None = None
+        self._open_sockets += 1
+        over_cap = self._open_sockets > self.max_connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.handshake_seconds
         try:
-            prefix = await asyncio.wait_for(
-                reader.readexactly(len(API_PREFIX)), _HANDSHAKE_TIMEOUT
-            )
+            async with asyncio.timeout_at(deadline):
+                prefix = await reader.readexactly(len(API_PREFIX))
             if prefix == CONTROL_PREFIX:
-                await self.control.serve(reader, writer)
+                if not over_cap:
+                    await self.control.serve(reader, writer)
                 return
-            version, decoder, leftover = await self._handshake(reader, peer, prefix)
+            async with asyncio.timeout_at(deadline):
+                greeting, decoder, leftover = await self._handshake(reader, peer, prefix)
+            version = self._negotiate_or_refuse(writer, peer, greeting)
+            if version is None:
+                return
             session = ClientSession(writer, version, peer)
-            self._connections.add(session)
             session.send_raw(encode_frame(m.server_hello(version, self.engine.now())))
-            await self._serve(session, reader, decoder, leftover)
+            if over_cap:
+                _log.warning("refusing %s: %s API connections already open", peer,
+                             self.max_connections)
+                session.send(m.error(-1, 502, _CAP_TEXT.format(cap=self.max_connections)))
+                await session.close()
+                return
+            self._connections.add(session)
+            await self._serve(session, reader, decoder, leftover, deadline)
         except (FramingError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
             _log.info("connection from %s ended: %s", peer, exc)
         finally:
+            self._open_sockets -= 1
+            self._buffered.pop(id(session), None)
             if session is not None:
                 self._forget(session)
                 await session.close(abort=not session.is_open)
@@ -186,21 +224,41 @@ class GatewayServer:
 
     async def _handshake(
         self, reader: asyncio.StreamReader, peer: str, prefix: bytes
-    ) -> tuple[int, FrameDecoder, list[list[str]]]:
+    ) -> tuple[list[str], FrameDecoder, list[list[str]]]:
+        """Read the framed version greeting (at most `MAX_GREETING_BYTES`)."""
         if prefix != API_PREFIX:
             raise FramingError(f"{peer} did not start with API\\0 (got {prefix!r})")
         decoder = FrameDecoder()
         messages: list[list[str]] = []
         while not messages:
-            chunk = await asyncio.wait_for(reader.read(65536), _HANDSHAKE_TIMEOUT)
+            chunk = await reader.read(65536)
             if not chunk:
                 raise ConnectionError(f"{peer} closed during the handshake")
             messages = decoder.feed(chunk)
-        greeting = parse_greeting(messages[0])
-        version = negotiate_version(greeting, self.min_version, self.max_version)
+            if not messages and decoder.pending_bytes > MAX_GREETING_BYTES:
+                raise FramingError(
+                    f"{peer} sent {decoder.pending_bytes} bytes without completing its version "
+                    f"greeting (limit {MAX_GREETING_BYTES})"
+                )
+        return messages[0], decoder, messages[1:]
+
+    def _negotiate_or_refuse(
+        self, writer: asyncio.StreamWriter, peer: str, fields: list[str]
+    ) -> int | None:
+        """The version to speak, or None after telling a too-old client why it is refused (a
+        server hello at the emulator's minimum, then error 502 in the layout every version reads:
+        `[4, 2, -1, 502, text]`)."""
+        greeting = parse_greeting(fields)
+        try:
+            version = negotiate_version(greeting, self.min_version, self.max_version)
+        except UnsupportedClientVersion as exc:
+            _log.info("refusing %s: %s", peer, exc)
+            writer.write(encode_frame(m.server_hello(self.min_version, self.engine.now())))
+            writer.write(encode_frame(["4", "2", "-1", "502", str(exc)]))
+            return None
         _log.info("%s speaks %s..%s, using %s", peer, greeting.min_version,
                   greeting.max_version, version)
-        return version, decoder, messages[1:]
+        return version
 
     async def _serve(
         self,
@@ -208,17 +266,36 @@ class GatewayServer:
         reader: asyncio.StreamReader,
         decoder: FrameDecoder,
         pending: list[list[str]],
+        deadline: float,
     ) -> None:
-        for fields in pending:
-            self._dispatch(session, fields)
+        """Answer requests in arrival order, one at a time with a yield between them (so one
+        flooding client cannot hold the loop), reading no more while the client's unread answers
+        exceed the session's bound; startApi must arrive by the handshake `deadline`."""
+        loop = asyncio.get_running_loop()
         while session.is_open:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            for fields in decoder.feed(chunk):
+            for fields in pending:
                 self._dispatch(session, fields)
                 if _closed(session):
                     return
+                await asyncio.sleep(0)
+                await session.wait_for_room()
+            if session.client_id is None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"{session.peer} sent no startApi within the handshake")
+                chunk = await asyncio.wait_for(reader.read(65536), remaining)
+            else:
+                chunk = await reader.read(65536)
+            if not chunk:
+                return
+            pending = decoder.feed(chunk)
+            self._buffered[id(session)] = decoder.pending_bytes
+            buffered = sum(self._buffered.values())
+            if buffered > self.max_buffered_bytes:
+                raise FramingError(
+                    f"{session.peer}'s partial frame brings the bytes buffered across all "
+                    f"connections to {buffered}, over the {self.max_buffered_bytes}-byte limit"
+                )
 
     def _dispatch(self, session: ClientSession, fields: list[str]) -> None:
         handlers.count_message(self, session)

@@ -2,8 +2,11 @@
 subscriptions it holds, and an ordered outgoing queue that can be delayed by a fault.
 
 Writes never block the caller: messages are framed and queued, and one writer task drains the
-queue in order, sleeping until each message is due. This module knows nothing of trading; it must
-never import `ib_async` or call the engine.
+queue in order, sleeping until each message is due. The queue is bounded in bytes: past
+`OUTBOUND_SOFT_BYTES` the server stops reading the client's requests until it has read its
+answers (`wait_for_room`: TCP backpressure on a client that floods without reading); past
+`OUTBOUND_HARD_BYTES` (pushes it never reads) the connection is dropped. This module knows
+nothing of trading; it must never import `ib_async` or call the engine.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ import attrs
 
 from ordergate.adapters.gateway_sim.framing import encode_frame
 
-__all__ = ["ClientSession", "Subscriptions"]
+__all__ = ["OUTBOUND_HARD_BYTES", "OUTBOUND_SOFT_BYTES", "ClientSession", "Subscriptions"]
+
+OUTBOUND_SOFT_BYTES = 1024 * 1024
+"""Queued answers past which the server reads no more requests from that client."""
+
+OUTBOUND_HARD_BYTES = 32 * 1024 * 1024
+"""Queued answers past which the client is taken for gone and its connection dropped."""
 
 _log = logging.getLogger(__name__)
 
@@ -57,6 +66,10 @@ class ClientSession:
         self._flush_waiters: list[asyncio.Future[None]] = []
         self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"gw-{peer}")
         self._closing = False
+        self.queued_bytes = 0
+        """Bytes framed and queued but not yet handed to the socket."""
+        self._room = asyncio.Event()
+        self._room.set()
 
     @property
     def is_open(self) -> bool:
@@ -68,7 +81,23 @@ class ClientSession:
         if self._closing:
             return
         due = asyncio.get_running_loop().time() + delay
-        self._queue.put_nowait((due, encode_frame(message)))
+        frame = encode_frame(message)
+        self.queued_bytes += len(frame)
+        if self.queued_bytes > OUTBOUND_HARD_BYTES:
+            _log.warning("%s (client %s) reads none of its %s queued bytes; dropping it",
+                         self.peer, self.client_id, self.queued_bytes)
+            self._closing = True
+            self._writer.transport.abort()
+            self._task.cancel()
+            return
+        if self.queued_bytes > OUTBOUND_SOFT_BYTES:
+            self._room.clear()
+        self._queue.put_nowait((due, frame))
+
+    async def wait_for_room(self) -> None:
+        """Return once the queued answers are below `OUTBOUND_SOFT_BYTES / 2` (at once if so)."""
+        if not self._room.is_set() and not self._closing:
+            await self._room.wait()
 
     def send_all(self, messages: Iterable[list[str]], delay: float = 0.0) -> None:
         """Queue several messages in order."""
@@ -106,9 +135,13 @@ class ClientSession:
                     continue
                 self._writer.write(frame)
                 await self._writer.drain()
+                self.queued_bytes -= len(frame)
+                if self.queued_bytes <= OUTBOUND_SOFT_BYTES // 2:
+                    self._room.set()
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._room.set()
             for waiter in self._flush_waiters:
                 if not waiter.done():
                     waiter.set_result(None)

@@ -34,6 +34,7 @@ __all__ = [
     "TranslationError",
     "bar_size",
     "bar_source",
+    "check_bar_count",
     "contract_fields",
     "contract_query",
     "duration",
@@ -206,6 +207,35 @@ def bar_size(text: str) -> timedelta:
     if match is None or int(match.group(1)) <= 0:
         raise TranslationError(f"bar size {text!r} is not like '1 min', '5 mins', '1 day'")
     return int(match.group(1)) * _BAR_UNITS[match.group(2)]
+
+
+_LONGEST_SPAN = (
+    # IB's duration step sizes: the smallest bar size allowed for each request duration.
+    (timedelta(seconds=1), timedelta(seconds=1800)),
+    (timedelta(seconds=5), timedelta(seconds=3600)),
+    (timedelta(seconds=10), timedelta(seconds=14400)),
+    (timedelta(seconds=30), timedelta(seconds=28800)),
+    (timedelta(minutes=1), timedelta(days=1)),
+    (timedelta(minutes=2), timedelta(days=2)),
+    (timedelta(minutes=3), timedelta(weeks=1)),
+    (timedelta(minutes=30), timedelta(days=31)),
+)
+
+
+def check_bar_count(span: timedelta, bar: timedelta) -> None:
+    """Refuse a request longer than IB serves for its bar size (IB's step-size table: 1 sec bars
+    for at most 1800 S, 1 min for 1 D, 30 mins for 1 M, ...; daily bars for any span), so no bar
+    of a request too large to serve is ever built. Raises `TranslationError` with IB's text."""
+    if bar >= timedelta(days=1):
+        return
+    longest = max((limit for smallest, limit in _LONGEST_SPAN if smallest <= bar),
+                  default=timedelta(0))
+    if span > longest:
+        raise TranslationError(
+            f"Time length exceed max. ({span.total_seconds():.0f} S of "
+            f"{bar.total_seconds():.0f}-second bars asked; at most "
+            f"{longest.total_seconds():.0f} S for that bar size)"
+        )
 
 
 def bar_source(text: str) -> BarSource:

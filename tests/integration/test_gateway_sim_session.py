@@ -152,10 +152,15 @@ class RawClient:
         await self.writer.wait_closed()
 
 
-async def test_an_old_client_is_refused_cleanly(server: GatewayServer) -> None:
+async def test_an_old_client_is_refused_with_a_readable_reason(server: GatewayServer) -> None:
     raw = await RawClient.connect(server.port, b"v100..150")
     try:
-        assert await within(raw.reader.read()) == b""
+        rest = await within(raw.reader.read())  # everything until the gateway closes
+        hello, refusal = raw.decoder.feed(rest)
+        assert hello[0] == "170"
+        assert refusal[:4] == ["4", "2", "-1", "502"]
+        assert "100..150" in refusal[4]
+        assert "170..178" in refusal[4]
     finally:
         await raw.close()
 
