@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ordergate.adapters.gateway_sim import handlers_market
+from ordergate.adapters.gateway_sim import handlers_market, handlers_reference
 from ordergate.adapters.gateway_sim import messages as m
 from ordergate.adapters.gateway_sim import messages_account as ma
 from ordergate.adapters.gateway_sim import messages_orders as mo
@@ -83,7 +83,8 @@ def handle(server: GatewayServer, session: ClientSession, request: rq.Request) -
     if session.client_id is None:
         server.send(session, m.error(-1, 320, "Error reading request: startApi must come first"))
         return
-    handler = _HANDLERS.get(type(request)) or handlers_market.HANDLERS.get(type(request))
+    handler = (_HANDLERS.get(type(request)) or handlers_market.HANDLERS.get(type(request))
+               or handlers_reference.HANDLERS.get(type(request)))
     if handler is not None:
         handler(server, session, request)
 
@@ -283,8 +284,28 @@ def _simple(server: GatewayServer, session: ClientSession, req: Any) -> None:
     elif isinstance(req, rq.CancelPositions):
         session.subscriptions.positions = False
     elif isinstance(req, rq.Unsupported):
-        server.send(session, m.error(req.req_id, 320, f"Error reading request: message id "
-                                     f"{req.msg_id} is not supported by the gateway emulator"))
+        code, text = OUT_OF_SCOPE.get(req.msg_id, (320, "Error reading request: message id "
+                                                   f"{req.msg_id} is not supported by the "
+                                                   "gateway emulator"))
+        server.send(session, m.error(req.req_id, code, text))
+
+
+_NOT_SUBSCRIBED = (354, "Requested market data is not subscribed.")
+OUT_OF_SCOPE: dict[int, tuple[int, str]] = {
+    10: _NOT_SUBSCRIBED,  # reqMktDepth
+    22: (162, "Historical Market Data Service error message:API scanner subscription is not "
+              "available (the emulator serves no scanner data)"),  # reqScannerSubscription
+    50: (420, "Invalid Real-time Query:No market data permissions"),  # reqRealTimeBars
+    52: (430, "We are sorry, but fundamentals data for the security specified is not "
+              "available."),  # reqFundamentalData
+    54: _NOT_SUBSCRIBED,  # calculateImpliedVolatility
+    55: _NOT_SUBSCRIBED,  # calculateOptionPrice
+    84: (10276, "News feed is not allowed."),  # reqNewsArticle
+    86: (10276, "News feed is not allowed."),  # reqHistoricalNews
+    97: _NOT_SUBSCRIBED,  # reqTickByTickData
+}
+"""Requests the emulator does not serve, answered with IB's own refusal for that request (an
+account without the subscription or permission); any other unknown request gets 320."""
 
 
 _HANDLERS: dict[type, Callable[[GatewayServer, ClientSession, Any], None]] = {

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.gateway_sim.engine_types import ContractSpec, MarketSnapshot
 from ordergate.adapters.gateway_sim.framing import encode_field
-from ordergate.adapters.gateway_sim.translate import format_bar_time
+from ordergate.adapters.gateway_sim.translate import format_bar_time, market_rule_id
 from ordergate.domain.instruments import OptionContract
 from ordergate.domain.market import Bar
 
@@ -78,6 +78,9 @@ def error(req_id: int, code: int, text: str, advanced_reject_json: str = "") -> 
     return fields(4, 2, req_id, code, text, advanced_reject_json)
 
 
+_VALID_EXCHANGES = "SMART,ARCA,NASDAQ,NYSE"
+
+
 def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str]:
     """contractDetails (10): 40 fields (no security ids)."""
     inst = spec.instrument
@@ -96,7 +99,7 @@ def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str
         spec.con_id, inst.tick_size,
         inst.multiplier if option else "",
         "ACTIVETIM,GTC,GTD,IOC,LMT,MKT,STP,STPLMT,TRAIL,TRAILLMT",  # orderTypes
-        "SMART,ARCA,NASDAQ,NYSE",  # validExchanges
+        _VALID_EXCHANGES,
         1,  # priceMagnifier
         spec.under_con_id, spec.long_name, getattr(inst, "primary_exchange", ""),
         inst.expiry.strftime("%Y%m") if isinstance(inst, OptionContract) else "",  # contractMonth
@@ -106,11 +109,15 @@ def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str
         0,  # numSecIds
         1,  # aggGroup
         spec.symbol if option else "", "STK" if option else "",  # underSymbol, underSecType
-        "26",  # marketRuleIds
+        _market_rule(inst.tick_size),  # marketRuleIds, one per valid exchange
         inst.expiry.strftime("%Y%m%d") if isinstance(inst, OptionContract) else "",
         "" if option else "COMMON",  # stockType
         inst.size_increment, inst.size_increment, inst.size_increment,
     )
+
+
+def _market_rule(tick_size: Decimal) -> str:
+    return ",".join([str(market_rule_id(tick_size))] * len(_VALID_EXCHANGES.split(",")))
 
 
 def _sessions(now: datetime, zone: str, *, extended: bool) -> str:

@@ -31,15 +31,24 @@ __all__ = [
     "ReqCurrentTime",
     "ReqExecutions",
     "ReqGlobalCancel",
+    "ReqHeadTimeStamp",
+    "ReqHistogramData",
     "ReqHistoricalData",
+    "ReqHistoricalTicks",
     "ReqIds",
     "ReqManagedAccts",
     "ReqMarketDataType",
+    "ReqMarketRule",
+    "ReqMatchingSymbols",
     "ReqMktData",
+    "ReqMktDepthExchanges",
+    "ReqNewsProviders",
     "ReqOpenOrders",
     "ReqPnL",
     "ReqPnLSingle",
     "ReqPositions",
+    "ReqPositionsMulti",
+    "ReqScannerParameters",
     "ReqSecDefOptParams",
     "Request",
     "StartApi",
@@ -283,6 +292,79 @@ class Ignored:
 
 
 @attrs.frozen
+class ReqScannerParameters:
+    """reqScannerParameters (24): no reqId; answered by scannerParameters (19)."""
+
+
+@attrs.frozen
+class ReqMktDepthExchanges:
+    """reqMktDepthExchanges (82): no reqId; answered by mktDepthExchanges (80)."""
+
+
+@attrs.frozen
+class ReqNewsProviders:
+    """reqNewsProviders (85): no reqId; answered by newsProviders (85)."""
+
+
+@attrs.frozen
+class ReqMarketRule:
+    """reqMarketRule (91): keyed by the rule id; answered by marketRule (93)."""
+
+    market_rule_id: int
+
+
+@attrs.frozen
+class ReqMatchingSymbols:
+    """reqMatchingSymbols (81)."""
+
+    req_id: int
+    pattern: str
+
+
+@attrs.frozen
+class ReqHeadTimeStamp:
+    """reqHeadTimeStamp (87)."""
+
+    req_id: int
+    contract: WireContract
+    use_rth: bool
+    what_to_show: str
+    format_date: int
+
+
+@attrs.frozen
+class ReqHistogramData:
+    """reqHistogramData (88)."""
+
+    req_id: int
+    contract: WireContract
+    use_rth: bool
+    period: str
+
+
+@attrs.frozen
+class ReqHistoricalTicks:
+    """reqHistoricalTicks (96)."""
+
+    req_id: int
+    contract: WireContract
+    start: str
+    end: str
+    number_of_ticks: int
+    what_to_show: str
+    use_rth: bool
+
+
+@attrs.frozen
+class ReqPositionsMulti:
+    """reqPositionsMulti (74)."""
+
+    req_id: int
+    account: str
+    model_code: str
+
+
+@attrs.frozen
 class Unsupported:
     """A request the emulator does not implement; `req_id` is -1 when the layout has none."""
 
@@ -321,6 +403,15 @@ Request = (
     | ReqPnLSingle
     | CancelPnLSingle
     | ReqCompletedOrders
+    | ReqScannerParameters
+    | ReqMktDepthExchanges
+    | ReqNewsProviders
+    | ReqMarketRule
+    | ReqMatchingSymbols
+    | ReqHeadTimeStamp
+    | ReqHistogramData
+    | ReqHistoricalTicks
+    | ReqPositionsMulti
     | Ignored
     | Unsupported
 )

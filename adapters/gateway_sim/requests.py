@@ -39,15 +39,24 @@ from ordergate.adapters.gateway_sim.request_types import (
     ReqCurrentTime,
     ReqExecutions,
     ReqGlobalCancel,
+    ReqHeadTimeStamp,
+    ReqHistogramData,
     ReqHistoricalData,
+    ReqHistoricalTicks,
     ReqIds,
     ReqManagedAccts,
     ReqMarketDataType,
+    ReqMarketRule,
+    ReqMatchingSymbols,
     ReqMktData,
+    ReqMktDepthExchanges,
+    ReqNewsProviders,
     ReqOpenOrders,
     ReqPnL,
     ReqPnLSingle,
     ReqPositions,
+    ReqPositionsMulti,
+    ReqScannerParameters,
     ReqSecDefOptParams,
     Request,
     StartApi,
@@ -75,15 +84,24 @@ __all__ = [
     "ReqCurrentTime",
     "ReqExecutions",
     "ReqGlobalCancel",
+    "ReqHeadTimeStamp",
+    "ReqHistogramData",
     "ReqHistoricalData",
+    "ReqHistoricalTicks",
     "ReqIds",
     "ReqManagedAccts",
     "ReqMarketDataType",
+    "ReqMarketRule",
+    "ReqMatchingSymbols",
     "ReqMktData",
+    "ReqMktDepthExchanges",
+    "ReqNewsProviders",
     "ReqOpenOrders",
     "ReqPnL",
     "ReqPnLSingle",
     "ReqPositions",
+    "ReqPositionsMulti",
+    "ReqScannerParameters",
     "ReqSecDefOptParams",
     "Request",
     "RequestError",
@@ -193,6 +211,32 @@ def _historical(cur: FieldCursor, version: int) -> ReqHistoricalData:
     )
 
 
+def _head_timestamp(cur: FieldCursor, version: int) -> ReqHeadTimeStamp:
+    req_id, contract = _contract_request(cur)
+    cur.flag("includeExpired")
+    use_rth = cur.flag("useRTH")
+    what = cur.text("whatToShow")
+    return ReqHeadTimeStamp(req_id, contract, use_rth, what, cur.integer("formatDate", default=1))
+
+
+def _histogram(cur: FieldCursor, version: int) -> ReqHistogramData:
+    req_id, contract = _contract_request(cur)
+    cur.flag("includeExpired")
+    use_rth = cur.flag("useRTH")
+    return ReqHistogramData(req_id, contract, use_rth, cur.text("timePeriod"))
+
+
+def _historical_ticks(cur: FieldCursor, version: int) -> ReqHistoricalTicks:
+    req_id, contract = _contract_request(cur)
+    cur.flag("includeExpired")
+    start, end = cur.text("startDateTime"), cur.text("endDateTime")
+    count = cur.integer("numberOfTicks")
+    what = cur.text("whatToShow")
+    use_rth = cur.flag("useRth")
+    cur.skip(2, "ignoreSize/miscOptions")
+    return ReqHistoricalTicks(req_id, contract, start, end, count, what, use_rth)
+
+
 def _versioned(build: Callable[[FieldCursor], Request]) -> Callable[[FieldCursor, int], Request]:
     def parse(cur: FieldCursor, version: int) -> Request:
         cur.skip(1, "version")
@@ -247,6 +291,17 @@ _PARSERS: dict[int, Callable[[FieldCursor, int], Request]] = {
             c.integer("underlyingConId"),
         )
     ),
+    24: _versioned(lambda c: ReqScannerParameters()),
+    74: _versioned(
+        lambda c: ReqPositionsMulti(c.integer("reqId"), c.text("account"), c.text("modelCode"))
+    ),
+    81: _plain(lambda c: ReqMatchingSymbols(c.integer("reqId"), c.text("pattern"))),
+    82: _plain(lambda c: ReqMktDepthExchanges()),
+    85: _plain(lambda c: ReqNewsProviders()),
+    87: _head_timestamp,
+    88: _histogram,
+    91: _plain(lambda c: ReqMarketRule(c.integer("marketRuleId"))),
+    96: _historical_ticks,
     92: _plain(lambda c: ReqPnL(c.integer("reqId"), c.text("account"), c.text("modelCode"))),
     93: _plain(lambda c: CancelPnL(c.integer("reqId"))),
     94: _plain(

@@ -31,6 +31,7 @@ from ordergate.domain.values import Side
 
 __all__ = [
     "DEFAULT_ZONE",
+    "MARKET_RULES",
     "TranslationError",
     "bar_size",
     "bar_source",
@@ -41,6 +42,7 @@ __all__ = [
     "end_date_time",
     "format_bar_time",
     "ib_time",
+    "market_rule_id",
     "order_spec",
     "order_type_text",
     "status_text",
@@ -220,6 +222,23 @@ _LONGEST_SPAN = (
     (timedelta(minutes=3), timedelta(weeks=1)),
     (timedelta(minutes=30), timedelta(days=31)),
 )
+
+
+MARKET_RULES: dict[int, tuple[tuple[Decimal, Decimal], ...]] = {
+    26: ((Decimal(0), Decimal("0.01")),),
+    239: ((Decimal(0), Decimal("0.05")),),
+    110: ((Decimal(0), Decimal("0.25")),),
+    67: ((Decimal(0), Decimal("0.00005")),),
+}
+"""Market rule id -> price bands (lowEdge, increment), IB's ids for those flat increments."""
+
+
+def market_rule_id(tick_size: Decimal) -> int:
+    """The market rule of a contract whose increment is `tick_size` everywhere."""
+    for rule_id, bands in MARKET_RULES.items():
+        if len(bands) == 1 and bands[0][1] == tick_size:
+            return rule_id
+    raise ValueError(f"no market rule for tick size {tick_size}")
 
 
 def check_bar_count(span: timedelta, bar: timedelta) -> None:

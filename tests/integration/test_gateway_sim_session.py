@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import pytest
-from ib_async import IB
+from ib_async import IB, Stock
 
 from ordergate.adapters.gateway_sim import GatewayServer, InstantEngine
 from ordergate.adapters.gateway_sim.framing import FrameDecoder, encode_frame
@@ -191,14 +191,15 @@ async def test_malformed_requests_get_error_320_and_the_connection_survives(
         await raw.close()
 
 
-async def test_unsupported_requests_fail_their_request_id(ib: IB) -> None:
+async def test_out_of_scope_requests_get_ibs_own_refusal_with_their_request_id(ib: IB) -> None:
     codes: list[tuple[int, int]] = []
     ib.errorEvent += lambda req_id, code, text, contract: codes.append((req_id, code))
-    started = time.perf_counter()
-    result = await within(ib.reqMatchingSymbolsAsync("AA"))
-    assert result == []
-    assert [code for _, code in codes] == [320]
-    assert time.perf_counter() - started < 1  # answered, not left to ib_async's 4 s timeout
+    ib.RequestTimeout = 0  # only the gateway's answer can end these calls
+    [aapl] = await within(ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD")))
+    assert not await within(ib.reqFundamentalDataAsync(aapl, "ReportSnapshot"))
+    assert not await within(ib.reqHistoricalNewsAsync(aapl.conId, "BRFG", "", "", 10))
+    assert not await within(ib.reqSmartComponentsAsync("a6"))
+    assert [code for req_id, code in codes if req_id > 0] == [430, 10276, 320]
 
 
 async def test_message_rate_above_50_per_second_gets_error_100(ib: IB) -> None:
