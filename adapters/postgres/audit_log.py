@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ordergate.adapters.postgres.guard import Guard
 from ordergate.adapters.postgres.schema import (
     CHECKPOINT_COLUMNS,
     Names,
@@ -212,6 +213,15 @@ class PostgresAuditLog:
             return []
         encoded: list[Encoded] = [(r, *canonical_record_parts(r)) for r in records]
         return await self._writing().submit(encoded)
+
+    async def append_guarded(
+        self, records: Sequence[AuditRecord], guard: Guard
+    ) -> list[AuditEntry]:
+        """Store `records` like `append_many`, only if `guard` passes in the same transaction:
+        `LeaseLost` when its fence no longer holds, `AlreadyDecided` when its signal was decided
+        before (nothing stored in either case)."""
+        encoded: list[Encoded] = [(r, *canonical_record_parts(r)) for r in records]
+        return await self._writing().submit(encoded, guard)
 
     async def query(
         self,

@@ -7,6 +7,12 @@ chain), checks its MAC (nothing is appended to a forged head checkpoint), insert
 the head and its MAC and commits; only then are the futures resolved.
 `purge_before` runs on the same connection, between batches.
 
+An append may carry a `Guard` (the scale-out mode, docs/scale-out.md): its `Fence` is checked
+in the batch's transaction (the account's lease row share-locked, so a takeover waits for this
+commit), and an append whose lease is gone gets `LeaseLost` and stores nothing; its `Decision`
+is inserted into the decision table keyed (account, signal_id) in the same transaction, and a
+signal decided before gets `AlreadyDecided` with the earlier outcome instead of new records.
+
 The writer must never resolve a future before COMMIT returned, and never swallow a failure: every
 waiter of a failed batch gets `AuditStoreError`. A broken connection is replaced before the next
 batch.
@@ -23,6 +29,7 @@ import attrs
 import psycopg
 from psycopg import sql
 
+from ordergate.adapters.postgres.guard import AlreadyDecided, Guard
 from ordergate.adapters.postgres.schema import PURGE_SETTING, Names
 from ordergate.adapters.serialization import AuditStoreError, chain_hash, head_mac
 from ordergate.domain.audit import AuditEntry, AuditRecord
@@ -38,6 +45,7 @@ Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
 class _Pending:
     records: Sequence[Encoded]
     future: asyncio.Future[list[AuditEntry]]
+    guard: Guard | None = None
 
 
 class PostgresGroupWriter:
@@ -72,12 +80,15 @@ class PostgresGroupWriter:
         """Start the writer task on the running loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
-    def submit(self, records: Sequence[Encoded]) -> asyncio.Future[list[AuditEntry]]:
-        """Queue encoded records; the future resolves once they are committed."""
+    def submit(
+        self, records: Sequence[Encoded], guard: Guard | None = None
+    ) -> asyncio.Future[list[AuditEntry]]:
+        """Queue encoded records; the future resolves once they are committed (or fails with
+        `LeaseLost` / `AlreadyDecided` when `guard` refuses them; see module docstring)."""
         if self._stopping or self._task is None or self._task.done():
             raise AuditStoreError(f"audit log {self._where} is closed; nothing was appended")
         future: asyncio.Future[list[AuditEntry]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(records, future))
+        self._pending.append(_Pending(records, future, guard))
         self._wake.set()
         return future
 
@@ -185,7 +196,7 @@ class PostgresGroupWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         key = self._key
-        results: list[list[AuditEntry]] = []
+        results: list[list[AuditEntry] | BaseException] = []
         try:
             async with self._lock:
                 conn = await self._connection()
@@ -195,7 +206,12 @@ class PostgresGroupWriter:
                     sequence, prev, purged, anchor, _, _ = self._checked(await _one(cur))
                     prev = bytes(prev)
                     rows = []
+                    fences: dict[tuple[str, str, int], bool] = {}
                     for pending in batch:
+                        refused = await self._refused(cur, pending, fences, sequence + 1)
+                        if refused is not None:
+                            results.append(refused)
+                            continue
                         entries = []
                         for record, body, _ts in pending.records:
                             sequence += 1
@@ -215,7 +231,8 @@ class PostgresGroupWriter:
                             entries.append(AuditEntry(sequence, record, prev.hex(), digest.hex()))
                             prev = digest
                         results.append(entries)
-                    await cur.executemany(self._insert, rows)
+                    if rows:
+                        await cur.executemany(self._insert, rows)
                     mac = head_mac(sequence, prev, purged, bytes(anchor), key is not None, key)
                     await cur.execute(self._move_head, (sequence, prev, mac))
         except Exception as exc:
@@ -226,8 +243,40 @@ class PostgresGroupWriter:
                     pending.future.set_exception(error)
             return
         for pending, entries in zip(batch, results, strict=True):
-            if not pending.future.done():  # a cancelled waiter: the record is stored all the same
+            if pending.future.done():  # a cancelled waiter: the record is stored all the same
+                continue
+            if isinstance(entries, BaseException):
+                pending.future.set_exception(entries)
+            else:
                 pending.future.set_result(entries)
+
+    async def _refused(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        pending: _Pending,
+        fences: dict[tuple[str, str, int], bool],
+        first_sequence: int,
+    ) -> BaseException | None:
+        """Why `pending`'s guard refuses it in this transaction (None: store it)."""
+        guard = pending.guard
+        if guard is None:
+            return None
+        fence = guard.fence
+        key = fence.params()
+        if key not in fences:  # once per batch: the share lock holds until COMMIT
+            await cur.execute(fence.statement(), key)
+            fences[key] = await cur.fetchone() is not None
+        if not fences[key]:
+            return fence.lost()
+        decision = guard.decision
+        if decision is None:
+            return None
+        await cur.execute(decision.insert(), decision.params(first_sequence))
+        if await cur.fetchone() is not None:
+            return None
+        await cur.execute(decision.earlier(), (decision.account, decision.signal_id))
+        row = await _one(cur)
+        return AlreadyDecided(decision.account, decision.signal_id, int(row[0]), str(row[1]))
 
 
 async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
