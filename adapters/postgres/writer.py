@@ -212,7 +212,7 @@ class PostgresGroupWriter:
                         if refused is not None:
                             results.append(refused)
                             continue
-                        entries = []
+                        entries: list[AuditEntry] = []
                         for record, body, _ts in pending.records:
                             sequence += 1
                             digest = chain_hash(prev, body, key)
@@ -242,13 +242,13 @@ class PostgresGroupWriter:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
-        for pending, entries in zip(batch, results, strict=True):
+        for pending, outcome in zip(batch, results, strict=True):
             if pending.future.done():  # a cancelled waiter: the record is stored all the same
                 continue
-            if isinstance(entries, BaseException):
-                pending.future.set_exception(entries)
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
             else:
-                pending.future.set_result(entries)
+                pending.future.set_result(outcome)
 
     async def _refused(
         self,
