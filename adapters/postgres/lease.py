@@ -167,6 +167,19 @@ class PostgresAccountLeases:
         )
         return None if row is None else Lease(account, self.holder, int(row[0]), row[1])
 
+    async def take_over(self, account: str) -> Lease | None:
+        """The lease of `account` only if another holder had it and let it expire (a standby's
+        acquire: an account no worker ever held is left to the worker that prefers it)."""
+        check_account(account)
+        row = await self._one(
+            sql.SQL(
+                "UPDATE {} SET holder = %s, token = token + 1, expires_at = now() + %s"
+                " WHERE account = %s AND expires_at <= now() RETURNING token, expires_at"
+            ).format(self.table),
+            (self.holder, self.ttl, account),
+        )
+        return None if row is None else Lease(account, self.holder, int(row[0]), row[1])
+
     async def renew(self, lease: Lease) -> Lease:
         """`lease` extended by the TTL from now; `LeaseLost` once expired or taken over."""
         row = await self._one(

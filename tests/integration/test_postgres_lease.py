@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from ordergate.adapters.postgres.account_log import PostgresAccountAuditLog, account_chain_table
+from ordergate.adapters.postgres.keeper import AccountLeaseKeeper
 from ordergate.adapters.postgres.lease import Lease, LeaseLost, PostgresAccountLeases
 from ordergate.adapters.postgres.testing import drop_schema
 from ordergate.adapters.serialization import AuditStoreError
@@ -244,3 +245,50 @@ def test_account_names_are_checked() -> None:
         account_chain_table("ordergate_audit", "A" * 40)
     with pytest.raises(InvalidValue, match="lease ttl"):
         PostgresAccountLeases(None, "s", "t", "w", timedelta(0))  # type: ignore[arg-type]
+
+
+async def test_keepers_split_preferred_accounts_and_take_over_a_dead_workers(
+    workers: Opener,
+) -> None:
+    a, b = await workers("w-a", SHORT), await workers("w-b")
+    events: list[tuple[str, str, str, int]] = []
+
+    def keeper(leases: PostgresAccountLeases, mine: list[str], other: list[str]) -> Any:
+        async def acquired(lease: Lease) -> None:
+            events.append(("acquired", lease.holder, lease.account, lease.token))
+
+        async def lost(lease: Lease) -> None:
+            events.append(("lost", lease.holder, lease.account, lease.token))
+
+        return AccountLeaseKeeper(leases, mine, other, on_acquired=acquired, on_lost=lost)
+
+    keeper_b = keeper(b, ["ACC3", "ACC4"], ["ACC1", "ACC2"])
+    keeper_a = keeper(a, ["ACC1", "ACC2"], ["ACC3", "ACC4"])
+    await keeper_b.step()  # ACC1/ACC2 were never held: a standby leaves them to their worker
+    assert sorted(keeper_b.held) == ["ACC3", "ACC4"]
+    await keeper_a.step()
+    assert sorted(keeper_a.held) == ["ACC1", "ACC2"]
+    # w-a stops renewing (killed); w-b takes its accounts once the server says they expired
+    for _ in range(200):
+        await keeper_b.step()
+        if len(keeper_b.held) == 4:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(keeper_b.held) == ["ACC1", "ACC2", "ACC3", "ACC4"]
+    assert keeper_b.held["ACC1"].token == 2
+    await keeper_a.step()  # w-a comes back: its renewals are refused, it gains nothing
+    assert keeper_a.held == {}
+    assert sorted(e[2] for e in events if e[:2] == ("lost", "w-a")) == ["ACC1", "ACC2"]
+    assert sorted(e[2] for e in events if e[:2] == ("acquired", "w-b")) == [
+        "ACC1",
+        "ACC2",
+        "ACC3",
+        "ACC4",
+    ]
+    stop = asyncio.Event()
+    running = asyncio.create_task(keeper_b.run(stop))
+    stop.set()
+    await asyncio.wait_for(running, 30)  # a clean stop releases: w-a may take over at once
+    assert keeper_b.held == {}
+    await keeper_a.step()
+    assert sorted(keeper_a.held) == ["ACC1", "ACC2", "ACC3", "ACC4"]
