@@ -225,7 +225,7 @@ class OrderGate:
             desk=self._desk,
             submit=self.__orders.submit_request,
             settle=self._processor.settle,
-            resync=self.resync_from_broker,
+            resync=self._learn_from_broker,
             audit=audit,
             clock=clock,
             mode=options.mode,
@@ -426,6 +426,12 @@ class OrderGate:
     async def broker_open_orders(self) -> list[OrderView]:
         """Every working order as the broker reports it now (nothing is changed)."""
         return await self.__ports.broker.open_orders(timeout=self.options.timeout)
+
+    async def _learn_from_broker(self) -> None:
+        """Before a flatten: end the orders the broker ended unheard (so no stale working order
+        shrinks a closure), then move the positions to the broker's."""
+        await self.__reconciler.recover_order_ends()
+        await self.resync_from_broker()
 
     async def resync_from_broker(self) -> tuple[ExecutionFill, ...]:
         """Rebuild positions from the broker's: how a restart learns what it holds.

@@ -6,7 +6,9 @@
    (another client id, a previous run, a person at the broker's terminal) — and, if there are
    any, records `broker.cancel_all` (durable first) and asks the broker to cancel them all;
 2. it waits (within `timeout`) until the broker reports none working, then lets the event pump
-   apply the cancellations and rebuilds the positions from the broker's (`resync`);
+   apply the cancellations and learns what this session missed (`resync`: orders the broker
+   ended unheard are ended, then positions are moved to the broker's), so a working order the
+   gate still believes in cannot shrink the closure;
 3. it sends one gated FLATTEN market order per net position, for the position net of whatever
    is still working on the closing side (own orders through the portfolio, other orders from
    the broker's list), so a late fill of an order that did not cancel in time cannot leave the

@@ -1,8 +1,9 @@
 """Reconciliation with the broker, the source of truth: positions, open orders and executions.
 
 `reconcile(dry_run=True)` only reports the differences. Without dry run, executions the broker
-has and we never applied are applied once each (as `FillRecovered`), and every difference is
-audited. Nothing is ever sent to the broker from here.
+has and we never applied are applied once each (as `FillRecovered`), orders we hold as working
+that the broker reports ended get their missed end (CANCELED / EXPIRED / REJECTED), and every
+remaining difference is audited. Nothing is ever sent to the broker from here.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ import attrs
 from ordergate.application.audit_records import system_record
 from ordergate.application.desk import TradingDesk
 from ordergate.application.events import BrokerEventProcessor
+from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import FillRecovered, ReconciliationDiff
-from ordergate.domain.orders.events import ExecutionFill
+from ordergate.domain.orders.enums import OrderStatus
+from ordergate.domain.orders.events import ExecutionFill, OrderEventKind, OrderLifecycleEvent
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
 from ordergate.ports.event_publisher import EventPublisher
 
 __all__ = ["Reconciler", "ReconciliationReport"]
+
+_ENDS = {
+    OrderStatus.CANCELED: OrderEventKind.CANCELED,
+    OrderStatus.EXPIRED: OrderEventKind.EXPIRED,
+    OrderStatus.REJECTED: OrderEventKind.REJECTED,
+}
 
 
 @attrs.frozen
@@ -89,6 +98,7 @@ class Reconciler:
             for fill in missing:
                 await self._processor.handle(FillRecovered(fill, now, now, fill.correlation_id))
                 recovered.append(fill)
+            await self.recover_order_ends()
         diffs.extend(await self._position_diffs(now))
         diffs.extend(await self._order_diffs(now))
         if not dry_run:
@@ -96,6 +106,37 @@ class Reconciler:
                 await self._audit.append(system_record(diff, now))
                 await self._publisher.publish(diff)
         return ReconciliationReport(tuple(diffs), tuple(recovered), dry_run)
+
+    async def recover_order_ends(self) -> None:
+        """Orders we hold as working that the broker no longer has working: apply how the
+        broker says they ended (a CANCELED, EXPIRED or REJECTED missed while the link was down,
+        e.g. an OCA sibling cancelled by a fill nobody heard), through the event processor, so
+        it is recorded like any broker event. A filled one was moved by its recovered fills."""
+        now = self._clock.now()
+        working = {v.client_order_id for v in await self._broker.open_orders(timeout=self._timeout)}
+        for order in list(self._desk.portfolio.working_orders()):
+            cid = order.client_order_id
+            if cid in working:
+                continue
+            try:
+                view = await self._broker.order_status(cid, timeout=self._timeout)
+            except OrdergateError:  # unknown to the broker, or not answered: the diff reports it
+                continue
+            kind = _ENDS.get(view.status)
+            if kind is None:
+                continue
+            await self._processor.handle(
+                OrderLifecycleEvent(
+                    cid,
+                    kind,
+                    now,
+                    now,
+                    broker_order_id=view.broker_order_id,
+                    reason="recovered by reconciliation: the broker reports it "
+                    f"{view.status.value}",
+                    correlation_id=order.request.correlation_id,
+                )
+            )
 
     async def _position_diffs(self, now: datetime) -> list[ReconciliationDiff]:
         portfolio = self._desk.portfolio
@@ -154,3 +195,4 @@ class _ReadOnly:
         self.executions = broker.executions
         self.positions = broker.positions
         self.open_orders = broker.open_orders
+        self.order_status = broker.order_status

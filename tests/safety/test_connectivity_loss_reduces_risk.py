@@ -28,8 +28,9 @@ from ordergate.adapters.ibkr.market_data import IbkrMarketData
 from ordergate.adapters.ibkr.testing import HARNESS_START, IbkrBrokerHarness
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import OrderResult, OrderResultStatus
+from ordergate.application.testing.approvals import mint_approval_for_tests
 from ordergate.domain.instruments import Stock
-from ordergate.domain.orders import OrderType
+from ordergate.domain.orders import OrderRequest, OrderType
 from ordergate.domain.risk.decision import RiskCode, TradingState
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import ClientOrderId, Side, SignalId
@@ -252,16 +253,19 @@ async def test_a_resync_that_does_not_match_keeps_reducing_and_is_audited(
 ) -> None:
     rig, broker = fake
     await hold_a_position(rig)
-    resting = await rig.signal(Side.SELL, 3, order_type=OrderType.LIMIT,
-                               limit_price=Decimal(200))
     broker.drop_connection()
     await rig.wait_for(TradingState.REDUCING)
-    broker.reject(ClientOrderId(str(resting.client_order_id)), "cancelled while away")
     broker.restore_connection()
+    # Before the gate hears the link is back, an order it never placed is working at the
+    # broker (another client's): the resync cannot account for it. (An order of ours that
+    # ended while away is no mismatch: the resync recovers its end.)
+    elsewhere = OrderRequest(ClientOrderId("ELSEWHERE-1"), AAPL, Side.BUY, Decimal(1),
+                             OrderType.LIMIT, limit_price=Decimal(100))
+    await broker.submit(mint_approval_for_tests(elsewhere), timeout=5)
     await rig.gate.settle()
     assert rig.gate.trading_state is TradingState.REDUCING
     [mismatch] = [e.record.payload for e in await rig.audit.query(kind="broker.resync_mismatch")]
-    assert any(str(resting.client_order_id) in d for d in mismatch["differences"])
+    assert any("ELSEWHERE-1" in d for d in mismatch["differences"])
     await new_risk_is_denied_and_not_sent(rig)
 
 

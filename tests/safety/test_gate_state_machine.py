@@ -29,7 +29,7 @@ The default example count is bounded so the machine runs in about 10-20 s.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -81,7 +81,7 @@ class Witnessed:
     durable: int  # audit records in the store when the broker was asked
     state: TradingState
     killed: bool
-    working_quantity: Decimal | None  # a modify: the order's quantity before the change
+    reduces: tuple[bool, ...]  # per order of the call: does it only reduce a position (shadow)?
 
 
 class GateStateMachine(RuleBasedStateMachine):
@@ -138,22 +138,47 @@ class GateStateMachine(RuleBasedStateMachine):
         return SignalService(self.gate, self.source, self.clock, options=options)
 
     def _witness(self, call: RecordedCall) -> None:
-        working = None
+        reduces: tuple[bool, ...] = ()
         if call.method == "modify":
-            order = self.gate.portfolio.orders.get(call.argument("client_order_id"))
-            working = None if order is None else order.quantity
+            cid = call.argument("client_order_id")
+            order = self.gate.portfolio.orders.get(cid)
+            if order is not None:
+                quantity = call.argument("quantity") or order.quantity
+                leaves = quantity - order.filled_qty
+                reduces = (self._reduces(order.request, leaves),)
+        elif call.method in ("submit", "submit_list"):
+            orders = _orders_of(call)
+            reduces = tuple(self._reduces(o.request, o.request.quantity) for o in orders)
         self.witnessed.append(
             Witnessed(
                 call,
                 len(self.store.rows),
                 self.gate.trading_state,
                 self.gate.kill_switch_engaged,
-                working,
+                reduces,
             )
         )
 
+    def _reduces(self, request: OrderRequest, leaves: Decimal) -> bool:
+        """The machine's own judgement, from the gate's book when the broker is asked: the
+        order is on the other side of the position and, with the other working orders on its
+        side, cannot take it past flat. (A bracket child counts as reducing: it works only
+        once its parent filled, against the position the parent made.)"""
+        if request.parent_id is not None:
+            return True
+        portfolio = self.gate.portfolio
+        iid = request.instrument.id
+        position = portfolio.position_qty(iid)
+        if position == 0 or (position > 0) == (request.side is Side.BUY):
+            return False
+        others = portfolio.working_qty(iid, request.side)
+        own = portfolio.orders.get(request.client_order_id)
+        if own is not None and own.status.is_working:
+            others -= own.leaves_qty
+        return leaves <= abs(position) - others
+
     def _set_price(self, stock: Stock, price: Decimal) -> None:
-        self.market.set_price(stock, price)
+        self.market.set_price(stock, price)  # (a fresh quote: stale data ends here)
         self.broker.set_price(stock, price)
 
     def _signal(self, stock: Stock, side: Side, qty: int, bracket: bool) -> Signal:
@@ -271,8 +296,26 @@ class GateStateMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self._working()))
     @rule(data=st.data())
     def fill_a_working_order(self, data: st.DataObject) -> None:
-        cid = data.draw(st.sampled_from(self._working()))
-        self.broker.fill(cid)
+        at_broker = {v.client_order_id for v in self.run(self.broker.open_orders(timeout=TIMEOUT))}
+        candidates = [cid for cid in self._working() if cid in at_broker]
+        if not candidates:  # what we hold as working ended at the broker unheard (an outage)
+            return
+        self.broker.fill(data.draw(st.sampled_from(candidates)))
+        self.run(self.gate.settle())
+
+    @rule(seconds=st.sampled_from([1, 60, 400, 3600]))
+    def time_passes(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+        self.run(self.gate.settle())
+
+    @rule(stock=st.sampled_from(STOCKS))
+    def data_goes_stale(self, stock: Stock) -> None:
+        self.market.make_stale(stock, timedelta(seconds=900))
+
+    @rule()
+    def strategy_c_cycle(self) -> None:
+        report = self.run(self.gate.monitor())
+        self.closures.extend(report.closures)
         self.run(self.gate.settle())
 
     # -- trading state: the facade, another process, a restart --------------------------------
@@ -446,31 +489,23 @@ class GateStateMachine(RuleBasedStateMachine):
             durable = [(k, p) for seq, k, p in entries if seq <= seen.durable]
             if seen.call.method == "modify":
                 cid = seen.call.argument("client_order_id").value
-                quantity = seen.call.argument("quantity")
-                assert (
-                    quantity is None
-                    or seen.working_quantity is None
-                    or quantity <= seen.working_quantity
-                ), f"a quantity increase reached the broker while {seen.state.value}"
                 decision = _approval(durable, cid, "modify")
                 assert decision is not None
-                assert decision["reducing"] or decision["request"].get("intent") in CLOSING, (
+                closing = decision["request"].get("intent") in CLOSING
+                assert closing or (decision["reducing"] and all(seen.reduces)), (
                     f"a modify of {cid} that adds risk reached the broker while {seen.state.value}"
                 )
+                continue
             if seen.call.method not in ("submit", "submit_list"):
                 continue
-            orders = (
-                (seen.call.argument("order"),)
-                if seen.call.method == "submit"
-                else seen.call.argument("orders")
-            )
-            for order in orders:
+            for order, reduces in zip(_orders_of(seen.call), seen.reduces, strict=True):
                 cid = order.request.client_order_id.value
                 decision = _approval(durable, cid, None)
                 assert decision is not None
-                assert decision["reducing"] or decision["request"]["intent"] in CLOSING, (
-                    f"{cid} added risk while {seen.state.value} (killed: {seen.killed})"
-                )
+                if decision["request"]["intent"] in CLOSING:
+                    continue  # closures pass any state; over-closing is checked on its own
+                assert decision["reducing"], f"{cid} added risk while {seen.state.value}"
+                assert reduces, f"{cid} was judged reducing but adds risk ({seen.state.value})"
 
     @invariant()
     def the_kill_switch_holds_until_resume(self) -> None:
@@ -513,6 +548,13 @@ class GateStateMachine(RuleBasedStateMachine):
     @invariant()
     def the_audit_chain_verifies(self) -> None:
         assert self.run(self.audit.verify()).ok
+
+
+def _orders_of(call: RecordedCall) -> tuple[Any, ...]:
+    """The `ApprovedOrder`s a submit or submit_list call carried."""
+    if call.method == "submit":
+        return (call.argument("order"),)
+    return tuple(call.argument("orders"))
 
 
 def _approval(

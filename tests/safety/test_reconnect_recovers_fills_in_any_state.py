@@ -1,5 +1,6 @@
-"""Found by the acceptance machine (test_gate_state_machine.py): fills that happen while the
-broker link is down are recovered after the reconnect whatever the trading state was. The
+"""Found by the acceptance machine (test_gate_state_machine.py): what happens while the broker
+link is down is learned after the reconnect — fills whatever the trading state was, and orders
+that ended (an OCA sibling cancelled by a fill nobody heard). The
 connectivity guard ran its resync check (which recovers missed executions) only when it had moved
 trading to REDUCING itself, so with trading already HALTED (or REDUCING by an operator) a fill
 nobody heard during the outage was never applied: the gate's position disagreed with the broker's
@@ -13,8 +14,10 @@ from decimal import Decimal
 import pytest
 from _halt_kill_rig import AAPL, Venue, entry, limit
 
+from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.risk.decision import TradingState
-from ordergate.domain.values import Side
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import ClientOrderId, Side, SignalId
 
 
 @pytest.mark.parametrize("operator", ["halt", "reduce"])
@@ -37,3 +40,37 @@ async def test_a_fill_missed_during_an_outage_is_applied_after_the_reconnect(
         assert gate.portfolio.position_qty(AAPL.id) == Decimal(6)
     assert await venue.position() == 6
     assert await venue.records("broker.fill_recovered")
+
+
+async def test_an_order_that_ended_unheard_is_ended_and_flatten_closes_the_rest() -> None:
+    # Found by the acceptance machine: while the link was down the take-profit filled and the
+    # broker cancelled its OCA sibling; the fill was recovered but the gate still held the stop
+    # as working, so flatten took the position as covered and sent nothing.
+    venue = Venue("fake")
+    venue.price("100")
+    async with venue.gate() as gate:
+        await gate.submit_request(entry("BUY-1", 1))
+        await gate.submit_signal(
+            Signal(
+                SignalId("B1"),
+                AAPL,
+                Side.BUY,
+                gate.now,
+                quantity=Decimal(1),
+                stop_loss=Decimal(95),
+                take_profit=Decimal(105),
+            )
+        )
+        await gate.settle()
+        assert gate.portfolio.position_qty(AAPL.id) == 2
+        venue.fake.drop_connection()
+        await gate.settle()
+        venue.price("112")  # the take-profit fills, the stop-loss is cancelled: nobody hears
+        venue.fake.restore_connection()
+        await gate.settle()
+        stop = gate.portfolio.order(ClientOrderId("B1-SL"))
+        assert stop.status is OrderStatus.CANCELED
+        report = await gate.flatten()
+        await gate.settle()
+    assert report.ok, report
+    assert await venue.position() == 0
