@@ -342,9 +342,22 @@ class AuditSettings:
             raise InvalidValue("dsn", None, "is required when audit.kind = 'postgres'")
 
 
+_TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]+(?::[A-Za-z0-9._-]+)*")
+
+
+def _topic_prefix(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or (value and not _TOPIC_PREFIX.fullmatch(value)):
+        raise InvalidValue(
+            attribute.name,
+            value,
+            "must be empty or letters, digits, '.', '_', '-', with ':' between parts",
+        )
+
+
 @attrs.frozen
 class PublisherSettings:
-    """`[publisher]`: where lifecycle events go; Redis streams are capped at `stream_maxlen`."""
+    """`[publisher]`: where lifecycle events go; Redis streams are capped at `stream_maxlen`;
+    `prefix` (default none) goes before every topic name (`adapters/topics.py`)."""
 
     kind: PublisherKind = PublisherKind.MEMORY
     url: str = attrs.field(
@@ -352,6 +365,7 @@ class PublisherSettings:
         validator=_no_password(REDIS_PASSWORD_VARIABLE, _REDIS_SCHEMES),
     )
     stream_maxlen: int = _count(100_000, low=1, high=1_000_000_000)
+    prefix: str = attrs.field(default="", validator=_topic_prefix)
 
 
 _ALERT_RULE_NAMES = (

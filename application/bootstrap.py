@@ -122,7 +122,10 @@ async def _redis_publisher(
 
     config = RedisConfig(url=settings.publisher.url, stream_maxlen=settings.publisher.stream_maxlen)
     publisher = RedisStreamPublisher(
-        connect(config, environ), maxlen=config.stream_maxlen, owns_client=True
+        connect(config, environ),
+        prefix=settings.publisher.prefix,
+        maxlen=config.stream_maxlen,
+        owns_client=True,
     )
     try:
         yield publisher
@@ -130,8 +133,8 @@ async def _redis_publisher(
         await publisher.close()
 
 
-async def _memory_publisher() -> AsyncIterator[EventPublisher]:
-    publisher = InMemoryPublisher()
+async def _memory_publisher(settings: Settings) -> AsyncIterator[EventPublisher]:
+    publisher = InMemoryPublisher(prefix=settings.publisher.prefix)
     try:
         yield publisher
     finally:
@@ -269,7 +272,7 @@ class Adapters(containers.DeclarativeContainer):
     publisher = providers.Selector(
         config.publisher.kind,
         redis=providers.Resource(_redis_publisher, settings, environ),
-        memory=providers.Resource(_memory_publisher),
+        memory=providers.Resource(_memory_publisher, settings),
     )
 
 

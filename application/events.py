@@ -33,6 +33,7 @@ from ordergate.domain.events import (
     ConnectionStateChanged,
     FillRecovered,
     OptionSettlement,
+    PnLSnapshot,
     PositionSnapshot,
     UnapprovedOrderRefused,
 )
@@ -43,6 +44,7 @@ from ordergate.domain.orders.events import (
     OrderLifecycleEvent,
 )
 from ordergate.domain.risk.breakers import BreakerEvent
+from ordergate.domain.values import ZERO, InstrumentId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import BrokerEvent
 from ordergate.ports.clock import Clock
@@ -117,6 +119,7 @@ class BrokerEventProcessor:
         await self._record(records)  # raises before anything is applied
         publish = self._publisher.publish
         for event in events:
+            filled: ExecutionFill | None = None
             if isinstance(event, UnapprovedOrderRefused):
                 self.refused_unapproved += 1
                 continue  # recorded (an attempt around the gate), nothing to apply or publish
@@ -125,12 +128,17 @@ class BrokerEventProcessor:
                 log_state_change(event)
                 await self.connectivity.observe(event)
             elif isinstance(event, FillRecovered):
-                await self._apply(event.fill)
+                if await self._apply(event.fill):
+                    filled = event.fill
             elif not isinstance(event, PositionSnapshot):
-                await self._apply(event)
+                if await self._apply(event) and isinstance(event, ExecutionFill):
+                    filled = event
                 if isinstance(event, OrderLifecycleEvent):
                     log_order_event(event)
             await publish(event)
+            if filled is not None:  # the position and the account as this fill left them
+                for snapshot in self.snapshots((filled.instrument_id,)):
+                    await publish(snapshot)
 
     async def _record(self, records: list[AuditRecord]) -> None:
         if len(records) == 1:
@@ -138,14 +146,16 @@ class BrokerEventProcessor:
         elif records:
             await self._audit.append_many(records)
 
-    async def _apply(self, event: _Applicable) -> None:
+    async def _apply(self, event: _Applicable) -> bool:
+        """Apply `event` to the portfolio; False when it changed nothing (someone else's order,
+        an execution already applied, or an error audited as `broker.event_error`)."""
         desk = self._desk
         if isinstance(event, OrderLifecycleEvent) and event.client_order_id not in (
             desk.portfolio.orders
         ):
-            return  # an order placed outside this session: reconciliation reports it
+            return False  # an order placed outside this session: reconciliation reports it
         try:
-            desk.portfolio.apply(event)
+            changed = desk.portfolio.apply(event)
         except OrdergateError as exc:
             ts = self._clock.now()
             message = f"{type(exc).__name__}: {exc}"
@@ -155,7 +165,7 @@ class BrokerEventProcessor:
             )
             for change in desk.breakers.observe_broker_error(ts):
                 await self._system(change)
-            return
+            return False
         if isinstance(event, OrderLifecycleEvent):
             if event.kind is OrderEventKind.REJECTED:
                 for change in desk.breakers.observe_rejection(self._clock.now()):
@@ -163,6 +173,7 @@ class BrokerEventProcessor:
             elif event.kind is OrderEventKind.ACCEPTED:
                 for change in desk.breakers.observe_acceptance(self._clock.now()):
                     await self._system(change)
+        return changed
 
     async def _system(self, event: BreakerEvent) -> None:
         await self._audit.append(system_record(event, self._clock.now()))
@@ -215,6 +226,37 @@ class BrokerEventProcessor:
                     await asyncio.sleep(0)
         finally:
             arrived.set()  # the stream ended or failed: wake the pump to find out
+
+    def snapshots(
+        self, instruments: Sequence[InstrumentId] | None = None
+    ) -> list[PositionSnapshot | PnLSnapshot]:
+        """A `PositionSnapshot` of each of `instruments` (None: every open position) as the
+        portfolio holds it now, then the account's `PnLSnapshot`. Published after every fill
+        (of its instrument) and on the service's timer, whatever the broker."""
+        portfolio = self._desk.portfolio
+        now = self._clock.now()
+        chosen = (
+            [p.instrument_id for p in portfolio.open_positions()]
+            if instruments is None
+            else list(instruments)
+        )
+        out: list[PositionSnapshot | PnLSnapshot] = []
+        for instrument in chosen:
+            position = portfolio.position(instrument)
+            quantity = ZERO if position is None else position.quantity
+            average = None if position is None else position.avg_open_price
+            out.append(PositionSnapshot(instrument, quantity, average, now, now))
+        out.append(
+            PnLSnapshot(
+                portfolio.realized_pnl(),
+                portfolio.unrealized_pnl(),
+                portfolio.total_commissions,
+                portfolio.equity(),
+                now,
+                now,
+            )
+        )
+        return out
 
     def oldest_pending_age(self, now: datetime) -> timedelta | None:
         """How long the oldest event read from the stream and not yet taken has waited."""

@@ -587,6 +587,12 @@ class OrderGate:
         `run` honour `ordergate halt` / `kill` / `resume` while they trade."""
         return await self.__trading.sync(control)
 
+    async def publish_snapshots(self) -> None:
+        """Publish a `PositionSnapshot` of every open position and the `PnLSnapshot` now (the
+        gate also does after every fill); best effort, through the publisher's buffer."""
+        for snapshot in self._processor.snapshots():
+            await self._publisher.publish(snapshot)
+
     def breaker_states(self) -> dict[str, BreakerState]:
         """Each enabled circuit breaker's state, by breaker name."""
         return {b.name: b.state for b in self._desk.breakers.breakers.values()}

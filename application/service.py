@@ -99,7 +99,8 @@ class ServiceOptions:
     often Strategy C runs and `control_interval` how often the `TradingControl` is read, both on
     the service clock; `seen_capacity` bounds the memory of signal ids; `max_signals` stops after
     that many deliveries and `idle_exit` after that long without one (None: no limit);
-    `error_backoff` is the pause after the source itself fails.
+    `error_backoff` is the pause after the source itself fails; every `snapshot_interval`
+    (None: never) the gate publishes a `PositionSnapshot` of each position and a `PnLSnapshot`.
     """
 
     max_count: int = attrs.field(default=10, validator=_at_least_one)
@@ -110,6 +111,7 @@ class ServiceOptions:
     max_signals: int | None = attrs.field(default=None, validator=_optional_count)
     idle_exit: float | None = attrs.field(default=None, validator=_optional_positive)
     error_backoff: float = attrs.field(default=1.0, validator=_positive)
+    snapshot_interval: float | None = attrs.field(default=60.0, validator=_optional_positive)
 
 
 @attrs.define
@@ -204,6 +206,7 @@ class SignalService:
         self._last_source_error = ""
         self._next_monitor: datetime | None = None
         self._next_control: datetime | None = None
+        self._next_snapshot: datetime | None = None
         self.summary = ServiceSummary()
 
     async def run(self, stop: asyncio.Event) -> ServiceSummary:
@@ -371,6 +374,11 @@ class SignalService:
         if force or self._next_control is None or now >= self._next_control:
             self._next_control = now + timedelta(seconds=options.control_interval)
             await self.apply_control()
+        if options.snapshot_interval is not None and (
+            self._next_snapshot is None or now >= self._next_snapshot
+        ):
+            self._next_snapshot = now + timedelta(seconds=options.snapshot_interval)
+            await self._gate.publish_snapshots()
         if options.monitor_interval is None:
             return
         if self._next_monitor is None:

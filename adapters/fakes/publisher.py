@@ -10,53 +10,21 @@ from __future__ import annotations
 from typing import Final
 
 from ordergate.adapters.fakes._stream import EventStream, Subscription
+from ordergate.adapters.topics import TOPIC_NAMES, Topics
 from ordergate.domain.errors import InvalidValue, OrdergateError
 from ordergate.domain.events import (
-    BreakerReset,
-    BreakerTripped,
-    CommissionReport,
-    ConnectionStateChanged,
-    ExecutionFill,
-    FillRecovered,
     LifecycleEvent,
-    OptionAssigned,
-    OptionExercised,
-    OptionExpired,
-    OrderLifecycleEvent,
-    PnLSnapshot,
-    PositionSnapshot,
-    ReconciliationDiff,
-    RiskDecisionMade,
-    TradingStateChanged,
 )
 
 __all__ = ["TOPICS", "InMemoryPublisher", "PublisherError", "topic_for"]
 
-TOPICS: Final[dict[type, str]] = {
-    OrderLifecycleEvent: "orders:lifecycle",
-    ExecutionFill: "orders:fills",
-    FillRecovered: "orders:fills",
-    CommissionReport: "orders:commissions",
-    PositionSnapshot: "positions:stream",
-    PnLSnapshot: "pnl:stream",
-    RiskDecisionMade: "risk:decisions",
-    BreakerTripped: "risk:breakers",
-    BreakerReset: "risk:breakers",
-    TradingStateChanged: "risk:trading_state",
-    ConnectionStateChanged: "broker:connection",
-    ReconciliationDiff: "broker:reconciliation",
-    OptionExercised: "orders:settlements",
-    OptionAssigned: "orders:settlements",
-    OptionExpired: "orders:settlements",
-}
+TOPICS: Final[dict[type, str]] = TOPIC_NAMES
+"""The topics without prefix (`adapters/topics.py`, the scheme every publisher shares)."""
 
 
 def topic_for(event: LifecycleEvent) -> str:
-    """The topic an event is published on (by its type)."""
-    topic = TOPICS.get(type(event))
-    if topic is None:
-        raise InvalidValue("EventPublisher.publish.event", event, "is not a lifecycle event")
-    return topic
+    """The topic an event is published on (by its type), without prefix."""
+    return Topics().for_event(event)
 
 
 class PublisherError(OrdergateError):
@@ -72,7 +40,9 @@ class InMemoryPublisher:
     that is down, then back).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        self.topics = Topics(prefix)
+        """The topic names (`adapters/topics.py`: the scheme the Redis publisher uses too)."""
         self.published: list[tuple[str, LifecycleEvent]] = []
         self._all: EventStream[LifecycleEvent] = EventStream()
         self._topics: dict[str, EventStream[LifecycleEvent]] = {}
@@ -92,7 +62,7 @@ class InMemoryPublisher:
         if self._outage is not None:
             self.refused += 1
             raise PublisherError(f"publish failed: {self._outage} (outage)")
-        topic = topic_for(event)
+        topic = self.topics.for_event(event)
         self.published.append((topic, event))
         self._all.publish(event)
         stream = self._topics.get(topic)
@@ -110,7 +80,7 @@ class InMemoryPublisher:
         """Events published from now on, on every topic or on `topic` only."""
         if topic is None:
             return self._all.subscribe()
-        if topic not in TOPICS.values():
+        if topic not in self.topics.every_topic():
             raise InvalidValue("InMemoryPublisher.subscribe.topic", topic, "is not a known topic")
         stream = self._topics.setdefault(topic, EventStream())
         if self._closed:

@@ -32,9 +32,9 @@ class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     password_env: str | None = "ORDERGATE_REDIS_PASSWORD"
     socket_timeout: float = 5.0
-    prefix: str = "ordergate"
+    prefix: str = ""
     stream_maxlen: int = 100_000
-    all_events_topic: str | None = "events"
+    all_events: bool = True
     signal_stream: str = "ordergate:signals"
     consumer_group: str = "ordergate"
     visibility_timeout: float = 30.0

@@ -1,17 +1,10 @@
 """`RedisStreamPublisher`: the `EventPublisher` port on Redis Streams.
 
-Each event is XADDed, with an approximate `MAXLEN ~ N` bound, to the topic of its type (seed 002's
-distribution topics, under a prefix):
-
-    ordergate:orders:lifecycle   OrderLifecycleEvent
-    ordergate:executions         ExecutionFill, CommissionReport, FillRecovered
-    ordergate:positions          PositionSnapshot
-    ordergate:pnl                PnLSnapshot
-    ordergate:risk               RiskDecisionMade, BreakerTripped, BreakerReset, TradingStateChanged
-    ordergate:system             ConnectionStateChanged, ReconciliationDiff
-
-and, in the same MULTI, to `ordergate:events` (all types, one order): per-type streams cannot
-tell a subscriber how events of different types interleaved, the combined one can. Entry fields:
+Each event is XADDed, with an approximate `MAXLEN ~ N` bound, to the topic of its type
+(`adapters/topics.py`, the scheme every publisher shares; seed 002's `positions:stream` and
+`pnl:stream` among them), under the configured prefix (none by default), and, in the same MULTI,
+to `events:stream` (all types, one order): per-type streams cannot tell a subscriber how events
+of different types interleaved, the combined one can. Entry fields:
 `type`, `version`, `correlation_id` and `data` (the cattrs JSON of `serialization.encode_event`).
 
 This adapter must never swallow a failed XADD (it raises `RedisUnavailable`) and never log a URL.
@@ -27,45 +20,16 @@ import redis.asyncio as aioredis
 
 from ordergate.adapters.redis.config import RedisConfig, RedisUnavailable, connect
 from ordergate.adapters.serialization import decode_event, encode_event
+from ordergate.adapters.topics import TOPIC_NAMES, Topics
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.events import (
-    BreakerReset,
-    BreakerTripped,
-    CommissionReport,
-    ConnectionStateChanged,
-    ExecutionFill,
-    FillRecovered,
     LifecycleEvent,
-    OptionAssigned,
-    OptionExercised,
-    OptionExpired,
-    OrderLifecycleEvent,
-    PnLSnapshot,
-    PositionSnapshot,
-    ReconciliationDiff,
-    RiskDecisionMade,
-    TradingStateChanged,
 )
 
 __all__ = ["TOPICS", "RedisStreamPublisher", "decode_entry"]
 
-TOPICS: Mapping[type, str] = {
-    OrderLifecycleEvent: "orders:lifecycle",
-    ExecutionFill: "executions",
-    CommissionReport: "executions",
-    FillRecovered: "executions",
-    PositionSnapshot: "positions",
-    PnLSnapshot: "pnl",
-    RiskDecisionMade: "risk",
-    BreakerTripped: "risk",
-    BreakerReset: "risk",
-    TradingStateChanged: "risk",
-    ConnectionStateChanged: "system",
-    ReconciliationDiff: "system",
-    OptionExercised: "executions",
-    OptionAssigned: "executions",
-    OptionExpired: "executions",
-}
+TOPICS: Mapping[type, str] = TOPIC_NAMES
+"""The topics without prefix (`adapters/topics.py`, the scheme every publisher shares)."""
 """Topic (without prefix) of each lifecycle event type."""
 
 
@@ -84,15 +48,15 @@ class RedisStreamPublisher:
         self,
         client: aioredis.Redis,
         *,
-        prefix: str = "ordergate",
+        prefix: str = "",
         maxlen: int = 100_000,
-        all_events_topic: str | None = "events",
+        all_events: bool = True,
         owns_client: bool = False,
     ) -> None:
         self._client = client
-        self._prefix = prefix
+        self.topics = Topics(prefix)
         self._maxlen = maxlen
-        self._all = None if all_events_topic is None else f"{prefix}:{all_events_topic}"
+        self._all = self.topics.all_events if all_events else None
         self._owns_client = owns_client
 
     @classmethod
@@ -104,13 +68,13 @@ class RedisStreamPublisher:
             connect(config, environ),
             prefix=config.prefix,
             maxlen=config.stream_maxlen,
-            all_events_topic=config.all_events_topic,
+            all_events=config.all_events,
             owns_client=True,
         )
 
     def topic_for(self, event: LifecycleEvent) -> str:
         """The stream key `event` goes to."""
-        return f"{self._prefix}:{TOPICS[type(event)]}"
+        return self.topics.for_event(event)
 
     @property
     def all_events_stream(self) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.redis import (
     RedisConfig,
     RedisStreamPublisher,
@@ -21,19 +22,19 @@ from ordergate.domain.errors import InvalidValue
 
 pytestmark = pytest.mark.services
 
-EXPECTED_TOPIC = {
+EXPECTED_TOPIC = {  # adapters/topics.py: the same names as the in-memory publisher's
     "OrderLifecycleEvent": "orders:lifecycle",
-    "ExecutionFill": "executions",
-    "CommissionReport": "executions",
-    "FillRecovered": "executions",
-    "PositionSnapshot": "positions",
-    "PnLSnapshot": "pnl",
-    "RiskDecisionMade": "risk",
-    "BreakerTripped": "risk",
-    "BreakerReset": "risk",
-    "TradingStateChanged": "risk",
-    "ConnectionStateChanged": "system",
-    "ReconciliationDiff": "system",
+    "ExecutionFill": "orders:fills",
+    "CommissionReport": "orders:commissions",
+    "FillRecovered": "orders:fills",
+    "PositionSnapshot": "positions:stream",
+    "PnLSnapshot": "pnl:stream",
+    "RiskDecisionMade": "risk:decisions",
+    "BreakerTripped": "risk:breakers",
+    "BreakerReset": "risk:breakers",
+    "TradingStateChanged": "risk:trading_state",
+    "ConnectionStateChanged": "broker:connection",
+    "ReconciliationDiff": "broker:reconciliation",
 }
 
 
@@ -65,7 +66,7 @@ async def test_entry_fields_name_type_version_and_correlation(
 ) -> None:
     event = sample_events("corr-fields")[1]
     await harness.publisher.publish(event)
-    [(_id, fields)] = await harness.client.xrange(f"{harness.prefix}:executions")
+    [(_id, fields)] = await harness.client.xrange(f"{harness.prefix}:orders:fills")
     assert (b"ExecutionFill", b"1", b"corr-fields") == (
         fields[b"type"],
         fields[b"version"],
@@ -89,6 +90,17 @@ async def test_all_events_stream_keeps_publish_order_across_topics(
     for event in events:
         await harness.publisher.publish(event)
     assert events == await harness.received(len(events), timeout=5.0)
+
+
+async def test_every_publisher_names_topics_alike_under_its_prefix() -> None:
+    memory = InMemoryPublisher(prefix="desk1")
+    redis_side = RedisStreamPublisher(aioredis.Redis(), prefix="desk1", owns_client=True)
+    for event in sample_events("same"):
+        assert memory.topics.for_event(event) == redis_side.topics.for_event(event)
+        assert f"desk1:{EXPECTED_TOPIC[type(event).__name__]}" == redis_side.topic_for(event)
+    assert "desk1:events:stream" == redis_side.all_events_stream
+    assert "positions:stream" == InMemoryPublisher().topics.name("positions:stream")
+    await redis_side.close()
 
 
 async def test_entry_without_data_is_refused_with_a_readable_error() -> None:

@@ -25,6 +25,7 @@ from ordergate.domain.events import (
     ConnectionState,
     ConnectionStateChanged,
     FillRecovered,
+    PnLSnapshot,
     PositionSnapshot,
     TradingStateChanged,
 )
@@ -93,9 +94,11 @@ class Stream:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[BrokerEvent | None] = asyncio.Queue()
         self.failure: Exception | None = None
+        self.sent: set[int] = set()
 
     def put(self, *events: BrokerEvent) -> None:
         for event in events:
+            self.sent.add(id(event))
             self._queue.put_nowait(event)
 
     def end(self) -> None:
@@ -151,7 +154,14 @@ class Rig:
         return [e.record for e in await self.audit.query(kind=kind)]
 
     def published(self) -> list[object]:
-        return [event for _, event in self.publisher.published]
+        """What was published, without the snapshots the gate derives after each fill (the
+        broker's own snapshots stay)."""
+        return [
+            event
+            for _, event in self.publisher.published
+            if not isinstance(event, PositionSnapshot | PnLSnapshot)
+            or id(event) in self.stream.sent
+        ]
 
 
 def order_id(n: int) -> ClientOrderId:
@@ -224,6 +234,35 @@ async def test_events_are_recorded_applied_and_published_in_arrival_order() -> N
     ]
     assert expected == [p.get("execution_id", p.get("kind")) for p in recorded]
     assert events == rig.published()
+    await cancel_task(pump)
+
+
+async def test_every_fill_is_followed_by_its_position_and_the_pnl_snapshot() -> None:
+    rig = Rig(BulkAuditLog(), max_batch=7)
+    rig.stream.put(OrderLifecycleEvent(order_id(0), OrderEventKind.ACCEPTED, T0, T0))
+    rig.stream.put(fill(0, 0), fill(0, 1))
+    pump = rig.start()
+    await rig.processor.settle()
+    kinds = [type(e).__name__ for _, e in rig.publisher.published]
+    assert [
+        "OrderLifecycleEvent",
+        "ExecutionFill",
+        "PositionSnapshot",
+        "PnLSnapshot",
+        "ExecutionFill",
+        "PositionSnapshot",
+        "PnLSnapshot",
+    ] == kinds
+    positions = [e for _, e in rig.publisher.published if isinstance(e, PositionSnapshot)]
+    assert [Decimal(1), Decimal(2)] == [p.quantity for p in positions]
+    assert {PRICE} == {p.avg_price for p in positions}
+    (last_pnl,) = [e for _, e in rig.publisher.published if isinstance(e, PnLSnapshot)][-1:]
+    assert rig.portfolio.equity() == last_pnl.equity
+    # the same topics on every publisher (adapters/topics.py): seed 002's names
+    topics = {
+        t for t, e in rig.publisher.published if isinstance(e, PositionSnapshot | PnLSnapshot)
+    }
+    assert {"positions:stream", "pnl:stream"} == topics
     await cancel_task(pump)
 
 
