@@ -272,7 +272,7 @@ class _ReadOnlyControl:
     async def request(
         self,
         state: TradingState,
-        reason: str,
+        reason: str = "",
         *,
         now: datetime | None = None,
         kill: bool = False,

@@ -85,7 +85,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "The audit log or the trading control failed."),
     )
 }
-_READ_ERRORS = {422: _ERRORS[422]}
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {422: _ERRORS[422]}
 
 
 def package_version() -> str:
@@ -423,7 +423,8 @@ def build_control_app(
                         f"the audit log cannot record the request ({type(exc).__name__}: {exc});"
                         " nothing was done",
                     ) from None
-            outcome, message, extra = "failed", "", {}
+            outcome, message = "failed", ""
+            extra: dict[str, Any] = {}
             try:
                 outcome, message, extra = await act(told)
             except _ApiError as exc:
