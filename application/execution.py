@@ -7,7 +7,12 @@ mode the full gate runs and nothing is sent.
 
 What is written before a send — the decision of every order and, when they are to be sent, the
 `broker.submit` record — goes in one write (`append_many`: one transaction and one fsync). The
-broker's answer (`broker.submit_result`) is its own durable append after the call.
+broker's answer (`broker.submit_result`) is its own durable append after the call, started as
+soon as the broker returns (on every path: sent, rejected, timed out, failed, interrupted) but
+not awaited by the caller: only what must precede the broker call waits for the disk. The
+gate's `settle` and `stop` wait for every result started (`results_recorded`); a result that
+could not be stored is logged and fails the next order before anything is written for it (the
+audit store is broken: nothing more is sent until it answers again).
 
 This object keeps its broker private and exposes no way to submit except `submit`/`submit_list`.
 """
@@ -15,6 +20,7 @@ This object keeps its broker private and exposes no way to submit except `submit
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -45,6 +51,8 @@ from ordergate.ports.clock import Clock
 
 __all__ = ["ExecutionGate"]
 
+_log = logging.getLogger(__name__)
+
 _INTERRUPTED = "the caller was cancelled before the broker answered; reconcile to learn more"
 # A change to a working order is judged as the order would stand after it: the duplicate guard
 # (its id is known) and the submit rate (nothing new is placed) do not apply to it.
@@ -74,6 +82,8 @@ class ExecutionGate:
         self._gate = gate or RiskGate()
         self.mode = mode
         self._timeout = timeout
+        self._results: set[asyncio.Task[None]] = set()  # `broker.submit_result` appends in flight
+        self._result_failure: Exception | None = None  # one that failed, not yet reported
         self.__changes = OrderChanges(
             broker=broker,
             audit=audit,
@@ -135,7 +145,12 @@ class ExecutionGate:
         return results
 
     async def _append_before_send(self, records: list[AuditRecord]) -> list[AuditEntry]:
-        """Make `records` durable, in order, before anything is sent (one fsync when possible)."""
+        """Make `records` durable, in order, before anything is sent (one fsync when possible).
+
+        A `broker.submit_result` that could not be stored fails this write (reported once)."""
+        failure, self._result_failure = self._result_failure, None
+        if failure is not None:
+            raise AuditResultLost(failure)
         if len(records) == 1:
             return [await self._audit.append(records[0])]
         return await self._audit.append_many(records)
@@ -240,12 +255,12 @@ class ExecutionGate:
         except asyncio.CancelledError:
             # The caller gave up while the broker had the request: the order may exist there.
             # The `broker.submit` record still gets its result before the cancellation goes on.
-            await asyncio.shield(self._record_result(orders, (), "INTERRUPTED", _INTERRUPTED))
+            self._record_result(orders, (), "INTERRUPTED", _INTERRUPTED)
             raise
         except Exception as exc:  # an adapter bug: the outcome is unknown, say so and go on
             status = OrderResultStatus.FAILED
             reason = f"broker call failed ({type(exc).__name__}: {exc}); reconcile to learn more"
-        done = await self._record_result(orders, ids, status.value if status else "SENT", reason)
+        done = self._record_result(orders, ids, status.value if status else "SENT", reason)
         for order, broker_id in zip(orders, ids, strict=False):
             if order.broker_order_id is None:
                 order.broker_order_id = broker_id
@@ -254,23 +269,46 @@ class ExecutionGate:
             for order, d in zip(orders, decisions, strict=True)
         ]
 
-    async def _record_result(
+    def _record_result(
         self, orders: list[Order], ids: tuple[BrokerOrderId, ...], status: str, reason: str
     ) -> datetime:
-        """The `broker.submit_result` that follows every `broker.submit` record."""
+        """Start the `broker.submit_result` that follows every `broker.submit` record.
+
+        Its append is a task of its own: the caller does not wait for it (nor can its
+        cancellation stop it); `results_recorded` does.
+        """
         done = self._clock.now()
-        await self._audit.append(
-            broker_call_record(
-                "submit_result",
-                done,
-                orders[0].request.correlation_id,
-                client_order_ids=[o.client_order_id.value for o in orders],
-                broker_order_ids=[i.value for i in ids],
-                status=status,
-                reason=reason,
-            )
+        record = broker_call_record(
+            "submit_result",
+            done,
+            orders[0].request.correlation_id,
+            client_order_ids=[o.client_order_id.value for o in orders],
+            broker_order_ids=[i.value for i in ids],
+            status=status,
+            reason=reason,
         )
+        task = asyncio.get_running_loop().create_task(self._append_result(record))
+        self._results.add(task)
+        task.add_done_callback(self._results.discard)
         return done
+
+    async def _append_result(self, record: AuditRecord) -> None:
+        try:
+            await self._audit.append(record)
+        except Exception as exc:  # the store is broken: the next order hears of it
+            self._result_failure = exc
+            _log.error(
+                "recording %s for %s failed: %s: %s",
+                record.kind,
+                record.payload.get("client_order_ids"),
+                type(exc).__name__,
+                exc,
+            )
+
+    async def results_recorded(self) -> None:
+        """Wait until every `broker.submit_result` started so far is durable (or failed)."""
+        while self._results:
+            await asyncio.gather(*tuple(self._results))
 
     def _reject(self, orders: list[Order], reason: str) -> None:
         ts = self._clock.now()
@@ -301,6 +339,16 @@ class ExecutionGate:
     ) -> OrderResult:
         """Cancel a working order through the gate; see `OrderChanges.cancel`."""
         return await self.__changes.cancel(client_order_id, order, correlation)
+
+
+class AuditResultLost(Exception):
+    """A `broker.submit_result` could not be stored; the next order fails with it."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(
+            f"an earlier broker.submit_result could not be stored ({type(cause).__name__}: "
+            f"{cause})"
+        )
 
 
 def submit_record(orders: Sequence[Order], ts: datetime) -> AuditRecord:

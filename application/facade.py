@@ -276,6 +276,7 @@ class OrderGate:
             await self._processor.settle()
             await cancel_task(self._pump)
             self._pump = None
+        await self.__execution.results_recorded()
         if ports.broker.is_connected():
             await ports.broker.disconnect(timeout=self.options.connect_timeout)
         await self._publisher.close()
@@ -301,8 +302,9 @@ class OrderGate:
         self.portfolio.start_session(self.__ports.clock.now())
 
     async def settle(self) -> None:
-        """Wait until broker events emitted so far have been processed (and, unless the
-        publisher is in an outage, published)."""
+        """Wait until broker events emitted so far have been processed, every broker answer
+        recorded (`broker.submit_result`), and (unless the publisher is in an outage) published."""
+        await self.__execution.results_recorded()
         await self._processor.settle()
         await self._publisher.flush(timeout=self.options.timeout)
 
