@@ -93,6 +93,11 @@ class BufferedPublisher:
         self._records: deque[AuditRecord] = deque()  # outage records not yet durable
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The send timeout, kept by one watchdog timer rather than a timer per event (see `_send`).
+        self._sends = 0  # sends started so far; the one in flight is number `_sends`
+        self._send_started: float | None = None  # loop time the send in flight started
+        self._timed_out = 0  # the send the watchdog cancelled (0: none)
+        self._watchdog: asyncio.TimerHandle | None = None
         self._closing = False
         self._published = 0
         self._dropped = 0
@@ -127,6 +132,9 @@ class BufferedPublisher:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self._dropped += len(self._buffer)
         self._buffer.clear()
         if self._outage is not None:
@@ -174,8 +182,7 @@ class BufferedPublisher:
                 continue
             event = self._buffer[0]
             try:
-                async with asyncio.timeout(self._send_timeout):
-                    await self.inner.publish(event)
+                await self._send(event)
             except InvalidValue as exc:  # this event can never be sent: skip it, go on
                 self._refused += 1
                 self._pop(event)
@@ -194,6 +201,45 @@ class BufferedPublisher:
             delay = self._retry_initial
             if self._outage is not None:
                 self._end_outage(recovered=True)
+
+    async def _send(self, event: LifecycleEvent) -> None:
+        """`inner.publish(event)`, raising `TimeoutError` if it takes over `send_timeout` s.
+
+        `asyncio.timeout` per event would schedule and cancel a timer for every event of a
+        burst; instead one watchdog timer (`_watch`) looks at the send in flight when it fires,
+        cancels the drain if that send is overdue, and is re-armed only while sends go on.
+        """
+        loop = asyncio.get_running_loop()
+        self._sends += 1
+        number = self._sends
+        self._send_started = loop.time()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(self._send_started + self._send_timeout, self._watch)
+        try:
+            await self.inner.publish(event)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._timed_out == number and task is not None and task.uncancel() == 0:
+                raise TimeoutError(
+                    f"publishing took longer than send_timeout={self._send_timeout} s"
+                ) from None
+            raise
+        finally:
+            self._send_started = None
+
+    def _watch(self) -> None:
+        """The watchdog: cancel the drain if the send in flight is overdue; re-arm while sending."""
+        self._watchdog = None
+        started, task = self._send_started, self._task
+        if started is None or task is None or task.done():
+            return  # nothing in flight: the next send arms it again
+        loop = asyncio.get_running_loop()
+        deadline = started + self._send_timeout
+        if loop.time() >= deadline:
+            self._timed_out = self._sends
+            task.cancel()
+        else:
+            self._watchdog = loop.call_at(deadline, self._watch)
 
     def _pop(self, event: LifecycleEvent) -> None:
         # The head may have been dropped by an overflow while the send was in flight.
