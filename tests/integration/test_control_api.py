@@ -365,3 +365,20 @@ async def test_a_taken_port_is_a_typed_error_naming_service_port(gate: OrderGate
         second = ControlServer(app, host="127.0.0.1", port=first.port)
         with pytest.raises(ServerStartError, match=r"service\.port"):
             await second.start()
+
+
+async def test_the_openapi_document_lists_exactly_the_api_routes_each_with_a_summary(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    described = {(method, path) for path, ops in document["paths"].items() for method in ops}
+    expected = {("get", path) for path in READS} | {
+        ("post", "/cancel/{client_order_id}" if path.startswith("/cancel") else path)
+        for path in WRITES
+    }
+    assert described == expected
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            assert "200" in operation["responses"], (method, path)
+            assert "422" in operation["responses"], (method, path)
