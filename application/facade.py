@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from ordergate.application.adoption import Adopter, AdoptionReport
 from ordergate.application.alerts import AlertMonitor, AlertRules
 from ordergate.application.desk import TradingDesk
 from ordergate.application.events import BrokerEventProcessor, cancel_task
@@ -206,6 +207,17 @@ class OrderGate:
             clock=clock,
             publisher=publisher,
         )
+        self.__adopter = Adopter(
+            broker=ports.broker,
+            desk=self._desk,
+            processor=self._processor,
+            audit=audit,
+            clock=clock,
+            operator_id=options.operator_id,
+            timeout=options.timeout,
+            resync_positions=self.resync_from_broker,
+        )
+        self.__reconciler.is_foreign = self.__adopter.is_foreign
         # a restored broker link gives the trading state back only when this check matches
         self._processor.connectivity.verify_with(lambda: self.reconcile(dry_run=False))
         self.__snapshots = MarketSnapshotService(
@@ -233,6 +245,7 @@ class OrderGate:
             timeout=options.timeout,
         )
         self._pump: asyncio.Task[None] | None = None
+        self.adoption: AdoptionReport | None = None
         self._stopped = False
         self.started_at: datetime | None = None
 
@@ -263,6 +276,9 @@ class OrderGate:
         self.started_at = ports.clock.now()
         self._stopped = False
         self.portfolio.start_session(self.started_at)
+        # the broker's truth first: orders of an earlier process, executions, positions
+        self.adoption = await self.__adopter.adopt()
+        self.portfolio.start_session(self.started_at)  # adopted fills are not today's losses
         await self.__trading.restore()  # a persisted halt or kill holds before anything trades
 
     async def stop(self) -> None:

@@ -8,6 +8,7 @@ remaining difference is audited. Nothing is ever sent to the broker from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -19,6 +20,7 @@ from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import FillRecovered, ReconciliationDiff
 from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.orders.events import ExecutionFill, OrderEventKind, OrderLifecycleEvent
+from ordergate.domain.values import ClientOrderId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -67,6 +69,7 @@ class Reconciler:
         self._clock = clock
         self._publisher = publisher
         self._timeout = timeout
+        self.is_foreign: Callable[[ClientOrderId], bool] = lambda cid: False
 
     async def reconcile(self, since: datetime, *, dry_run: bool = True) -> ReconciliationReport:
         """Diff executions since `since`, then positions and open orders."""
@@ -159,6 +162,12 @@ class Reconciler:
             v.client_order_id: v for v in await self._broker.open_orders(timeout=self._timeout)
         }
         working = {o.client_order_id: o for o in portfolio.working_orders()}
+        # Another client's working order is the broker's and theirs, not a difference.
+        views = {
+            cid: v
+            for cid, v in views.items()
+            if cid in portfolio.orders or not self.is_foreign(cid)
+        }
         diffs = []
         for cid in sorted(set(views) | set(working)):
             view, order = views.get(cid), working.get(cid)

@@ -256,6 +256,10 @@ class Portfolio:
     def position(self, instrument_id: InstrumentId) -> Position | None:
         return self.positions.get(instrument_id)
 
+    def has_execution(self, execution_id: ExecutionId) -> bool:
+        """True once the execution `execution_id` has been applied to a position."""
+        return execution_id in self._exec_instrument
+
     def position_qty(self, instrument_id: InstrumentId) -> Decimal:
         position = self.positions.get(instrument_id)
         return ZERO if position is None else position.quantity
