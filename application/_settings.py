@@ -49,9 +49,12 @@ __all__ = [
     "MarketDataKind",
     "MarketDataSettings",
     "Mode",
+    "OnStop",
     "PublisherKind",
     "PublisherSettings",
     "RiskSettings",
+    "ServeMarket",
+    "ServeSettings",
     "ServiceSettings",
     "SessionSettings",
     "Settings",
@@ -105,6 +108,20 @@ class PublisherKind(enum.StrEnum):
 
     MEMORY = "memory"
     REDIS = "redis"
+
+
+class ServeMarket(enum.StrEnum):
+    """What moves the simulated market while `ordergate serve` runs on the sim broker."""
+
+    REPLAY = "replay"
+    SYNTHETIC = "synthetic"
+
+
+class OnStop(enum.StrEnum):
+    """What `ordergate serve` does with working orders when it stops (SIGTERM)."""
+
+    KEEP = "keep"
+    CANCEL = "cancel"
 
 
 class SignalsKind(enum.StrEnum):
@@ -352,6 +369,34 @@ def _topic_prefix(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
             value,
             "must be empty or letters, digits, '.', '_', '-', with ':' between parts",
         )
+
+
+@attrs.frozen
+class ServeSettings:
+    """`[serve]`: the long-running `ordergate serve`.
+
+    `market` / `speed`: on the sim broker the market moves while serve runs, a replay of the
+    session's bars (one step = one trading day) or the synthetic one-minute market, at `speed`
+    simulated seconds per real second (1 = real time). `on_stop`: working orders are kept at
+    the broker when serve stops (SIGTERM), or cancelled. `reconcile_every`: seconds between two
+    divergence checks against the broker (0: never).
+    """
+
+    market: ServeMarket = ServeMarket.REPLAY
+    speed: float = attrs.field(default=1.0, validator=_seconds(1e9))
+    on_stop: OnStop = OnStop.KEEP
+    reconcile_every: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        every = self.reconcile_every
+        if (
+            not isinstance(every, int | float)
+            or isinstance(every, bool)
+            or not 0 <= every <= MAX_DURATION_SECONDS
+        ):
+            raise InvalidValue(
+                "reconcile_every", every, f"must be seconds in [0, {MAX_DURATION_SECONDS:g}]"
+            )
 
 
 @attrs.frozen
@@ -709,6 +754,7 @@ class Settings:
     service: ServiceSettings = attrs.field(factory=ServiceSettings)
     alerts: AlertsSettings = attrs.field(factory=AlertsSettings)
     logging: LoggingSettings = attrs.field(factory=LoggingSettings)
+    serve: ServeSettings = attrs.field(factory=ServeSettings)
     secrets: Secrets = attrs.field(factory=Secrets, repr=False, metadata={"from_file": False})
 
     def __attrs_post_init__(self) -> None:

@@ -48,7 +48,7 @@ from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
 
-__all__ = ["AdoptionReport", "Adopter", "known_execution_ids"]
+__all__ = ["Adopter", "AdoptionReport", "known_execution_ids"]
 
 _EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 FILL_RECORDS = ("broker.fill", "broker.fill_recovered")
@@ -220,7 +220,11 @@ class Adopter:
             ),
             signal_id=SignalId(payload["signal_id"]) if payload.get("signal_id") else None,
             correlation_id=CorrelationId(
-                str(payload.get("correlation_id") or payload.get("signal_id") or view.client_order_id)
+                str(
+                    payload.get("correlation_id")
+                    or payload.get("signal_id")
+                    or view.client_order_id
+                )
             ),
             parent_id=ClientOrderId(payload["parent_id"]) if payload.get("parent_id") else None,
             oca_group=payload.get("oca_group"),

@@ -38,6 +38,8 @@ from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.observability.metrics import PrometheusMetrics
 from ordergate.adapters.observability.webhook import WebhookAlertSink
 from ordergate.adapters.serialization import hmac_key_from_env
+from ordergate.adapters.sim.driver import SimMarketDriver
+from ordergate.adapters.sim.journal import SimJournal
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
@@ -332,6 +334,7 @@ async def build_application(
     *,
     replay: bool = False,
     control: TradingControl | None = None,
+    sim_state: Path | None = None,
 ) -> Application:
     """Open the adapters `settings` selects and build the gate; the `Application` handle owns
     them all. Use it as `async with await build_application(settings) as app:` (the gate is
@@ -344,6 +347,11 @@ async def build_application(
     With `replay` and the ibkr broker, the session replays the market of an emulator started
     with `ordergate gateway-sim --replay`: its control channel is opened and the gate's clock
     follows the emulator's simulated time (see `Application.session_pacer`).
+
+    With `sim_state` and the sim broker (`ordergate serve`), the simulated account is kept in
+    that journal (`ordergate.adapters.sim.journal`): it is rebuilt from it here, before the
+    gate starts, and every later change is appended; `Application.market_driver()` moves the
+    market as `settings.serve` says.
     """
     env = os.environ if environ is None else environ
     container = Adapters(settings=settings, environ=env)
@@ -357,6 +365,8 @@ async def build_application(
     )
     channel = control if control is not None else trading_control(settings)
     metrics = PrometheusMetrics()
+    driver: SimMarketDriver | None = None
+    journal: SimJournal | None = None
     try:
         # Only the selected resources are opened (calling a Resource provider initialises it);
         # `init_resources()` would open every backend, chosen or not.
@@ -371,6 +381,18 @@ async def build_application(
                 pacer = await GatewayReplayPacer.open(replay_channel, container.ibkr())
                 container.replay_pacer.override(providers.Object(pacer))
                 container.clock.override(providers.Object(pacer.clock))
+        if settings.broker.kind.value == "sim" and sim_state is not None:
+            journal = SimJournal.open(sim_state, sim_identity(settings))
+            session = container.sim()
+            driver = SimMarketDriver(
+                session,
+                market=settings.serve.market.value,
+                speed=settings.serve.speed,
+                seed=settings.session.seed,
+                journal=journal,
+            )
+            driver.restore()
+            session.broker.on_command = journal.append
         ports = Ports(
             broker=container.broker(),
             market_data=container.market_data(),
@@ -385,10 +407,27 @@ async def build_application(
     except BaseException:
         await channel.close()
         await _shutdown(container)
+        if journal is not None:
+            journal.close()
         raise
     gate = OrderGate(ports, gate_options(settings, replay=replay))
     metrics.watch(gate)
-    return Application(settings, container, gate, channel, metrics)
+    return Application(
+        settings, container, gate, channel, metrics, driver=driver, journal=journal
+    )
+
+
+def sim_identity(settings: Settings) -> dict[str, object]:
+    """What a simulated account's journal must have been made with to be replayed."""
+    session = settings.session
+    return {
+        "symbols": list(session.symbols),
+        "bars": session.bars,
+        "bars_file": session.bars_file,
+        "seed": session.seed,
+        "starting_cash": str(session.starting_cash),
+        "market": settings.serve.market.value,
+    }
 
 
 def _alert_sink(settings: Settings) -> WebhookAlertSink | None:
@@ -458,10 +497,15 @@ class Application:
         gate: OrderGate,
         control: TradingControl | None = None,
         metrics: PrometheusMetrics | None = None,
+        *,
+        driver: SimMarketDriver | None = None,
+        journal: SimJournal | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics if metrics is not None else PrometheusMetrics()
         """The gate's Prometheus metrics; mount `metrics.registry` to export them."""
+        self.__driver = driver
+        self.__journal = journal
         self.__container = container
         self.__gate = gate
         self.__control = control
@@ -500,6 +544,13 @@ class Application:
                 await self.__control.close()
         finally:
             await _shutdown(self.__container)
+            if self.__journal is not None:
+                self.__journal.close()
+
+    def market_driver(self) -> SimMarketDriver | None:
+        """What moves the simulated market of `ordergate serve` (None off the sim broker, or
+        when built without `sim_state`). It steps the market only; it offers no order path."""
+        return self.__driver
 
     def session_pacer(self) -> SessionPacer:
         """What moves the market of a replayed session: the simulator's day-by-day replay, or

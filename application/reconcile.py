@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -20,7 +21,7 @@ from ordergate.domain.errors import OrdergateError
 from ordergate.domain.events import FillRecovered, ReconciliationDiff
 from ordergate.domain.orders.enums import OrderStatus
 from ordergate.domain.orders.events import ExecutionFill, OrderEventKind, OrderLifecycleEvent
-from ordergate.domain.values import ClientOrderId
+from ordergate.domain.values import ClientOrderId, InstrumentId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker
 from ordergate.ports.clock import Clock
@@ -93,6 +94,7 @@ class Reconciler:
                 now,
                 now,
                 fill.correlation_id,
+                cause="a fill the gate never received (missed while the event stream was down)",
             )
             for fill in missing
         ]
@@ -102,7 +104,13 @@ class Reconciler:
                 await self._processor.handle(FillRecovered(fill, now, now, fill.correlation_id))
                 recovered.append(fill)
             await self.recover_order_ends()
-        diffs.extend(await self._position_diffs(now))
+        missing_qty: dict[InstrumentId, Decimal] = {}
+        if dry_run:  # once recovered they are in our positions already
+            for fill in missing:
+                missing_qty[fill.instrument_id] = (
+                    missing_qty.get(fill.instrument_id, Decimal(0)) + fill.signed_quantity
+                )
+        diffs.extend(await self._position_diffs(now, missing_qty))
         diffs.extend(await self._order_diffs(now))
         if not dry_run:
             for diff in diffs:
@@ -141,7 +149,9 @@ class Reconciler:
                 )
             )
 
-    async def _position_diffs(self, now: datetime) -> list[ReconciliationDiff]:
+    async def _position_diffs(
+        self, now: datetime, missing_qty: dict[InstrumentId, Decimal]
+    ) -> list[ReconciliationDiff]:
         portfolio = self._desk.portfolio
         theirs = {
             p.instrument_id: p.quantity for p in await self._broker.positions(timeout=self._timeout)
@@ -152,7 +162,15 @@ class Reconciler:
             mine, broker = ours.get(iid, 0), theirs.get(iid, 0)
             if mine != broker:
                 diffs.append(
-                    ReconciliationDiff("position", iid.value, str(mine), str(broker), now, now)
+                    ReconciliationDiff(
+                        "position",
+                        iid.value,
+                        str(mine),
+                        str(broker),
+                        now,
+                        now,
+                        cause=_position_cause(missing_qty.get(iid, Decimal(0)), mine, broker),
+                    )
                 )
         return diffs
 
@@ -174,13 +192,25 @@ class Reconciler:
             if view is None and order is not None:
                 diffs.append(
                     ReconciliationDiff(
-                        "open_order", cid.value, order.status.value, "not working", now, now
+                        "open_order",
+                        cid.value,
+                        order.status.value,
+                        "not working",
+                        now,
+                        now,
+                        cause="its end (fill, cancel or expiry) never reached the gate",
                     )
                 )
             elif view is not None and order is None:
                 diffs.append(
                     ReconciliationDiff(
-                        "open_order", cid.value, "unknown", view.status.value, now, now
+                        "open_order",
+                        cid.value,
+                        "unknown",
+                        view.status.value,
+                        now,
+                        now,
+                        cause="a working order the gate neither placed nor adopted",
                     )
                 )
             elif view is not None and order is not None and view.filled_qty != order.filled_qty:
@@ -192,9 +222,19 @@ class Reconciler:
                         f"filled {view.filled_qty}",
                         now,
                         now,
+                        cause="fills of this order the gate has not applied",
                     )
                 )
         return diffs
+
+
+def _position_cause(missing: Decimal, ours: Decimal, broker: Decimal) -> str:
+    if missing and ours + missing == broker:
+        return "the missed executions listed (healed by applying them once)"
+    return (
+        "not explained by any execution the broker reports (a trade outside this gate, a "
+        "transfer or a settlement never received, or fills older than the broker's report)"
+    )
 
 
 class _ReadOnly:

@@ -101,6 +101,8 @@ class ServiceOptions:
     that many deliveries and `idle_exit` after that long without one (None: no limit);
     `error_backoff` is the pause after the source itself fails; every `snapshot_interval`
     (None: never) the gate publishes a `PositionSnapshot` of each position and a `PnLSnapshot`.
+    `reconcile_interval` (None: never) is how often the divergence watch compares the gate's
+    view with the broker's.
     """
 
     max_count: int = attrs.field(default=10, validator=_at_least_one)
@@ -112,6 +114,7 @@ class ServiceOptions:
     idle_exit: float | None = attrs.field(default=None, validator=_optional_positive)
     error_backoff: float = attrs.field(default=1.0, validator=_positive)
     snapshot_interval: float | None = attrs.field(default=60.0, validator=_optional_positive)
+    reconcile_interval: float | None = attrs.field(default=None, validator=_optional_positive)
 
 
 @attrs.define
@@ -137,6 +140,11 @@ class ServiceSummary:
     monitor_errors: int = 0
     control_changes: int = 0
     control_errors: int = 0
+    reconcile_runs: int = 0
+    divergences: int = 0
+    healed_fills: int = 0
+    unexplained: int = 0
+    reconcile_errors: int = 0
     results: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
     closures: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
     closure_count: int = 0
@@ -207,6 +215,7 @@ class SignalService:
         self._next_monitor: datetime | None = None
         self._next_control: datetime | None = None
         self._next_snapshot: datetime | None = None
+        self._next_reconcile: datetime | None = None
         self.summary = ServiceSummary()
 
     async def run(self, stop: asyncio.Event) -> ServiceSummary:
@@ -379,6 +388,12 @@ class SignalService:
         ):
             self._next_snapshot = now + timedelta(seconds=options.snapshot_interval)
             await self._gate.publish_snapshots()
+        if options.reconcile_interval is not None:
+            if self._next_reconcile is None:
+                self._next_reconcile = now + timedelta(seconds=options.reconcile_interval)
+            elif now >= self._next_reconcile:
+                self._next_reconcile = now + timedelta(seconds=options.reconcile_interval)
+                await self.watch_divergence()
         if options.monitor_interval is None:
             return
         if self._next_monitor is None:
@@ -398,6 +413,31 @@ class SignalService:
         self.summary.monitor_cycles += 1
         self.summary.add_closures(report.closures)
         await self._gate.settle()
+
+    async def watch_divergence(self) -> None:
+        """One divergence check (the gate's `reconcile(dry_run=False)`): every difference is
+        audited and published as a `ReconciliationDiff` with its likely cause, and executions the
+        gate missed are applied once. A difference that applying them does not explain (a second
+        look still finds it) moves trading to REDUCING, audited. Never raises."""
+        try:
+            report = await self._gate.reconcile(dry_run=False)
+            self.summary.reconcile_runs += 1
+            if report.clean:
+                return
+            self.summary.divergences += len(report.diffs)
+            self.summary.healed_fills += len(report.recovered)
+            await self._gate.settle()
+            after = await self._gate.reconcile(dry_run=True)
+            if after.clean:
+                return
+            self.summary.unexplained += len(after.diffs)
+            described = "; ".join(
+                f"{d.kind} {d.key}: ours {d.ours}, broker {d.broker}" for d in after.diffs[:5]
+            )
+            await self._gate.reduce(f"unexplained divergence from the broker: {described}")
+        except Exception as exc:  # the watch outlives a failed check; the next one retries
+            self.summary.reconcile_errors += 1
+            await self._try_record("service.reconcile_error", {"error": _describe(exc)}, None)
 
     async def apply_control(self) -> None:
         """Read the trading control and apply a newly requested state through the gate.

@@ -167,6 +167,8 @@ class ReconciliationDiff:
     ts_init: datetime = utc_field()
     correlation_id: CorrelationId | None = None
     version: int = 1
+    cause: str = ""
+    """The likely cause, as far as the reconciler can tell (e.g. a missed fill)."""
 
 
 @attrs.frozen

@@ -12,6 +12,17 @@ With `[service] enabled = true` (or `--api`) it also serves the control API on
 `service.host:service.port` in the same event loop (`ordergate.adapters.http`, docs/operations.md):
 its bearer token comes from the variable `service.token_env` names, and serve refuses to start
 (exit 2) while that variable is unset.
+
+It is the long-running process for every broker kind (docs/operations.md):
+- one per account and audit log: a lock beside the audit (`ordergate.adapters.service_lock`)
+  makes a second serve exit 3 naming the holder (pid, host, start time);
+- on the sim broker the simulated account is journalled beside the audit (`<audit>.sim.db`,
+  `ordergate.adapters.sim.journal`) and rebuilt on start, and the market moves as `[serve]
+  market` / `speed` say; the gate adopts the broker's orders, executions and positions on start;
+- every `[serve] reconcile_every` seconds it compares its view with the broker's (the
+  divergence watch of `SignalService`);
+- SIGTERM / SIGINT: the current delivery finishes, no more signals are taken, the events so far
+  are drained, working orders are kept or cancelled (`[serve] on_stop`), exit 0.
 """
 
 from __future__ import annotations
@@ -43,14 +54,17 @@ from ordergate.adapters.cli.ops_cmds import (
     ControlFileOption,
     cli_settings,
     trading_control_for,
-    with_gate,
 )
 from ordergate.adapters.fakes.signal_source import InMemorySignalSource
 from ordergate.adapters.serialization import decode_signal
+from ordergate.adapters.service_lock import ServiceLock, ServiceLocked, service_lock_path
+from ordergate.adapters.sim.journal import journal_path
 from ordergate.adapters.system_clock import SystemClock
-from ordergate.application.config import Settings, SignalsKind
+from ordergate.application.bootstrap import build_application
+from ordergate.application.config import AuditKind, OnStop, Settings, SignalsKind
 from ordergate.application.facade import OrderGate
 from ordergate.application.service import ServiceOptions, ServiceSummary, SignalService
+from ordergate.domain.errors import OrdergateError
 from ordergate.ports.signal_source import SignalSource
 
 __all__ = ["register", "serve"]
@@ -116,13 +130,36 @@ def serve(
             # A file is finite: stop after its last line (at once when it has none).
             max_signals, idle_exit = (len(lines), None) if lines else (None, 0.001)
         options = ServiceOptions(
-            max_signals=max_signals, idle_exit=idle_exit, monitor_interval=monitor_interval
+            max_signals=max_signals,
+            idle_exit=idle_exit,
+            monitor_interval=monitor_interval,
+            reconcile_interval=settings.serve.reconcile_every or None,
         )
         started = time.perf_counter()
-        summary, verified = asyncio.run(_serve(settings, options, lines, control_file, token))
+        try:
+            lock = ServiceLock.acquire(
+                _lock_path(settings), account=settings.account_id or "", mode=settings.mode.value
+            )
+        except ServiceLocked as exc:
+            raise fail(str(exc), ExitCode.REFUSED) from None
+        with lock:
+            summary, verified = asyncio.run(_serve(settings, options, lines, control_file, token))
     _print_summary(settings, summary, time.perf_counter() - started, verified)
     if not verified:
         raise fail("the audit log did not verify after the service stopped", ExitCode.FAILURE)
+
+
+def _audit_file(settings: Settings) -> Path | None:
+    audit = settings.audit
+    return Path(audit.path) if audit.kind is AuditKind.SQLITE else None
+
+
+def _lock_path(settings: Settings) -> Path:
+    """Beside the SQLite audit file; for another store, named after it in the working folder."""
+    audit = settings.audit
+    if audit.kind is AuditKind.POSTGRES:
+        return service_lock_path(None, name=f"ordergate-{audit.schema}-{audit.table}")
+    return service_lock_path(_audit_file(settings))
 
 
 def _read_lines(settings: Settings, signals_file: Path | None) -> list[str] | None:
@@ -173,23 +210,56 @@ async def _serve(
 ) -> tuple[ServiceSummary, bool]:
     source = _source(settings, lines)
     control = trading_control_for(settings, control_file)
-
-    async def act(gate: OrderGate) -> tuple[ServiceSummary, bool]:
-        # The gate holds the control: applied when it started, polled by the service.
-        service = SignalService(gate, source, SystemClock(), options=options)
-        stop = asyncio.Event()
-        err_console().print(
-            f"serving signals ({settings.signals.kind.value}) into {settings.mode.value} / "
-            f"{settings.broker.kind.value}; control: {control}; Ctrl-C stops",
-            markup=False,
-        )
-        async with _control_api(settings, gate, token):
-            with _stop_on_signals(stop):
-                summary = await service.run(stop)
-        return summary, (await gate.verify_audit()).ok
-
+    sim_state = journal_path(_audit_file(settings)) if settings.broker.kind.value == "sim" else None
     try:
-        return await with_gate(settings, act, control)
+        app = await build_application(settings, control=control, sim_state=sim_state)
+    except OrdergateError:
+        await source.close()
+        raise
+    except Exception as exc:  # the container's own errors (e.g. a kind not wired here)
+        await source.close()
+        raise fail(
+            f"cannot build the application for broker.kind={settings.broker.kind.value!r}: {exc}",
+            ExitCode.BAD_CONFIG,
+        ) from None
+    try:
+        async with app:
+            gate = app.gate
+            # The gate holds the control: applied when it started, polled by the service.
+            service = SignalService(gate, source, SystemClock(), options=options)
+            stop = asyncio.Event()
+            driver = app.market_driver()
+            adoption = gate.adoption
+            err_console().print(
+                f"serving signals ({settings.signals.kind.value}) into {settings.mode.value} / "
+                f"{settings.broker.kind.value}; control: {control}; "
+                + (
+                    f"market: {driver.market} x{driver.speed:g}; " if driver is not None else ""
+                )
+                + (
+                    f"adopted {len(adoption.adopted)} orders ({len(adoption.foreign)} foreign), "
+                    f"{len(gate.positions())} positions; "
+                    if adoption is not None
+                    else ""
+                )
+                + "Ctrl-C stops",
+                markup=False,
+            )
+            market: asyncio.Task[None] | None = None
+            async with _control_api(settings, gate, token):
+                with _stop_on_signals(stop):
+                    if driver is not None:
+                        market = asyncio.create_task(driver.run(stop))
+                    try:
+                        summary = await service.run(stop)
+                    finally:
+                        stop.set()  # the market stops with the service
+                        if market is not None:
+                            await market
+            await gate.settle()  # drain: every event so far is applied and audited
+            if settings.serve.on_stop is OnStop.CANCEL:
+                await _cancel_working(gate)
+            return summary, (await gate.verify_audit()).ok
     finally:
         await source.close()
 
@@ -223,6 +293,14 @@ async def _control_api(
             markup=False,
         )
         yield
+
+
+async def _cancel_working(gate: OrderGate) -> None:
+    """`[serve] on_stop = "cancel"`: cancel every working order of this gate, through the gate
+    (each cancel audited), then wait for the broker's answers."""
+    for order in list(gate.portfolio.working_orders()):
+        await gate.cancel(order.client_order_id)
+    await gate.settle()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ reads the wall clock, and never touches `ib_async`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -87,6 +87,9 @@ class SimBroker:
         self._connected = False
         self._subscribers: list[SimEventStream] = []
         self._stall = 0.0
+        self.on_command: Callable[..., None] | None = None
+        """Told of every order command the engine took, after it took it (`SimJournal.append`:
+        the simulated account survives a restart of `ordergate serve`)."""
         clock.on_advance(self._time_passed)
 
     # -- controls (not part of the port) -------------------------------------------------------
@@ -129,6 +132,10 @@ class SimBroker:
         """Stop delivering events to `stream`."""
         if stream in self._subscribers:
             self._subscribers.remove(stream)
+
+    def _journal(self, kind: str, *args: object) -> None:
+        if self.on_command is not None:
+            self.on_command(kind, *args)
 
     def _time_passed(self, now: datetime) -> None:
         events = self.engine.advance_to(now)
@@ -207,6 +214,7 @@ class SimBroker:
         await self._enter("submit", timeout)
         self._require_connection("submit")
         broker_order_id, events = self.engine.submit(approved.request)
+        self._journal("submit", approved.request)
         if events:
             self._publish(events)
         return broker_order_id
@@ -219,6 +227,7 @@ class SimBroker:
         await self._enter("submit_list", timeout)
         self._require_connection("submit_list")
         ids, events = self.engine.submit_list([o.request for o in approved])
+        self._journal("submit_list", tuple(o.request for o in approved))
         if events:
             self._publish(events)
         return ids
@@ -245,6 +254,14 @@ class SimBroker:
             trail_amount=trail_amount,
             trail_percent=trail_percent,
         )
+        changes = {
+            "quantity": quantity,
+            "limit_price": limit_price,
+            "stop_price": stop_price,
+            "trail_amount": trail_amount,
+            "trail_percent": trail_percent,
+        }
+        self._journal("modify", client_order_id, changes)
         if events:
             self._publish(events)
 
@@ -253,6 +270,7 @@ class SimBroker:
         await self._enter("cancel", timeout)
         self._require_connection("cancel")
         events = self.engine.cancel(client_order_id)
+        self._journal("cancel", client_order_id)
         if events:
             self._publish(events)
 
@@ -262,6 +280,7 @@ class SimBroker:
         await self._enter("cancel_all", timeout)
         self._require_connection("cancel_all")
         events = self.engine.cancel_all()
+        self._journal("cancel_all")
         if events:
             self._publish(events)
 

@@ -54,7 +54,10 @@ async def test_broker_positions_and_open_orders_report_the_broker_truth() -> Non
         [held] = await gate.broker_positions()
         assert (held.instrument_id, held.quantity) == (AAPL.id, Decimal(10))
         assert await gate.broker_open_orders() == []
-        assert gate.positions() == []  # a new gate knows nothing until it resyncs
+        # a new gate adopts the broker's truth when it starts (issue 11): the position is known
+        assert [(p.instrument_id, p.quantity) for p in gate.positions()] == [
+            (AAPL.id, Decimal(10))
+        ]
 
 
 async def test_resync_rebuilds_positions_at_the_broker_average_cost_and_audits_it() -> None:
@@ -63,6 +66,10 @@ async def test_resync_rebuilds_positions_at_the_broker_average_cost_and_audits_i
     await desk.buy("S2", MSFT, 4, Side.SELL)
     sent_before = len(desk.broker.calls_to("submit"))
     async with desk.gate() as gate:
+        # start adopted the broker's executions already; take the portfolio back to nothing to
+        # exercise the residual resync on its own
+        for position in list(gate.portfolio.open_positions()):
+            gate.portfolio.positions.pop(position.instrument_id)
         fills = await gate.resync_from_broker()
         records = [e.record for e in await desk.audit.query(kind="portfolio.resync")]
         assert sorted(f.execution_id.value.split("-")[1] for f in fills) == ["AAPL", "MSFT"]
