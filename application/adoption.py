@@ -40,9 +40,9 @@ from ordergate.domain.audit import AuditRecord
 from ordergate.domain.events import FillRecovered
 from ordergate.domain.instruments import Instrument, Stock
 from ordergate.domain.orders import Order
-from ordergate.domain.orders.enums import TimeInForce
+from ordergate.domain.orders.enums import OrderIntent, TimeInForce
 from ordergate.domain.orders.events import ExecutionFill, OrderEventKind, OrderLifecycleEvent
-from ordergate.domain.orders.request import ClosureReason, OrderIntent, OrderRequest
+from ordergate.domain.orders.request import ClosureReason, OrderRequest
 from ordergate.domain.values import ClientOrderId, CorrelationId, SignalId
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.broker import Broker

@@ -55,6 +55,7 @@ from ordergate.application.session import (
 )
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import OptionContract, Stock
+from ordergate.domain.signals import SignalWindow
 from ordergate.ports.audit_log import AuditLog
 from ordergate.ports.event_publisher import EventPublisher
 from ordergate.ports.trading_control import TradingControl
@@ -325,6 +326,9 @@ def gate_options(settings: Settings, *, replay: bool = False) -> GateOptions:
             reconnects=settings.alerts.reconnects,
             reconnect_window=timedelta(seconds=settings.alerts.reconnect_window),
         ),
+        # A replayed daily market moves a trading day at a time: a signal stamped at the last
+        # close the producer saw stays valid across one step, a long weekend included.
+        signal_window=SignalWindow(max_age=timedelta(days=5)) if daily else SignalWindow(),
     )
 
 

@@ -159,7 +159,7 @@ class Reconciler:
         ours = {p.instrument_id: p.quantity for p in portfolio.open_positions()}
         diffs = []
         for iid in sorted(set(theirs) | set(ours)):
-            mine, broker = ours.get(iid, 0), theirs.get(iid, 0)
+            mine, broker = ours.get(iid, Decimal(0)), theirs.get(iid, Decimal(0))
             if mine != broker:
                 diffs.append(
                     ReconciliationDiff(
