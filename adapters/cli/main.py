@@ -13,6 +13,7 @@ from ordergate.adapters.cli import (
     config_cmds,
     gateway_cmds,
     ops_cmds,
+    reset_cmd,
     run_cmd,
     serve_cmd,
     verify_risk_cmd,
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     audit_cmds,
     gateway_cmds,
     verify_risk_cmd,
+    reset_cmd,
 )
 
 

@@ -147,8 +147,13 @@ reconcile_every = 1
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CLI, *args], cwd=self.tmp, env=self.env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [*CLI, *args],
+            cwd=self.tmp,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     # -- signals -----------------------------------------------------------------------------

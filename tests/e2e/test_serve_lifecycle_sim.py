@@ -56,7 +56,8 @@ def test_serve_lifecycle_on_the_sim_survives_sigkill_and_ends_flat(rig: ServeRig
     rig.wait_for(lambda: rig.decision("E2E-LIMIT"), 20, "the limit's decision")
     assert rig.decision("E2E-LIMIT")["approved"] is True, rig.decision("E2E-LIMIT")
     working = rig.wait_for(
-        lambda: [c for c, o in rig.orders().items() if o["limit_price"] is not None], 20,
+        lambda: [c for c, o in rig.orders().items() if o["limit_price"] is not None],
+        20,
         "the working limit order",
     )
     [limit_cid] = working
