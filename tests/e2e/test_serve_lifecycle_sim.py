@@ -4,6 +4,7 @@ the broker's truth, resume, flatten, audit verify."""
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +27,11 @@ def rig(tmp_path: Path, redis_url: str) -> ServeRig:
     rig = ServeRig(tmp_path, redis_url)
     yield rig  # type: ignore[misc]
     rig.close()
+
+
+def _lines(text: str) -> list[dict[str, object]]:
+    """`--json` output: one object per line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 _SESSIONS: dict[Path, SimSession] = {}
@@ -81,6 +87,20 @@ def test_serve_lifecycle_on_the_sim_survives_sigkill_and_ends_flat(rig: ServeRig
     assert rig.get("/status")["trading"]["state"] == "HALTED"  # the halt holds too
     check = rig.get("/reconcile")
     assert check["clean"] is True, check["diffs"]
+    # the CLI reaches the running service: the same positions, orders and a clean reconcile
+    cfg = str(rig.config)
+    listed = rig.cli("positions", "-c", cfg, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {p["instrument"]: Decimal(str(p["quantity"])) for p in _lines(listed.stdout)} == {
+        "AAPL": Decimal(10)
+    }
+    listed = rig.cli("orders", "-c", cfg, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [o["client_order_id"] for o in _lines(listed.stdout)] == [limit_cid]
+    dry = rig.cli("reconcile", "--dry-run", "-c", cfg, "--json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    [answer] = _lines(dry.stdout)
+    assert answer["diffs"] == [], answer
     assert rig.decision("E2E-BUY")["approved"] is True  # the first process's decisions
 
     # The adopted order is managed: cancel it through the API (the gate's cancel).
