@@ -21,6 +21,10 @@ import httpx
 import redis
 
 from ordergate.adapters.serialization import encode_signal
+from ordergate.adapters.sim.bars import from_units
+from ordergate.adapters.sim.session import SimSession
+from ordergate.application.bootstrap import sim_session
+from ordergate.application.config import load_settings
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import OrderType, TimeInForce
 from ordergate.domain.signals import Signal
@@ -78,6 +82,7 @@ reconcile_every = 1
         self.env = {**os.environ, TOKEN_ENV: TOKEN}
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
+        self._session: SimSession | None = None
 
     # -- the process -------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -186,6 +191,15 @@ reconcile_every = 1
             if payload.get("request", {}).get("signal_id") == sid:
                 return dict(payload)
         return None
+
+    def spot(self, symbol: str) -> Decimal:
+        """The last close the service's market has traded: the bundled bar ending at or before
+        the service's clock (the same bars the service replays, `sim_session`)."""
+        if self._session is None:
+            self._session = sim_session(load_settings(self.config))
+        now = datetime.fromisoformat(self.get("/status")["now"])  # read after the slow build
+        [close] = [b.close for b in self._session.series[symbol] if b.end <= now][-1:]
+        return from_units(close)
 
     def positions(self) -> dict[str, Decimal]:
         return {p["instrument"]: Decimal(str(p["quantity"])) for p in self.get("/positions")}

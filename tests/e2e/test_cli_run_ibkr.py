@@ -29,7 +29,12 @@ def _env() -> dict[str, str]:
 def ordergate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ordergate.adapters.cli.main", *args],
-        cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300, check=False,
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -44,7 +49,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "ordergate.toml"
     path.write_text(
         f'mode = "paper"\noperator_id = "E2E"\n\n[broker]\nport = {free_port()}\n'
-        'request_timeout = 20.0\n\n[session]\nseed = 3\n',
+        "request_timeout = 20.0\n\n[session]\nseed = 3\n",
         encoding="utf-8",
     )
     return path
@@ -53,9 +58,22 @@ def config(tmp_path: Path) -> Path:
 @pytest.fixture
 def emulator(config: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "ordergate.adapters.cli.main", "gateway-sim", "--replay",
-         "--config", str(config), "--bars", BARS],
-        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ordergate.adapters.cli.main",
+            "gateway-sim",
+            "--replay",
+            "--config",
+            str(config),
+            "--bars",
+            BARS,
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -106,11 +124,31 @@ def _number(text: object) -> object:
 def test_run_through_ibkr_against_the_emulator_prints_the_sim_brokers_results(
     config: Path, emulator: subprocess.Popen[str], tmp_path: Path
 ) -> None:
-    on_ib = ordergate("run", "--broker", "ibkr", "--config", str(config), "--bars", BARS,
-                      "--audit", str(tmp_path / "ib.db"), "--quiet", cwd=tmp_path)
+    on_ib = ordergate(
+        "run",
+        "--broker",
+        "ibkr",
+        "--config",
+        str(config),
+        "--bars",
+        BARS,
+        "--audit",
+        str(tmp_path / "ib.db"),
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert on_ib.returncode == 0, on_ib.stderr + on_ib.stdout
-    on_sim = ordergate("run", "--config", str(config), "--bars", BARS,
-                       "--audit", str(tmp_path / "sim.db"), "--quiet", cwd=tmp_path)
+    on_sim = ordergate(
+        "run",
+        "--config",
+        str(config),
+        "--bars",
+        BARS,
+        "--audit",
+        str(tmp_path / "sim.db"),
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert on_sim.returncode == 0, on_sim.stderr
 
     ib_rows, sim_rows = summary_rows(on_ib.stdout), summary_rows(on_sim.stdout)
@@ -131,7 +169,6 @@ def test_run_through_ibkr_against_the_emulator_prints_the_sim_brokers_results(
 def test_run_through_ibkr_without_an_emulator_exits_4_naming_the_address(
     config: Path, tmp_path: Path
 ) -> None:
-    result = ordergate("run", "--broker", "ibkr", "--config", str(config), "--quiet",
-                       cwd=tmp_path)
+    result = ordergate("run", "--broker", "ibkr", "--config", str(config), "--quiet", cwd=tmp_path)
     assert result.returncode == 4, result.stderr
     assert "gateway-sim --replay" in result.stderr

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from ordergate.adapters.sim.bars import from_units
-from ordergate.adapters.sim.session import SimSession
-from ordergate.application.bootstrap import sim_session
-from ordergate.application.config import load_settings
 from ordergate.domain.values import Side
 from tests.e2e._serve_rig import ServeRig
 
@@ -34,16 +29,8 @@ def _lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-_SESSIONS: dict[Path, SimSession] = {}
-
-
 def _spot(rig: ServeRig, symbol: str) -> Decimal:
-    """The last close the service's market has traded: the bundled bar ending at or before the
-    service's clock (the same bars the service replays, `sim_session`)."""
-    session = _SESSIONS.setdefault(rig.config, sim_session(load_settings(rig.config)))
-    now = datetime.fromisoformat(rig.get("/status")["now"])  # read after the slow build
-    [close] = [b.close for b in session.series[symbol] if b.end <= now][-1:]
-    return from_units(close)
+    return rig.spot(symbol)
 
 
 def test_serve_lifecycle_on_the_sim_survives_sigkill_and_ends_flat(rig: ServeRig) -> None:
