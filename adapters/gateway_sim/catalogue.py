@@ -18,7 +18,69 @@ import attrs
 from ordergate.adapters.gateway_sim.engine_types import ContractQuery, ContractSpec
 from ordergate.domain.instruments import OptionContract, OptionRight, Stock
 
-__all__ = ["DEFAULT_LISTINGS", "Catalogue", "Listing", "third_fridays"]
+__all__ = [
+    "DEFAULT_LISTINGS",
+    "OPTION_PRIMARY_EXCHANGE",
+    "REAL_ISINS",
+    "Catalogue",
+    "Listing",
+    "isin",
+    "isin_check_digit",
+    "third_fridays",
+]
+
+REAL_ISINS = {
+    "AAPL": "US0378331005",
+    "MSFT": "US5949181045",
+    "IBM": "US4592001014",
+    "SPY": "US78462F1030",
+    "QQQ": "US46090E1038",
+    "F": "US3453708600",
+}
+"""The real ISINs of the bundled listings."""
+
+OPTION_PRIMARY_EXCHANGE = "CBOE"
+"""The primary exchange contract details give US equity options."""
+
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _char_value(char: str) -> int:
+    return _ALNUM.index(char)
+
+
+def _cusip_check_digit(base: str) -> str:
+    total = 0
+    for index, char in enumerate(base):
+        value = _char_value(char) * (2 if index % 2 else 1)
+        total += value // 10 + value % 10
+    return str((10 - total % 10) % 10)
+
+
+def isin_check_digit(body: str) -> str:
+    """The ISIN check digit of an 11-character `body` (letters as 10..35, then Luhn)."""
+    digits = "".join(str(_char_value(char)) for char in body)
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if index % 2 == 0 else 1)
+        total += value // 10 + value % 10
+    return str((10 - total % 10) % 10)
+
+
+def isin(symbol: str) -> str:
+    """The ISIN of a US stock: the real one for the bundled listings, otherwise a deterministic
+    synthetic one (a CUSIP-shaped body derived from the symbol, both check digits valid)."""
+    real = REAL_ISINS.get(symbol.upper())
+    if real is not None:
+        return real
+    seed = zlib.crc32(symbol.upper().encode())
+    base = "9"  # CUSIP issuers starting with 9 are not assigned to listed US companies
+    for _ in range(7):
+        seed, digit = divmod(seed * 31 + 7, len(_ALNUM))
+        base += _ALNUM[digit]
+        seed = seed or zlib.crc32(base.encode())
+    nsin = base + _cusip_check_digit(base)
+    return "US" + nsin + isin_check_digit("US" + nsin)
 
 
 @attrs.frozen

@@ -43,6 +43,23 @@ _NO_DEFINITION = "No security definition has been found for the request"
 _HMDS = "Historical Market Data Service error message:"
 
 
+_NO_EXCHANGE = "Error validating request.-'bW' : cause - Please enter exchange"
+
+
+def _missing_exchange(
+    server: GatewayServer, session: ClientSession, req_id: int, wire: WireContract
+) -> bool:
+    """True after answering 321 (as IB) for contract details asked without conId and exchange.
+    ib_async takes 321 for a warning that ends nothing, so contractDetailsEnd follows: the
+    request completes empty instead of waiting forever."""
+    if wire.con_id or wire.exchange.strip():
+        return False
+    server.send(session, m.error(req_id, 321, f"{_NO_EXCHANGE} (contract {wire.symbol!r} "
+                                 f"{wire.sec_type or 'STK'} has no exchange; use SMART)"))
+    server.send(session, m.contract_details_end(req_id))
+    return True
+
+
 def resolve(
     server: GatewayServer, session: ClientSession, req_id: int, wire: WireContract
 ) -> ContractSpec | None:
@@ -62,6 +79,8 @@ def resolve(
 def _contract_details(
     server: GatewayServer, session: ClientSession, req: rq.ReqContractDetails
 ) -> None:
+    if _missing_exchange(server, session, req.req_id, req.contract):
+        return
     try:
         found = list(server.engine.qualify(contract_query(req.contract)))
     except TranslationError as exc:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ordergate.adapters.calendar.xnys import xnys_calendar
+from ordergate.adapters.gateway_sim.catalogue import OPTION_PRIMARY_EXCHANGE, isin
 from ordergate.adapters.gateway_sim.engine_types import ContractSpec, MarketSnapshot
 from ordergate.adapters.gateway_sim.framing import encode_field
 from ordergate.adapters.gateway_sim.translate import format_bar_time, market_rule_id
@@ -82,7 +83,8 @@ _VALID_EXCHANGES = "SMART,ARCA,NASDAQ,NYSE"
 
 
 def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str]:
-    """contractDetails (10): 40 fields (no security ids)."""
+    """contractDetails (10): 40 fields, plus a stock's ISIN in secIdList (options carry none; their
+    primaryExchange is CBOE)."""
     inst = spec.instrument
     option = isinstance(inst, OptionContract)
     zone = inst.time_zone
@@ -101,12 +103,13 @@ def contract_details(req_id: int, spec: ContractSpec, now: datetime) -> list[str
         "ACTIVETIM,GTC,GTD,IOC,LMT,MKT,STP,STPLMT,TRAIL,TRAILLMT",  # orderTypes
         _VALID_EXCHANGES,
         1,  # priceMagnifier
-        spec.under_con_id, spec.long_name, getattr(inst, "primary_exchange", ""),
+        spec.under_con_id, spec.long_name,
+        OPTION_PRIMARY_EXCHANGE if option else getattr(inst, "primary_exchange", ""),
         inst.expiry.strftime("%Y%m") if isinstance(inst, OptionContract) else "",  # contractMonth
         "", "", "",  # industry, category, subcategory
         zone, _sessions(now, zone, extended=True), _sessions(now, zone, extended=False),
         "", "",  # evRule, evMultiplier
-        0,  # numSecIds
+        *([0] if option else [1, "ISIN", isin(spec.symbol)]),  # secIdList
         1,  # aggGroup
         spec.symbol if option else "", "STK" if option else "",  # underSymbol, underSecType
         _market_rule(inst.tick_size),  # marketRuleIds, one per valid exchange

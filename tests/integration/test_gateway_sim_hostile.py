@@ -83,8 +83,9 @@ async def _api_client(
     return reader, writer
 
 
-async def _slow_loris(port: int, closed: asyncio.Event) -> None:
-    """Announce a 200-byte greeting, then feed it one byte every half second."""
+async def _slow_loris(port: int, fed: asyncio.Event, closed: asyncio.Event) -> None:
+    """Announce a 200-byte greeting, then feed it one byte every half second (`fed` once the
+    first byte is written)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     with contextlib.suppress(ConnectionError, OSError):
         writer.write(b"API\0" + struct.pack(">I", 200))
@@ -93,6 +94,7 @@ async def _slow_loris(port: int, closed: asyncio.Event) -> None:
             await asyncio.sleep(0.5)
             writer.write(b"v")
             await writer.drain()
+            fed.set()
             if reader.at_eof() or writer.is_closing():
                 break
             with contextlib.suppress(TimeoutError):
@@ -147,9 +149,6 @@ async def test_a_fresh_client_connects_while_hostile_clients_are_attached(
     warm.disconnect()
     baseline = _status_bytes(pid, "VmRSS")
 
-    loris_closed = [asyncio.Event() for _ in range(10)]
-    loris = [asyncio.ensure_future(_slow_loris(port, event)) for event in loris_closed]
-
     _, flood_writer = await _api_client(port, 2)
     keeping = KeepingClient()
     for req_id in range(40_000):
@@ -159,6 +158,12 @@ async def test_a_fresh_client_connects_while_hostile_clients_are_attached(
     partial_closed = [asyncio.Event() for _ in range(8)]
     for index, event in enumerate(partial_closed):
         await asyncio.wait_for(_partial_frame(port, 10 + index, event), 30)
+
+    loris_fed = [asyncio.Event() for _ in range(10)]
+    loris_closed = [asyncio.Event() for _ in range(10)]
+    loris = [asyncio.ensure_future(_slow_loris(port, fed, closed))
+             for fed, closed in zip(loris_fed, loris_closed, strict=True)]
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in loris_fed)), HANDSHAKE_SECONDS)
 
     fresh = IB()
     try:

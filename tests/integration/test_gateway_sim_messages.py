@@ -119,13 +119,16 @@ def test_error_has_six_fields_and_reads_back(decode: Any) -> None:
 
 
 @pytest.mark.parametrize("spec", [STOCK, OPTION])
-def test_contract_details_is_40_fields_and_rebuilds_the_contract(
+def test_contract_details_is_40_fields_plus_the_isin_and_rebuilds_the_contract(
     decode: Any, spec: ContractSpec
 ) -> None:
     encoded = m.contract_details(9, spec, NOW)
     ((name, (req_id, details)),) = decode(encoded)
     contract = details.contract
-    assert (len(encoded), name, req_id) == (40, "contractDetails", 9)
+    isin_fields = 0 if spec is OPTION else 2  # a stock's secIdList holds its ISIN tag/value
+    assert (len(encoded), name, req_id) == (40 + isin_fields, "contractDetails", 9)
+    if spec is STOCK:
+        assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", "US0378331005")]
     assert (contract.conId, contract.symbol, contract.localSymbol) == (
         spec.con_id, spec.symbol, spec.local_symbol)
     assert (details.minTick, details.longName) == (0.01, "APPLE INC")
