@@ -99,6 +99,16 @@ def spawn(dsn: str, schema: str, holder: str) -> subprocess.Popen[bytes]:
     )
 
 
+def stop(child: subprocess.Popen[bytes]) -> None:
+    """SIGKILL `child` (if still running), reap it and close its pipes."""
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+    for pipe in (child.stdout, child.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 async def count_decisions(dsn: str, schema: str) -> int:
     conn: Any
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
@@ -128,8 +138,7 @@ async def test_sigkilled_workers_decide_every_signal_exactly_once(postgres_dsn: 
             decided = await count_decisions(postgres_dsn, schema)
             if kills < KILLS and decided < len(ACCOUNTS) * SIGNALS:
                 name = rng.choice(sorted(children))
-                children[name].kill()
-                children[name].wait()
+                stop(children[name])
                 kills += 1
                 generation += 1
                 children[name] = spawn(postgres_dsn, schema, name)
@@ -161,7 +170,5 @@ async def test_sigkilled_workers_decide_every_signal_exactly_once(postgres_dsn: 
         assert {account for account, _ in tokens} == set(ACCOUNTS)
     finally:
         for child in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            stop(child)
         await drop_schema(postgres_dsn, schema)
