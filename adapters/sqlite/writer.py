@@ -14,8 +14,11 @@ record is on disk, and N concurrent appends share one fsync. The event loop and 
 one GIL: appenders woken while the writer still has Python work to do would hold it until every
 one of them ran, and the writer would wait. So the writer wakes a committed batch's waiters only
 once the next batch is chained, right before SQLite writes it without the GIL, and the loop runs
-them (they queue their next appends) during that write and fsync. Two batches alternate this
-way; a large batch found by a writer that had to wait for work is split in two to start them.
+them (they queue their next appends) during that write and fsync. When the writer found nothing
+queued and woke waiters before waiting, the batch that starts is topped up with the appends of
+those waiters as they arrive (at most 2 ms, stopping at a 0.5 ms gap): one fsync for all of
+them, instead of one for the first few and another for the rest (half-full commits alternating).
+A single appender is never kept waiting: it woke one waiter, and its batch is full at one.
 
 Between batches (every `index_batch` records, or when the queue has been idle a moment, and
 before stopping) the writer brings the correlation lookup up to date.
@@ -31,6 +34,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,9 +66,10 @@ _MOVE_HEAD = (
     "UPDATE audit_head SET seq = ?, hash = ?, mac = ?, writer_open = 1"
     " WHERE id = 1 AND seq = ? AND mac = ?"
 )
-_SPLIT_AT = 32  # records: below this, one fsync for all beats two alternating batches
 _STOP = object()
 _IDLE_SECONDS = 0.05  # index the correlation backlog after this long without appends
+_FILL_GAP = 0.0005  # seconds: a batch being filled stops growing after a gap this long
+_FILL_MAX = 0.002  # seconds: and never waits longer than this for the rest of its appenders
 
 Encoded = tuple[AuditRecord, bytes, str]
 """A record with its canonical bytes and the `ts` string inside them."""
@@ -148,6 +153,7 @@ class GroupCommitWriter:
         self._max_rows = 1  # rows per statement; set from SQLite's parameter limit
         self._statements: dict[int, str] = {}
         self._untold: list[tuple[list[_Pending], list[_Outcome]]] = []  # done, waiters asleep
+        self._woken = 0  # appends whose waiters the last `_tell` woke (they append again soon)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         # A daemon: a log nobody closed must not keep the process alive at exit. Stopping there
         # is a crash as far as SQLite is concerned (WAL: safe), and no waiter is left to lie to.
@@ -225,22 +231,18 @@ class GroupCommitWriter:
             conn.close()
 
     def _loop(self, conn: sqlite3.Connection) -> None:
-        held: list[_Pending] = []  # the second half of a split batch
         batch: list[_Pending] = []
         stopping = False
         try:
-            while held or not stopping:
-                if held:
-                    batch, held = held, []
-                else:
-                    first, waited = self._next(conn)
-                    if first is None:
-                        continue
-                    if first is _STOP:
-                        return
-                    batch, stopping = self._drain(first)
-                    if waited:
-                        batch, held = _split(batch)
+            while not stopping:
+                first, waited = self._next(conn)
+                if first is None:
+                    continue
+                if first is _STOP:
+                    return
+                batch, stopping = self._drain(first)
+                if waited and not stopping:
+                    stopping = self._fill(batch)
                 outcomes = self._commit(conn, batch)  # (tells earlier batches: see `_tell`)
                 self._untold.append((batch, outcomes))
                 batch = []
@@ -248,8 +250,7 @@ class GroupCommitWriter:
                     self._index(conn)
         except BaseException as exc:
             error = AuditStoreError(f"audit writer for {self._path} stopped: {exc}")
-            unsettled = batch + held
-            _settle(unsettled, [error] * len(unsettled))
+            _settle(batch, [error] * len(batch))
             raise
 
     def _next(self, conn: sqlite3.Connection) -> tuple[object | None, bool]:
@@ -280,11 +281,40 @@ class GroupCommitWriter:
             size += len(item.records)
         return batch, False
 
+    def _fill(self, batch: list[_Pending]) -> bool:
+        """Top `batch` up with the appends of the waiters just woken (True: `_STOP` came).
+
+        They are on their way (the loop runs them while this thread waits, without the GIL);
+        one fsync for all of them beats a commit for the first few and another for the rest.
+        Waits no longer than `_FILL_MAX`, nor past a gap of `_FILL_GAP` with nothing new.
+        """
+        want = self._woken
+        size = sum(len(pending.records) for pending in batch)
+        deadline = time.monotonic() + _FILL_MAX
+        while len(batch) < want and size < self._max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                item = self._queue.get(timeout=min(left, _FILL_GAP))
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return True
+            assert isinstance(item, _Pending)
+            batch.append(item)
+            size += len(item.records)
+        return False
+
     def _tell(self) -> None:
         """Wake the waiters of every batch committed so far (see module docstring)."""
         untold, self._untold = self._untold, []
+        woken = 0
         for batch, outcomes in untold:
+            woken += len(batch)
             _settle(batch, outcomes)
+        if untold:
+            self._woken = woken
 
     def _index(self, conn: sqlite3.Connection) -> None:
         self._tell()
@@ -396,19 +426,6 @@ def _statement_rows(count: int) -> int:
         return count
     shift = count.bit_length() - 3
     return -(-count >> shift) << shift
-
-
-def _split(batch: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
-    """Two halves of a large batch, to start two batches alternating (see module docstring)."""
-    total = sum(len(pending.records) for pending in batch)
-    if total < _SPLIT_AT:
-        return batch, []
-    taken = 0
-    for cut, pending in enumerate(batch, start=1):
-        taken += len(pending.records)
-        if taken * 2 >= total:
-            return batch[:cut], batch[cut:]
-    return batch, []
 
 
 def _settle(batch: list[_Pending], outcomes: Sequence[_Outcome]) -> None:
