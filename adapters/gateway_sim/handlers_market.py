@@ -9,9 +9,14 @@ the end of the request. Must never import `ib_async`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+import attrs
+
+from ordergate.adapters.calendar.xnys import xnys_calendar
 from ordergate.adapters.gateway_sim import messages as m
 from ordergate.adapters.gateway_sim import requests as rq
 from ordergate.adapters.gateway_sim.cursor import WireContract
@@ -33,6 +38,7 @@ from ordergate.adapters.gateway_sim.translate import (
     end_date_time,
 )
 from ordergate.domain.instruments import OptionContract
+from ordergate.domain.market import Bar
 
 if TYPE_CHECKING:
     from ordergate.adapters.gateway_sim.server import GatewayServer
@@ -134,6 +140,45 @@ def _cancel_market_data(server: GatewayServer, session: ClientSession, req: Any)
     session.subscriptions.market_data.pop(req.req_id, None)
 
 
+_PERIODS = {timedelta(weeks=1): "week", timedelta(days=30): "month"}
+
+
+def _sessions_span(text: str, end: datetime, zone: str, span: timedelta) -> timedelta:
+    """For daily bars the engine counts `span.days` sessions back. IB counts `N D` in sessions
+    but `W`, `M` and `Y` in calendar time (1 M is about 21 sessions, 1 Y about 252): turn those
+    into the XNYS sessions of that calendar window."""
+    count, unit = int(text.split(maxsplit=1)[0]), text.split()[1].upper()
+    if unit not in {"W", "M", "Y"}:
+        return span
+    last = end.astimezone(ZoneInfo(zone)).date()
+    if unit == "W":
+        first = last - timedelta(weeks=count)
+    else:
+        months = count * (12 if unit == "Y" else 1)
+        year, month = divmod(last.year * 12 + last.month - 1 - months, 12)
+        first = last.replace(year=year, month=month + 1, day=min(last.day, 28))
+    return timedelta(days=max(1, xnys_calendar().sessions_between(first, last)))
+
+
+def _aggregate(bars: list[Bar], period: str, size: timedelta, zone: str) -> list[Bar]:
+    """Daily bars folded into weekly (ISO week) or monthly bars: first open, highest high, lowest
+    low, last close, summed volume, dated by the first session of the period."""
+    groups: dict[tuple[int, int], list[Bar]] = {}
+    tz = ZoneInfo(zone)
+    for bar in bars:
+        day = bar.ts.astimezone(tz).date()
+        key = day.isocalendar()[:2] if period == "week" else (day.year, day.month)
+        groups.setdefault(key, []).append(bar)
+    return [
+        attrs.evolve(
+            group[0], high=max(b.high for b in group), low=min(b.low for b in group),
+            close=group[-1].close, volume=sum((b.volume for b in group), Decimal(0)),
+            duration=size,
+        )
+        for group in groups.values()
+    ]
+
+
 def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistoricalData) -> None:
     if server.faults.take("historical_pacing"):
         server.send(session, m.error(req.req_id, 162,
@@ -147,9 +192,15 @@ def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistor
         span = duration(req.duration)
         size = bar_size(req.bar_size)
         check_bar_count(span, size)
-        request = BarRequest(spec.con_id, end, span, size,
+        period = _PERIODS.get(size)
+        daily = timedelta(days=1) if period else size
+        if daily >= timedelta(days=1):
+            span = _sessions_span(req.duration, end, spec.instrument.time_zone, span)
+        request = BarRequest(spec.con_id, end, span, daily,
                              bar_source(req.what_to_show), req.use_rth)
         bars = list(server.engine.bars(request))
+        if period is not None:
+            bars = _aggregate(bars, period, size, spec.instrument.time_zone)
     except TranslationError as exc:
         server.send(session, m.error(req.req_id, 162, f"{_HMDS}{exc}"))
         return
