@@ -38,6 +38,7 @@ from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.observability.metrics import PrometheusMetrics
 from ordergate.adapters.observability.webhook import WebhookAlertSink
 from ordergate.adapters.serialization import hmac_key_from_env
+from ordergate.adapters.sim.bars import from_units, load_bundled_daily_bars, load_daily_bars_csv
 from ordergate.adapters.sim.driver import SimMarketDriver
 from ordergate.adapters.sim.journal import SimJournal
 from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
@@ -228,6 +229,39 @@ def _fake_instruments(settings: Settings) -> list[Stock]:
     return [Stock(symbol) for symbol in settings.session.symbols]
 
 
+def _session_closes(settings: Settings) -> dict[str, Decimal]:
+    """The last close of every session symbol in the session's data (`session.bars_file`, else
+    the bundled bars): what the fake market quotes and the fake broker fills at."""
+    session = settings.session
+    closes = {}
+    for symbol in session.symbols:
+        bars = (
+            load_daily_bars_csv(Path(session.bars_file), symbol)
+            if session.bars_file is not None
+            else load_bundled_daily_bars(symbol)
+        )
+        if bars:
+            closes[symbol] = from_units(bars[-1].close)
+    return closes
+
+
+def _fake_broker(settings: Settings, clock: FakeClock) -> FakeBroker:
+    broker = FakeBroker(clock, _fake_instruments(settings))
+    for symbol, price in _session_closes(settings).items():
+        broker.set_price(Stock(symbol), price)
+    return broker
+
+
+def _fake_market_data(settings: Settings, clock: FakeClock) -> FakeMarketData:
+    """The fake market quotes each session symbol at its last close in the session's data,
+    stamped at the fake clock (which stands still: the quote stays fresh), so `serve` and the
+    one-shot commands on the fake broker can size and check orders; it never invents a price."""
+    market = FakeMarketData(clock, _fake_instruments(settings))
+    for symbol, price in _session_closes(settings).items():
+        market.set_price(Stock(symbol), price)
+    return market
+
+
 class Adapters(containers.DeclarativeContainer):
     """Every adapter, chosen by `config` (the `Settings` kinds) and `settings`. Private to the
     composition root: nothing outside this module gets the container (it holds the broker)."""
@@ -254,17 +288,13 @@ class Adapters(containers.DeclarativeContainer):
         config.broker.kind,
         sim=providers.Callable(lambda s: s.broker, sim),
         ibkr=ibkr,
-        fake=providers.Singleton(
-            FakeBroker, fake_clock, providers.Callable(_fake_instruments, settings)
-        ),
+        fake=providers.Singleton(_fake_broker, settings, fake_clock),
     )
     market_data = providers.Selector(
         config.market_data.kind,
         sim=providers.Callable(lambda s: s.market_data, sim),
         ibkr=providers.Callable(_ibkr_market_data, ibkr),
-        fake=providers.Singleton(
-            FakeMarketData, fake_clock, providers.Callable(_fake_instruments, settings)
-        ),
+        fake=providers.Singleton(_fake_market_data, settings, fake_clock),
     )
     audit = providers.Selector(
         config.audit.kind,
