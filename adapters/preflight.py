@@ -25,6 +25,9 @@ from ordergate.adapters.sim.bars import (
     load_daily_bars_csv,
 )
 from ordergate.application.config import ConfigError, ConfigProblem, Settings
+from ordergate.application.strategies import load_strategy
+from ordergate.domain.errors import InvalidValue
+from ordergate.domain.instruments import Stock
 
 __all__ = ["check_can_start", "check_session_data", "problems_starting"]
 
@@ -68,7 +71,20 @@ def problems_starting(settings: Settings) -> list[ConfigProblem]:
             problems.extend(_extra(key, kind))
     if settings.broker.kind.value == "sim":
         problems.extend(_session_data(settings))
+    problems.extend(_strategy(settings))
     return problems
+
+
+def _strategy(settings: Settings) -> list[ConfigProblem]:
+    """`session.strategy` imports and builds a `Strategy` (on the session's stocks)."""
+    reference = settings.session.strategy
+    if reference is None:
+        return []
+    try:
+        load_strategy(reference, [Stock(symbol) for symbol in settings.session.symbols])
+    except InvalidValue as exc:
+        return [ConfigProblem("session.strategy", str(exc))]
+    return []
 
 
 def _hmac_key(variable: str | None) -> list[ConfigProblem]:

@@ -655,6 +655,10 @@ class StrategyCSettings:
         )
 
 
+STRATEGY_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+"""`session.strategy` / `run --strategy`: `package.module:Class`."""
+
+
 @attrs.frozen
 class SessionSettings:
     """`[session]`: what `ordergate run` replays on the simulated broker, and the instruments
@@ -665,7 +669,8 @@ class SessionSettings:
     years; 0 = all); `bars_file` a CSV of daily bars (unset = the bundled AAPL/MSFT/IBM data);
     `seed` makes the simulation repeatable; `exercise_threshold` is how far in the money (per
     share) an option must be at expiry for the simulated broker to exercise or assign it (IB's
-    $0.01).
+    $0.01); `strategy` (`package.module:Class`) is the strategy `ordergate run` drives instead
+    of Strategy A (docs/strategies.md).
     """
 
     symbols: tuple[str, ...] = attrs.field(default=("AAPL", "MSFT", "IBM"))
@@ -676,6 +681,10 @@ class SessionSettings:
         default=Decimal("100000"), validator=_decimal(positive=True)
     )
     exercise_threshold: Decimal = attrs.field(default=Decimal("0.01"), validator=_decimal())
+    strategy: str | None = attrs.field(
+        default=None,
+        validator=_text(STRATEGY_REFERENCE, "package.module:Class, e.g. mystrategies.trend:Trend"),
+    )
 
     @symbols.validator
     def _check_symbols(self, attribute: attrs.Attribute[Any], value: Any) -> None:

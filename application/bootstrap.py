@@ -54,6 +54,7 @@ from ordergate.application.session import (
     SessionPacer,
     Strategy,
 )
+from ordergate.application.strategies import load_strategy
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.instruments import OptionContract, Stock
 from ordergate.domain.signals import SignalWindow
@@ -612,12 +613,16 @@ class Application:
         return None if pacer is None else pacer.barrier
 
     def session_strategies(self) -> list[Strategy]:
-        """Strategy A on every session symbol; in a replayed session AAPL trades calls instead
-        so Strategy C has option positions to close (on the simulator the call is listed in
-        process; through IB the emulator lists the contract when the gate qualifies it)."""
+        """The strategy `session.strategy` names (`package.module:Class`, built on the
+        session's stocks), else Strategy A on every session symbol; in a replayed session AAPL
+        trades calls instead so Strategy C has option positions to close (on the simulator the
+        call is listed in process; through IB the emulator lists the contract when the gate
+        qualifies it)."""
         settings = self.settings
         kind = settings.broker.kind.value
         all_stocks = [Stock(s) for s in settings.session.symbols]
+        if settings.session.strategy is not None:
+            return [load_strategy(settings.session.strategy, all_stocks)]
         if kind == "sim":
             picker: OptionPicker = _SimCallLister(self.__container.sim())
         elif kind == "ibkr" and self.__container.replay_pacer() is not None:

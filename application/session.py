@@ -57,10 +57,18 @@ class SessionPacer(Protocol):
 
 
 class Strategy(Protocol):
-    """Looks at snapshots and proposes signals; never sends anything itself."""
+    """Looks at snapshots and proposes signals; never sends anything itself (docs/strategies.md).
 
-    name: str
-    instruments: Sequence[Instrument]
+    `name` and `instruments` are only read, so a plain attribute of any sequence type (a list,
+    a tuple) satisfies them."""
+
+    @property
+    def name(self) -> str:
+        """The strategy's name: on every signal it proposes, and in the audit log."""
+
+    @property
+    def instruments(self) -> Sequence[Instrument]:
+        """What it trades: the session asks it about each, every cycle."""
 
     def decide(self, snapshot: MarketSnapshot, position: Decimal, now: datetime) -> Signal | None:
         """A signal for `snapshot.quote.instrument_id`, or None."""

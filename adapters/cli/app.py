@@ -72,7 +72,10 @@ def new_app() -> typer.Typer:
         name="ordergate",
         help="Order execution behind a mandatory pre-trade risk gate, with a verifiable audit log.",
         no_args_is_help=True,
-        add_completion=False,
+        # `--install-completion` / `--show-completion` for bash, zsh, fish and PowerShell.
+        add_completion=True,
+        # Help is plain text: Rich markup would eat `[session]`, `[logging]` and `[risk]`.
+        rich_markup_mode=None,
         # Locals can hold settings and secrets: never print them in a traceback.
         pretty_exceptions_show_locals=False,
         context_settings={"help_option_names": ["-h", "--help"]},
@@ -80,6 +83,16 @@ def new_app() -> typer.Typer:
 
     @app.callback()
     def _root(
+        _version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                "-V",
+                is_eager=True,
+                callback=_print_version,
+                help="Print the installed ordergate version and exit.",
+            ),
+        ] = False,
         log_level: Annotated[
             str | None,
             typer.Option(
@@ -108,6 +121,14 @@ def new_app() -> typer.Typer:
             raise fail(str(error), ExitCode.BAD_CONFIG) from None
 
     return app
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ordergate import __version__  # noqa: PLC0415
+
+        typer.echo(f"ordergate {__version__}")
+        raise typer.Exit()
 
 
 def out_console() -> Console:

@@ -47,7 +47,10 @@ audit_app = typer.Typer(
 PathOption = Annotated[
     Path | None,
     typer.Option(
-        "--path", dir_okay=False, help="SQLite audit file (default: [audit] of the config)."
+        "--audit",
+        "--path",
+        dir_okay=False,
+        help="SQLite audit file (default: [audit] of the config). --path is the old name.",
     ),
 ]
 KeyEnvOption = Annotated[

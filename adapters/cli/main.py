@@ -12,6 +12,7 @@ from ordergate.adapters.cli import (
     audit_cmds,
     config_cmds,
     gateway_cmds,
+    init_cmd,
     ops_cmds,
     reset_cmd,
     run_cmd,
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
     gateway_cmds,
     verify_risk_cmd,
     reset_cmd,
+    init_cmd,
 )
 
 

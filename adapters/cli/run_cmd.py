@@ -39,7 +39,7 @@ from ordergate.adapters.cli.ops_cmds import ControlFileOption, trading_control_f
 from ordergate.adapters.preflight import check_can_start
 from ordergate.application.arming import check_arming
 from ordergate.application.bootstrap import build_application
-from ordergate.application.config import Settings
+from ordergate.application.config import BrokerKind, Mode, Settings
 from ordergate.application.session import SessionRunner, SessionSummary
 
 __all__ = ["register", "run"]
@@ -55,16 +55,27 @@ def run(
     config: ConfigOption = None,
     profile: ProfileOption = None,
     mode: Annotated[
-        str | None, typer.Option("--mode", help="dry_run | paper | live (overrides config).")
+        Mode | None,
+        typer.Option("--mode", help="Execution mode (overrides config).", show_choices=True),
     ] = None,
     broker: Annotated[
-        str | None, typer.Option("--broker", help="sim | ibkr | fake (overrides config).")
+        BrokerKind | None,
+        typer.Option("--broker", help="Broker (overrides config).", show_choices=True),
     ] = None,
     audit_path: Annotated[
         Path | None, typer.Option("--audit", help="SQLite audit file (overrides audit.path).")
     ] = None,
     bars: Annotated[
         int | None, typer.Option("--bars", help="Days to replay per symbol (0 = all).")
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            metavar="MODULE:CLASS",
+            help="Your strategy instead of Strategy A, e.g. mystrategies.trend:Trend "
+            "(overrides session.strategy; docs/strategies.md).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     control_file: ControlFileOption = None,
@@ -76,6 +87,8 @@ def run(
     if broker is not None:
         overrides["broker.kind"] = broker
         overrides["market_data.kind"] = broker
+    if strategy is not None:
+        overrides["session.strategy"] = strategy
     if audit_path is not None:
         overrides["audit.path"] = str(audit_path)
     if bars is not None:

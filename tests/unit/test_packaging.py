@@ -17,6 +17,8 @@ def listed_packages() -> set[str]:
 
 def package_folders() -> set[str]:
     found = {"ordergate"} if (ROOT / "ordergate" / "__init__.py").exists() else set()
+    if (ROOT / "examples" / "__init__.py").exists():
+        found.add("ordergate.examples")  # data, not code: the example configs and scripts
     for layer in LAYERS:
         for init in (ROOT / layer).rglob("__init__.py"):
             relative = init.parent.relative_to(ROOT).parts
@@ -37,7 +39,9 @@ def test_every_listed_package_exists() -> None:
 def test_package_dir_maps_the_facade_and_the_four_layers_under_it() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     mapping = config["tool"]["setuptools"]["package-dir"]
-    assert mapping == {"ordergate": "ordergate"} | {f"ordergate.{layer}": layer for layer in LAYERS}
+    assert mapping == {"ordergate": "ordergate", "ordergate.examples": "examples"} | {
+        f"ordergate.{layer}": layer for layer in LAYERS
+    }
 
 
 def test_the_facade_folder_holds_only_the_public_init_and_its_marker() -> None:
