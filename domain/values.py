@@ -48,11 +48,14 @@ def check_decimal(
 ) -> Decimal:
     """Return `value` if it is a finite Decimal obeying the sign rule, else raise `InvalidValue`."""
     if not isinstance(value, Decimal):
-        hint = (
-            " (convert floats at the adapter boundary: Decimal(str(x)))"
-            if isinstance(value, float)
-            else ""
-        )
+        if isinstance(value, float):
+            hint = " (convert floats at the adapter boundary: Decimal(str(x)))"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            hint = f" (an int converts exactly: Decimal({value}))"
+        elif isinstance(value, str):
+            hint = f" (parse text exactly: Decimal({value!r}))"
+        else:
+            hint = ""
         raise InvalidValue(field, value, f"must be a decimal.Decimal{hint}")
     if not value.is_finite():
         raise InvalidValue(field, value, "must be finite (no NaN or infinity)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -187,3 +187,25 @@ def test_the_embedding_example_runs(tmp_path: Path) -> None:
 
 def test_all_lists_exactly_the_lazy_names() -> None:
     assert sorted(ordergate.__all__) == sorted(["__version__", *ordergate._EXPORTS])
+
+
+@pytest.mark.parametrize(
+    ("quantity", "hint"),
+    [
+        (10, "an int converts exactly: Decimal(10)"),
+        ("10", "parse text exactly: Decimal('10')"),
+        (10.0, "convert floats at the adapter boundary"),
+    ],
+)
+def test_a_quantity_that_is_not_a_decimal_is_refused_with_the_exact_conversion(
+    quantity: object, hint: str
+) -> None:
+    with pytest.raises(ordergate.InvalidValue, match=r"Signal\.quantity") as caught:
+        ordergate.Signal(
+            ordergate.SignalId("q-1"),
+            ordergate.Stock("AAPL"),
+            ordergate.Side.BUY,
+            datetime.now(UTC),
+            quantity=quantity,  # type: ignore[arg-type]
+        )
+    assert hint in str(caught.value)
