@@ -224,7 +224,13 @@ def system_record(event: SystemEvent, ts: datetime) -> AuditRecord:
         }
         return AuditRecord("broker.connection", ts, payload, event.correlation_id)
     if isinstance(event, ReconciliationDiff):
-        payload = {"kind": event.kind, "key": event.key, "ours": event.ours, "broker": event.broker}
+        payload = {
+            "kind": event.kind,
+            "key": event.key,
+            "ours": event.ours,
+            "broker": event.broker,
+            "cause": event.cause,
+        }
         return AuditRecord("reconcile.diff", ts, payload, event.correlation_id)
     if isinstance(event, UnapprovedOrderRefused):
         payload = {

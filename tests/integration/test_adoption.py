@@ -16,11 +16,15 @@ from ordergate.adapters.fakes.broker import FakeBroker
 from ordergate.adapters.fakes.clock import FakeClock
 from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
+from ordergate.adapters.fakes.signal_source import InMemorySignalSource
 from ordergate.adapters.service_lock import ServiceLock, ServiceLocked
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import OrderResultStatus
+from ordergate.application.service import ServiceOptions, SignalService
+from ordergate.domain.events import ReconciliationDiff
 from ordergate.domain.instruments import Stock
 from ordergate.domain.orders import OrderStatus, OrderType, TimeInForce
+from ordergate.domain.risk.decision import TradingState
 from ordergate.domain.signals import Signal
 from ordergate.domain.values import ClientOrderId, Side, SignalId
 
@@ -183,3 +187,39 @@ def test_the_serve_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Pa
         assert f"pid {held.holder['pid']}" in str(refused.value)
         assert "started" in str(refused.value)
     ServiceLock.acquire(path).release()  # released: free again
+
+
+async def test_the_divergence_watch_audits_publishes_and_reduces_on_an_unexplained_difference() -> (
+    None
+):
+    account = Account()
+    async with account.gate() as first:
+        await first.submit_signal(Signal(SignalId("D1"), AAPL, Side.BUY, T0, quantity=Decimal(10)))
+        await first.settle()
+    publisher = InMemoryPublisher()
+    audit = InMemoryAuditLog(account.stores["OPA"], clock=account.clock)
+    ports = Ports(account.broker, account.market, audit, account.clock, publisher)
+    async with OrderGate(ports, GateOptions(operator_id="OPA")) as gate:
+        service = SignalService(
+            gate,
+            InMemorySignalSource(account.clock),
+            account.clock,
+            options=ServiceOptions(reconcile_interval=1.0),
+        )
+        await service.watch_divergence()  # consistent: nothing to say
+        assert service.summary.divergences == 0
+        assert gate.trading_state is TradingState.ACTIVE
+        # The position leaves the account at the broker without an execution (a transfer out,
+        # a settlement nobody reported): nothing the broker reports explains the gap
+        account.broker._account._positions.pop(AAPL.id)
+        await service.watch_divergence()
+        await gate.settle()
+        errors = [e.record.payload for e in await audit.query(kind="service.reconcile_error")]
+        assert service.summary.divergences == 1, errors
+        assert service.summary.unexplained == 1
+        assert gate.trading_state is TradingState.REDUCING
+        [diff] = [e for e in publisher.events() if isinstance(e, ReconciliationDiff)]
+        assert (diff.kind, diff.key, diff.ours, diff.broker) == ("position", "AAPL", "10", "0")
+        assert "not explained" in diff.cause
+        audited = [e.record for e in await audit.query() if "AAPL" in str(e.record.payload)]
+        assert any(r.payload.get("cause") == diff.cause for r in audited)
