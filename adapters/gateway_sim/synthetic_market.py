@@ -225,19 +225,27 @@ def _daily_stamps(
 def _intraday_stamps(
     start: datetime, end: datetime, size: timedelta, rth: bool, calendar: TradingCalendar
 ) -> list[datetime]:
+    """Bar starts in [`start`, `end`) whose bar is complete, session by session as IB draws
+    them: regular hours (`rth`) open a bar at the open (09:30, a partial first hourly bar)
+    and then follow the bar-size grid to the close; otherwise the extended day 04:00 to four
+    hours after the close. No bar on a day without a session (weekends, holidays)."""
     step = size.total_seconds()
-    first = math.ceil(start.timestamp() / step) * step
     last = math.floor(end.timestamp() / step) * step  # the bar starting here is not complete
-    stamps = []
-    moment = first
-    while moment < last:
-        ts = datetime.fromtimestamp(moment, UTC)
-        if not rth or _in_session(ts, size, calendar):
-            stamps.append(ts)
-        moment += step
+    zone = calendar.zone
+    stamps: list[datetime] = []
+    day = start.astimezone(zone).date()
+    while day <= end.astimezone(zone).date():
+        session = calendar.session(day)
+        day += timedelta(days=1)
+        if session is None:
+            continue
+        opened, closed = session.open, session.close
+        if not rth:
+            opened = opened.astimezone(zone).replace(hour=4, minute=0).astimezone(UTC)
+            closed = closed + timedelta(hours=4)
+        moment = opened.timestamp()
+        while moment < closed.timestamp() and moment < last:
+            if moment >= start.timestamp():
+                stamps.append(datetime.fromtimestamp(moment, UTC))
+            moment = (math.floor(moment / step) + 1) * step
     return stamps
-
-
-def _in_session(ts: datetime, size: timedelta, calendar: TradingCalendar) -> bool:
-    session = calendar.session_at(ts)
-    return session is not None and ts + size <= session.close

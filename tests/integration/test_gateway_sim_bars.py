@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pytest
 from ib_async import IB, Stock
@@ -72,3 +73,20 @@ async def test_monthly_bars_fold_the_months_sessions(ib: IB) -> None:
     assert [(d.year, d.month) for d in monthly][-3:] == [(2024, 9), (2024, 10), (2024, 11)]
     assert len(monthly) in {12, 13}
     assert all(d.day <= 7 for d in monthly[1:])  # dated by the month's first session
+
+
+async def test_rth_hourly_bars_open_at_0930_then_follow_the_hour(ib: IB) -> None:
+    found = await asyncio.wait_for(ib.reqHistoricalDataAsync(
+        AAPL, "20241115 16:00:00 US/Eastern", "1 D", "1 hour", "TRADES", True), 10)
+    times = [b.date.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M")  # type: ignore[union-attr]
+             for b in found]
+    assert times == ["09:30", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
+
+
+async def test_bars_outside_regular_hours_skip_the_weekend(ib: IB) -> None:
+    found = await asyncio.wait_for(ib.reqHistoricalDataAsync(
+        AAPL, "20241118 09:00:00 US/Eastern", "3 D", "1 hour", "TRADES", False), 10)
+    local = [b.date.astimezone(ZoneInfo("America/New_York")) for b in found]  # type: ignore[union-attr]
+    assert {d.date() for d in local} == {date(2024, 11, 15), date(2024, 11, 18)}
+    assert min(d.hour for d in local) == 4
+    assert max(d.hour for d in local if d.date() == date(2024, 11, 15)) == 19
