@@ -160,6 +160,17 @@ def _sessions_span(text: str, end: datetime, zone: str, span: timedelta) -> time
     return timedelta(days=max(1, xnys_calendar().sessions_between(first, last)))
 
 
+def _bid_ask(bid: Bar, ask: Bar, tick: Decimal) -> Bar:
+    """IB's BID_ASK bar: open the time-average bid, high the highest ask, low the lowest bid,
+    close the time-average ask (averages of the bar's open and close, on the tick); no volume."""
+    def mean(bar: Bar) -> Decimal:
+        return ((bar.open + bar.close) / 2 / tick).to_integral_value() * tick
+
+    return attrs.evolve(bid, open=mean(bid), high=max(ask.high, mean(bid), mean(ask)),
+                        low=min(bid.low, mean(bid), mean(ask)), close=mean(ask),
+                        volume=Decimal(0))
+
+
 def _aggregate(bars: list[Bar], period: str, size: timedelta, zone: str) -> list[Bar]:
     """Daily bars folded into weekly (ISO week) or monthly bars: first open, highest high, lowest
     low, last close, summed volume, dated by the first session of the period."""
@@ -196,9 +207,17 @@ def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistor
         daily = timedelta(days=1) if period else size
         if daily >= timedelta(days=1):
             span = _sessions_span(req.duration, end, spec.instrument.time_zone, span)
-        request = BarRequest(spec.con_id, end, span, daily,
-                             bar_source(req.what_to_show), req.use_rth)
+        what = req.what_to_show.strip().upper()
+        if what == "ADJUSTED_LAST" and req.end_date_time.strip():
+            raise TranslationError("whatToShow ADJUSTED_LAST requires an empty endDateTime "
+                                   f"(got {req.end_date_time!r})")
+        source = {"ADJUSTED_LAST": "TRADES", "BID_ASK": "BID"}.get(what, what)
+        request = BarRequest(spec.con_id, end, span, daily, bar_source(source), req.use_rth)
         bars = list(server.engine.bars(request))
+        if what == "BID_ASK":
+            asks = server.engine.bars(attrs.evolve(request, source=bar_source("ASK")))
+            bars = [_bid_ask(bid, ask, spec.instrument.tick_size)
+                    for bid, ask in zip(bars, asks, strict=True)]
         if period is not None:
             bars = _aggregate(bars, period, size, spec.instrument.time_zone)
     except TranslationError as exc:

@@ -90,3 +90,31 @@ async def test_bars_outside_regular_hours_skip_the_weekend(ib: IB) -> None:
     assert {d.date() for d in local} == {date(2024, 11, 15), date(2024, 11, 18)}
     assert min(d.hour for d in local) == 4
     assert max(d.hour for d in local if d.date() == date(2024, 11, 15)) == 19
+
+
+async def test_bid_ask_bars_span_the_bid_low_to_the_ask_high(ib: IB) -> None:
+    end = "20241115 16:00:00 US/Eastern"
+    quotes = await asyncio.wait_for(
+        ib.reqHistoricalDataAsync(AAPL, end, "1 D", "30 mins", "BID_ASK", True), 10)
+    bids = await asyncio.wait_for(
+        ib.reqHistoricalDataAsync(AAPL, end, "1 D", "30 mins", "BID", True), 10)
+    asks = await asyncio.wait_for(
+        ib.reqHistoricalDataAsync(AAPL, end, "1 D", "30 mins", "ASK", True), 10)
+    assert len(quotes) == len(bids) == len(asks) == 13
+    for quote, bid, ask in zip(quotes, bids, asks, strict=True):
+        assert quote.low <= bid.low
+        assert quote.high >= ask.high
+        assert bid.low <= quote.open <= bid.high
+        assert ask.low <= quote.close <= ask.high
+
+
+async def test_adjusted_last_is_served_for_an_open_end_only(ib: IB) -> None:
+    errors: list[tuple[int, str]] = []
+    ib.errorEvent += lambda req_id, code, text, contract: errors.append((code, text))
+    adjusted = await asyncio.wait_for(
+        ib.reqHistoricalDataAsync(AAPL, "", "5 D", "1 day", "ADJUSTED_LAST", True), 10)
+    assert len(adjusted) == 5
+    refused = await asyncio.wait_for(
+        ib.reqHistoricalDataAsync(AAPL, END, "5 D", "1 day", "ADJUSTED_LAST", True), 10)
+    assert list(refused) == []
+    assert [code for code, text in errors if "ADJUSTED_LAST" in text] == [162]
