@@ -164,10 +164,17 @@ class SessionSummary:
 
     @property
     def denials(self) -> list[OrderResult]:
+        """Orders the risk gate denied (nothing was sent for them)."""
         return [r for r in self.results + self.closures if r.status is OrderResultStatus.DENIED]
 
+    @property
+    def rejections(self) -> list[OrderResult]:
+        """Orders the gate approved and sent, and the broker refused."""
+        return [r for r in self.results + self.closures if r.status is OrderResultStatus.REJECTED]
+
     def denial_reasons(self) -> Counter[str]:
-        """How often each risk code denied an order."""
+        """How often each risk code denied an order: a denied order counts once for every rule it
+        broke, so the counts can add up to more than `denials`."""
         counts: Counter[str] = Counter()
         for result in self.denials:
             if result.decision is not None:

@@ -161,7 +161,8 @@ def _print_summary(
         ("cycles (trading days)", str(summary.cycles)),
         ("signals", str(summary.signals)),
         ("orders sent", str(summary.orders_sent)),
-        ("orders denied by risk", str(len(summary.denials))),
+        ("orders denied by risk (not sent)", str(len(summary.denials))),
+        ("orders rejected by the broker", str(len(summary.rejections))),
         ("fills", str(summary.fills)),
         ("closures (Strategy C)", str(len(summary.closures))),
         ("realized PnL", f"{summary.realized_pnl:,.2f}"),
@@ -180,7 +181,11 @@ def _print_summary(
     for name, value in rows:
         overview.add_row(name, value)
     console.print(overview)
-    _counter_table(console, "denials by reason", summary.denial_reasons())
+    _counter_table(
+        console,
+        "denials by reason (an order counts once per rule it broke)",
+        summary.denial_reasons(),
+    )
     _counter_table(console, "closures by reason", summary.closure_reasons())
 
 

@@ -34,6 +34,8 @@ def test_run_completes_a_session_and_leaves_a_verifiable_audit_file(tmp_path: Pa
     for line in (
         "cycles (trading days)",
         "orders sent",
+        "orders denied by risk (not sent)",
+        "orders rejected by the broker",
         "fills",
         "closures (Strategy C)",
         "realized PnL",
