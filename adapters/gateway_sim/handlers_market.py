@@ -230,8 +230,7 @@ def _historical(server: GatewayServer, session: ClientSession, req: rq.ReqHistor
     if not bars:
         server.send(session, m.error(req.req_id, 162, f"{_HMDS}HMDS query returned no data"))
         return
-    daily = request.bar_size >= timedelta(days=1)
-    format_date = 1 if daily else req.format_date
+    format_date = 1 if request.bar_size >= timedelta(days=1) else req.format_date
     server.send(session, m.historical_data(
         req.req_id, bars, start=end - span, end=end, format_date=format_date,
         zone=spec.instrument.time_zone,
