@@ -19,10 +19,10 @@ The layers live in the subpackages `ordergate.domain`, `ordergate.ports`,
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    __version__: str
     from ordergate.application.bootstrap import open_gate as open
     from ordergate.application.config import ConfigError, Settings, load_settings
     from ordergate.application.facade import OrderGate
@@ -50,10 +50,6 @@ if TYPE_CHECKING:
     from ordergate.domain.signals import Signal
     from ordergate.domain.values import ClientOrderId, InstrumentId, Side, SignalId
 
-try:
-    __version__ = version("ordergate")
-except PackageNotFoundError:  # pragma: no cover - run from a tree that was never installed
-    __version__ = "0+unknown"
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "open": ("ordergate.application.bootstrap", "open_gate"),
@@ -137,6 +133,15 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Load a public name on first use (PEP 562), then keep it in the module."""
+    if name == "__version__":  # importlib.metadata costs ~0.1 s: only when asked
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            found = version("ordergate")
+        except PackageNotFoundError:  # pragma: no cover - a tree that was never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
     try:
         module, attribute = _EXPORTS[name]
     except KeyError:
@@ -147,4 +152,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, "__version__"})

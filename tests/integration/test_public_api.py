@@ -209,3 +209,8 @@ def test_a_quantity_that_is_not_a_decimal_is_refused_with_the_exact_conversion(
             quantity=quantity,  # type: ignore[arg-type]
         )
     assert hint in str(caught.value)
+
+
+def test_import_ordergate_reads_no_package_metadata_until_the_version_is_asked() -> None:
+    assert "importlib.metadata" not in _modules_after("import ordergate")
+    assert "importlib.metadata" in _modules_after("import ordergate; ordergate.__version__")
