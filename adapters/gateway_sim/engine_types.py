@@ -229,6 +229,9 @@ class OrderView:
     updated_at: datetime | None = None
     reason: str = ""
     """Why the order was cancelled or made inactive, when it was."""
+    trail_stop_price: Decimal | None = None
+    """A trailing order's stop in force now (it ratchets with the market); None otherwise or
+    before the engine has priced it."""
 
 
 @attrs.frozen

@@ -16,10 +16,13 @@ from ordergate.adapters.gateway_sim.engine_types import (
     OrderKey,
     OrderSpec,
     OrderStatus,
+    OrderType,
     OrderView,
 )
 from ordergate.adapters.gateway_sim.instant_matching import StopState
 from ordergate.domain.values import ZERO
+
+_TRAILING_TYPES = (OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT)
 
 __all__ = ["OrderRecord"]
 
@@ -57,4 +60,6 @@ class OrderRecord:
             account=self.account,
             updated_at=self.updated_at,
             reason=self.reason,
+            trail_stop_price=(self.stop.current_stop(self.contract, self.spec)
+                              if self.spec.order_type in _TRAILING_TYPES else None),
         )

@@ -46,6 +46,12 @@ _PRICE_PLACES = Decimal("1e-8")
 _TRAILING = {OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT}
 
 
+def _trail_stop(view: OrderView) -> Decimal | None:
+    """trailStopPrice: the stop a trailing order has in force now (IB reports the ratchet)."""
+    now = view.trail_stop_price
+    return now if now is not None else view.spec.trail_stop_price
+
+
 def _px(value: Decimal) -> Decimal:
     return value.quantize(_PRICE_PLACES)
 
@@ -86,7 +92,7 @@ def open_order(view: OrderView, version: int, what_if: MarginImpact | None = Non
         "", "", "", "", "",  # startingPrice .. stockRangeUpper
         "", False, False, False, "", spec.oca_type, False, False, "",  # displaySize .. nbboCap
         spec.parent_id, 0, "", "", "", "",  # parentId, triggerMethod, volatility .. dnAuxPrice
-        False, "", spec.trail_stop_price, spec.trailing_percent, "", "", "",  # .. comboLegsDescrip
+        False, "", _trail_stop(view), spec.trailing_percent, "", "", "",  # .. comboLegsDescrip
         0, 0, 0,  # combo legs, order combo legs, smart combo routing params
         "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
         "",  # hedgeType
@@ -97,7 +103,7 @@ def open_order(view: OrderView, version: int, what_if: MarginImpact | None = Non
     values += _margin_block(what_if)
     values += [False, False, 0]  # randomizeSize, randomizePrice, conditions
     values += [
-        "", "", spec.trail_stop_price, spec.limit_price_offset, "", "", "", 0,
+        "", "", _trail_stop(view), spec.limit_price_offset, "", "", "", 0,
         "", "", "", "", False, False, False, False,  # softDollarTier x3, cashQty, flags
         "", "", False,  # duration, postToAts, autoCancelParent
         "", "", "", "", "",  # minTradeQty .. midOffsetAtHalf
@@ -136,11 +142,11 @@ def completed_order(view: OrderView, version: int) -> list[str]:
         "", ib_time(spec.good_till) if spec.good_till else "", "", "", "", 0, "", -1,
         "", "", "", "", "",  # startingPrice .. stockRangeUpper
         "", False, False, "", spec.oca_type, 0, "", "", "", "",  # displaySize .. dnAuxPrice
-        False, "", spec.trail_stop_price, spec.trailing_percent, "",  # .. comboLegsDescrip
+        False, "", _trail_stop(view), spec.trailing_percent, "",  # .. comboLegsDescrip
         0, 0, 0, "", "", "", "",  # legs, order legs, params, scale x3, hedgeType
         "", "", False, 0, "",  # clearingAccount, clearingIntent, notHeld, dnc present, algo
         False, status_text(view.status), False, False, 0,  # solicited .. conditions
-        spec.trail_stop_price, spec.limit_price_offset, "", False, False, "", view.filled, 0,
+        _trail_stop(view), spec.limit_price_offset, "", False, False, "", view.filled, 0,
         False, "", False, False, 0,  # autoCancelParent .. parentPermId
         ib_time(view.updated_at) if view.updated_at else "", view.reason,
         "", "", "", "", "",  # minTradeQty .. midOffsetAtHalf

@@ -186,6 +186,24 @@ async def test_a_trailing_stop_ratchets_with_the_price(
     assert trade.fills[0].execution.price == 197.89
 
 
+async def test_a_trailing_stop_reports_the_stop_in_force(
+    ib: IB, aapl: Stock, engine: InstantEngine, server: GatewayServer
+) -> None:
+    trade = ib.placeOrder(aapl, Order(action="SELL", totalQuantity=10, orderType="TRAIL",
+                                      auxPrice=2.0))
+    await status(trade, "Submitted")
+    engine.set_price(AAPL_ID, Decimal("200.00"))  # the stop ratchets up to 198
+    # ib_async keeps its own Order for its own trades; another client reads the one IB sends.
+    other = IB()
+    await other.connectAsync("127.0.0.1", server.port, clientId=2, timeout=5)
+    try:
+        orders = await within(other.reqAllOpenOrdersAsync())
+        [reported] = [t for t in orders if t.order.permId == trade.order.permId]
+        assert reported.order.trailStopPrice == 198.0
+    finally:
+        other.disconnect()
+
+
 async def test_a_trailing_stop_limit_by_percent(
     ib: IB, aapl: Stock, engine: InstantEngine
 ) -> None:
