@@ -18,7 +18,8 @@ them (they queue their next appends) during that write and fsync. When the write
 queued and woke waiters before waiting, the batch that starts is topped up with the appends of
 those waiters as they arrive (at most 2 ms, stopping at a 0.5 ms gap): one fsync for all of
 them, instead of one for the first few and another for the rest (half-full commits alternating).
-A single appender is never kept waiting: it woke one waiter, and its batch is full at one.
+A single appender is never kept waiting: it woke one waiter, and its batch is full at one; nor
+is an append that comes when the woken waiters have gone quiet (over 2 ms after the wake).
 
 Between batches (every `index_batch` records, or when the queue has been idle a moment, and
 before stopping) the writer brings the correlation lookup up to date.
@@ -254,17 +255,25 @@ class GroupCommitWriter:
             raise
 
     def _next(self, conn: sqlite3.Connection) -> tuple[object | None, bool]:
-        """The next queued item and whether the writer had to wait for it (None: idle)."""
+        """The next queued item and whether the writer had to wait for it (None: idle).
+
+        Waiting, it wakes the committed waiters first; if their first append comes later than
+        `_FILL_MAX`, they are not on their way back (`_woken` is cleared: nothing to fill).
+        """
         try:
             return self._queue.get_nowait(), False
         except queue.Empty:
             pass
         self._tell()
+        told = time.monotonic()
         try:
-            return self._queue.get(timeout=_IDLE_SECONDS if self._backlog else None), True
+            item = self._queue.get(timeout=_IDLE_SECONDS if self._backlog else None)
         except queue.Empty:
             self._index(conn)
             return None, False
+        if time.monotonic() - told > _FILL_MAX:
+            self._woken = 0
+        return item, True
 
     def _drain(self, first: object) -> tuple[list[_Pending], bool]:
         batch: list[_Pending] = [first]  # type: ignore[list-item]
