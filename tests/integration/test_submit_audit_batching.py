@@ -42,6 +42,8 @@ AAPL = Stock("AAPL")
 Step = tuple[str, ...]
 
 
+ADOPTION = "adoption.report"  # the one record a gate writes as it starts
+
 class RecordingSqliteAuditLog(SqliteAuditLog):
     """`SqliteAuditLog` noting each write (method and kinds) on `timeline` once it returned."""
 
@@ -121,9 +123,22 @@ class Rig:
         )
 
     def before_broker(self) -> list[Step]:
-        """The writes made before the first order reached the broker (all of them if none did)."""
-        sent = [i for i, step in enumerate(self.timeline) if step[0] == "broker"]
-        return self.timeline[: sent[0]] if sent else list(self.timeline)
+        """The writes the order made before it reached the broker (all of them if none did).
+
+        The gate's start writes exactly one record first, its adoption of the broker's state
+        (`adoption.report`); what the order itself writes comes after it."""
+        assert ("append", ADOPTION) == self.timeline[0], self.timeline
+        timeline = self.timeline[1:]
+        sent = [i for i, step in enumerate(timeline) if step[0] == "broker"]
+        return timeline[: sent[0]] if sent else list(timeline)
+
+    def stored_at_send(self) -> list[list[AuditRecord]]:
+        """What the log held when each order reached the broker, after the start's adoption."""
+        stored = []
+        for records in self.broker.stored_at_send:
+            assert ADOPTION == records[0].kind, [r.kind for r in records]
+            stored.append(records[1:])
+        return stored
 
 
 @pytest.fixture
@@ -166,7 +181,7 @@ async def test_decision_and_submit_are_committed_when_the_broker_sees_the_order(
     async with sqlite_rig.gate as gate:
         await gate.submit_signal(market_signal("S1"))
         await gate.settle()
-    [stored] = sqlite_rig.broker.stored_at_send
+    [stored] = sqlite_rig.stored_at_send()
     assert ["broker.qualify", "risk.decision", "broker.submit"] == [r.kind for r in stored]
     decision, submit = stored[1], stored[2]
     assert True is decision.payload["approved"]
@@ -196,7 +211,7 @@ async def test_bracket_writes_three_decisions_and_one_submit_in_one_batch(
     assert 3 == len(results)
     batch = ("append_many", "risk.decision", "risk.decision", "risk.decision", "broker.submit")
     assert [("append", "broker.qualify"), batch] == sqlite_rig.before_broker()
-    [stored] = sqlite_rig.broker.stored_at_send
+    [stored] = sqlite_rig.stored_at_send()
     assert {"client_order_ids": ["B1-E", "B1-TP", "B1-SL"]} == dict(stored[-1].payload)
 
 
@@ -207,7 +222,7 @@ async def test_denied_order_keeps_its_single_decision_append(tmp_path: Path) -> 
         [result] = await gate.submit_signal(market_signal("S1", qty=10**9))
     await audit.close()
     assert OrderResultStatus.DENIED == result.status
-    assert [("append", "broker.qualify"), ("append", "risk.decision")] == rig.timeline
+    assert [("append", "broker.qualify"), ("append", "risk.decision")] == rig.before_broker()
     assert [] == rig.broker.calls_to("submit")
 
 
@@ -218,7 +233,7 @@ async def test_dry_run_writes_the_decision_and_no_submit_record(tmp_path: Path) 
         [result] = await gate.submit_signal(market_signal("S1"))
     await audit.close()
     assert OrderResultStatus.SIMULATED == result.status
-    assert [("append", "broker.qualify"), ("append", "risk.decision")] == rig.timeline
+    assert [("append", "broker.qualify"), ("append", "risk.decision")] == rig.before_broker()
 
 
 async def test_failed_batch_write_sends_nothing_and_stores_no_decision(tmp_path: Path) -> None:
@@ -232,7 +247,7 @@ async def test_failed_batch_write_sends_nothing_and_stores_no_decision(tmp_path:
     assert "audit log failed" in result.reason
     assert "nothing was sent" in result.reason
     assert [] == rig.broker.calls_to("submit") + rig.broker.calls_to("submit_list")
-    assert ["broker.qualify"] == kinds
+    assert [ADOPTION, "broker.qualify"] == kinds
 
 
 async def test_failed_batch_write_of_a_bracket_sends_none_of_it(tmp_path: Path) -> None:
@@ -255,5 +270,5 @@ async def test_the_in_memory_log_gets_the_same_single_batch_before_the_broker() 
         ("append_many", "risk.decision,broker.submit"),
     ]
     assert expected == rig.before_broker()
-    [stored] = rig.broker.stored_at_send
+    [stored] = rig.stored_at_send()
     assert ["broker.qualify", "risk.decision", "broker.submit"] == [r.kind for r in stored]
