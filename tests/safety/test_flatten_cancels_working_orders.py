@@ -10,7 +10,7 @@ the position open.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,8 @@ from _halt_kill_rig import AAPL, MSFT, Venue, entry, limit
 
 from ordergate.application.results import OrderResultStatus
 from ordergate.domain.orders import OrderIntent
-from ordergate.domain.values import Side
+from ordergate.domain.signals import Signal
+from ordergate.domain.values import ClientOrderId, Side, SignalId
 
 VENUES = ["fake", "sim"]
 
@@ -155,4 +156,50 @@ async def test_a_restarted_process_flattening_at_the_same_instant_uses_a_new_id(
     [one], [two] = first.closures, second.closures
     assert one.client_order_id != two.client_order_id
     assert second.ok, second
+    assert await venue.position() == 0
+
+
+def bracket(sid: str, qty: int, gate_now: datetime) -> Signal:
+    return Signal(
+        SignalId(sid),
+        AAPL,
+        Side.BUY,
+        gate_now,
+        quantity=Decimal(qty),
+        stop_loss=Decimal("95.00"),
+        take_profit=Decimal("105.00"),
+    )
+
+
+async def test_flatten_after_a_reconnect_that_ended_a_bracket_unheard() -> None:
+    # The acceptance machine's case: two brackets (BUY 1 and BUY 38) and a BUY 1; the first
+    # bracket's take-profit is cancelled (its stop stays working); while the socket is down the
+    # price jumps 10, the second bracket's take-profit fills and the broker cancels its stop
+    # (OCA), nobody hears. Flatten must cancel the remaining stop and sell the 2 left: the book
+    # must not keep the cancelled stop (SELL 38) as working, which "covered" the 2 and made
+    # flatten send nothing, leaving the account long 2.
+    venue = Venue("fake")
+    venue.price("100")
+    async with venue.gate() as gate:
+        await gate.submit_signal(bracket("S1", 1, gate.now))
+        await gate.submit_signal(bracket("S2", 38, gate.now))
+        await gate.submit_request(entry("S3-E", 1))
+        await gate.settle()
+        await gate.cancel(ClientOrderId("S1-TP"))
+        await gate.settle()
+        assert await venue.position() == 40
+        venue.fake.drop_connection()
+        await gate.settle()
+        venue.price("110")
+        venue.fake.restore_connection()
+        await gate.settle()
+        assert await venue.position() == 2
+        report = await gate.flatten()
+        await gate.settle()
+        assert gate.portfolio.position_qty(AAPL.id) == 0
+    assert [v.client_order_id.value for v in report.cancelled] == ["S1-SL"]
+    assert report.ok, report
+    [closure] = report.closures
+    assert closure.status in {OrderResultStatus.SUBMITTED, OrderResultStatus.FILLED}
+    assert await venue.open_orders() == []
     assert await venue.position() == 0
