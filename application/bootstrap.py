@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import attrs
 from dependency_injector import containers, providers
 
 from ordergate.adapters.calendar.xnys import xnys_calendar
@@ -45,7 +46,7 @@ from ordergate.adapters.sim.session import DAILY_BAR, SimSession, atm_call
 from ordergate.adapters.sqlite.audit_log import SqliteAuditLog
 from ordergate.adapters.system_clock import SystemClock
 from ordergate.application.alerts import AlertRules
-from ordergate.application.config import AuditKind, Settings, SignalsKind, load_settings
+from ordergate.application.config import AuditKind, Mode, Settings, SignalsKind, load_settings
 from ordergate.application.facade import GateOptions, OrderGate, Ports
 from ordergate.application.results import ExecutionMode
 from ordergate.application.session import (
@@ -447,9 +448,7 @@ async def build_application(
         raise
     gate = OrderGate(ports, gate_options(settings, replay=replay))
     metrics.watch(gate)
-    return Application(
-        settings, container, gate, channel, metrics, driver=driver, journal=journal
-    )
+    return Application(settings, container, gate, channel, metrics, driver=driver, journal=journal)
 
 
 def sim_identity(settings: Settings) -> dict[str, object]:
@@ -581,6 +580,34 @@ class Application:
             await _shutdown(self.__container)
             if self.__journal is not None:
                 self.__journal.close()
+
+    async def shadow(self, settings: Settings | None = None) -> Application:
+        """Parity mode (`ordergate serve --shadow`, `ordergate.application.parity`): a second
+        gate in `dry_run` on `settings` (default: this application's; e.g. another profile's risk
+        limits), to decide on the same signals as this one. Full gate, nothing sent: its broker
+        is a fake account of its own that never receives an order, it reads this application's
+        clock and market data (the same quotes), and it has its own in-memory audit log and
+        publisher and no trading control, so nothing of this application's changes. Enter it
+        with `async with`, like this one."""
+        base = settings if settings is not None else self.settings
+        shadow_settings = attrs.evolve(base, mode=Mode.DRY_RUN)
+        container = self.__container
+        broker = FakeBroker(
+            FakeClock(self.__gate.now),
+            _fake_instruments(shadow_settings),
+            account_id=shadow_settings.account_id or SIM_ACCOUNT,
+        )
+        ports = Ports(
+            broker=broker,
+            market_data=container.market_data(),
+            audit=InMemoryAuditLog(),
+            clock=container.clock(),
+            publisher=InMemoryPublisher(prefix=shadow_settings.publisher.prefix),
+            metrics=PrometheusMetrics(),
+        )
+        replay = container.replay_pacer() is not None
+        gate = OrderGate(ports, gate_options(shadow_settings, replay=replay))
+        return Application(shadow_settings, Adapters(settings=shadow_settings), gate)
 
     def market_driver(self) -> SimMarketDriver | None:
         """What moves the simulated market of `ordergate serve` (None off the sim broker, or

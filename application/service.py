@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from ordergate.application.facade import OrderGate
+from ordergate.application.parity import PARITY_RECORD, compare_decisions, signal_decisions
 from ordergate.application.results import OrderResult, OrderResultStatus
 from ordergate.domain.errors import InvalidValue
 from ordergate.domain.signals import Signal
@@ -145,6 +146,8 @@ class ServiceSummary:
     healed_fills: int = 0
     unexplained: int = 0
     reconcile_errors: int = 0
+    parity_matches: int = 0
+    parity_mismatches: int = 0
     results: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
     closures: deque[OrderResult] = attrs.field(factory=lambda: deque(maxlen=RECENT_RESULTS))
     closure_count: int = 0
@@ -203,8 +206,10 @@ class SignalService:
         *,
         options: ServiceOptions | None = None,
         control: TradingControl | None = None,
+        shadow: OrderGate | None = None,
     ) -> None:
         self._gate = gate
+        self._shadow = shadow
         self._source = source
         self._clock = clock
         self.options = options or ServiceOptions()
@@ -322,6 +327,8 @@ class SignalService:
         results = await self._gate.submit_signal(signal)
         self.summary.gated += 1
         self.summary.add_results(results)
+        if self._shadow is not None:
+            await self._compare_with_shadow(self._shadow, signal, correlation)
         failed = [r for r in results if r.status is OrderResultStatus.FAILED]
         if not failed:
             # the gate audited its decisions before anything was sent
@@ -332,6 +339,46 @@ class SignalService:
             delivery, "; ".join(f"{r.client_order_id}: {r.reason}" for r in failed)
         )
         return recorded, "failed", results
+
+    async def _compare_with_shadow(
+        self, shadow: OrderGate, signal: Signal, correlation: CorrelationId
+    ) -> None:
+        """Parity mode (`ordergate.application.parity`): the shadow gate (dry_run) decides on
+        `signal` too, and the comparison is audited as `parity.comparison`. Never raises: a
+        shadow failure is a mismatch naming it, and does not touch the primary's outcome."""
+        differences: list[str]
+        try:
+            primary = await signal_decisions(self._gate, signal)
+        except Exception as exc:  # the primary's decision stands; the comparison is lost
+            await self._try_record(
+                "parity.error",
+                {"signal_id": signal.signal_id.value, "error": _describe(exc)},
+                correlation,
+            )
+            return
+        shadow_decisions: list[dict[str, Any]] = []
+        try:
+            await shadow.submit_signal(signal)
+            shadow_decisions = await signal_decisions(shadow, signal)
+            differences = compare_decisions(primary, shadow_decisions)
+        except Exception as exc:  # the shadow never affects the primary path
+            differences = [f"shadow failed: {_describe(exc)}"]
+        match = not differences
+        if match:
+            self.summary.parity_matches += 1
+        else:
+            self.summary.parity_mismatches += 1
+        await self._try_record(
+            PARITY_RECORD,
+            {
+                "signal_id": signal.signal_id.value,
+                "match": match,
+                "differences": [_storable(d, 500) for d in differences[:20]],
+                "primary": primary,
+                "shadow": shadow_decisions,
+            },
+            correlation,
+        )
 
     async def _record_failure(self, delivery: SignalDelivery, error: str) -> bool:
         signal = delivery.signal
@@ -492,12 +539,7 @@ def _log_decision(
     signal = delivery.signal
     signal_id = signal.signal_id.value if signal is not None else None
     reasons = sorted(
-        {
-            d.code.value
-            for r in results
-            if r.decision is not None
-            for d in r.decision.denials
-        }
+        {d.code.value for r in results if r.decision is not None for d in r.decision.denials}
     )
     _log.info(
         "signal %s %s reasons=%s latency_ms=%.3f",

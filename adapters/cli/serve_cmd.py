@@ -60,7 +60,7 @@ from ordergate.adapters.serialization import decode_signal
 from ordergate.adapters.service_lock import ServiceLock, ServiceLocked, service_lock_path
 from ordergate.adapters.sim.journal import journal_path
 from ordergate.adapters.system_clock import SystemClock
-from ordergate.application.bootstrap import build_application
+from ordergate.application.bootstrap import Application, build_application
 from ordergate.application.config import AuditKind, OnStop, Settings, SignalsKind
 from ordergate.application.facade import OrderGate
 from ordergate.application.service import ServiceOptions, ServiceSummary, SignalService
@@ -112,6 +112,19 @@ def serve(
             help="Serve the control API on service.host:service.port (default: service.enabled).",
         ),
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow", help="Parity mode: a dry_run shadow gate decides on the same signals."
+        ),
+    ] = False,
+    shadow_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow-profile",
+            help="The config profile the shadow gate is built with (implies --shadow).",
+        ),
+    ] = None,
 ) -> None:
     """Consume signals: each one through the risk gate, audited, acknowledged after processing."""
     with exit_on_errors():
@@ -125,6 +138,18 @@ def serve(
             service_enabled=api,
         )
         token = _api_token(settings)
+        shadow_settings = (
+            cli_settings(
+                config,
+                shadow_profile or profile,
+                broker=broker,
+                audit_path=audit_path,
+                mode="dry_run",
+                client_id=None,
+            )
+            if shadow or shadow_profile is not None
+            else None
+        )
         lines = _read_lines(settings, signals_file)
         if lines is not None and max_signals is None and idle_exit is None:
             # A file is finite: stop after its last line (at once when it has none).
@@ -143,7 +168,11 @@ def serve(
         except ServiceLocked as exc:
             raise fail(str(exc), ExitCode.REFUSED) from None
         with lock:
-            summary, verified = asyncio.run(_serve(settings, options, lines, control_file, token))
+            summary, verified = asyncio.run(
+                _serve(
+                    settings, options, lines, control_file, token, shadow_settings=shadow_settings
+                )
+            )
     _print_summary(settings, summary, time.perf_counter() - started, verified)
     if not verified:
         raise fail("the audit log did not verify after the service stopped", ExitCode.FAILURE)
@@ -207,6 +236,8 @@ async def _serve(
     lines: list[str] | None,
     control_file: Path | None,
     token: str | None = None,
+    *,
+    shadow_settings: Settings | None = None,
 ) -> tuple[ServiceSummary, bool]:
     source = _source(settings, lines)
     control = trading_control_for(settings, control_file)
@@ -223,19 +254,17 @@ async def _serve(
             ExitCode.BAD_CONFIG,
         ) from None
     try:
-        async with app:
+        async with app, _shadow(app, shadow_settings) as shadow:
             gate = app.gate
             # The gate holds the control: applied when it started, polled by the service.
-            service = SignalService(gate, source, SystemClock(), options=options)
+            service = SignalService(gate, source, SystemClock(), options=options, shadow=shadow)
             stop = asyncio.Event()
             driver = app.market_driver()
             adoption = gate.adoption
             err_console().print(
                 f"serving signals ({settings.signals.kind.value}) into {settings.mode.value} / "
                 f"{settings.broker.kind.value}; control: {control}; "
-                + (
-                    f"market: {driver.market} x{driver.speed:g}; " if driver is not None else ""
-                )
+                + (f"market: {driver.market} x{driver.speed:g}; " if driver is not None else "")
                 + (
                     f"adopted {len(adoption.adopted)} orders ({len(adoption.foreign)} foreign), "
                     f"{len(gate.positions())} positions; "
@@ -262,6 +291,16 @@ async def _serve(
             return summary, (await gate.verify_audit()).ok
     finally:
         await source.close()
+
+
+@contextlib.asynccontextmanager
+async def _shadow(app: Application, settings: Settings | None) -> AsyncIterator[OrderGate | None]:
+    """Parity mode's dry_run shadow gate beside `app` (None without --shadow)."""
+    if settings is None:
+        yield None
+        return
+    async with await app.shadow(settings) as shadow:
+        yield shadow.gate
 
 
 def _api_token(settings: Settings) -> str | None:
@@ -340,6 +379,7 @@ def _print_summary(
         ("orders by status", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "-"),
         ("Strategy C cycles / closures", f"{summary.monitor_cycles} / {summary.closure_count}"),
         ("trading control changes", str(summary.control_changes)),
+        ("parity match / mismatch", f"{summary.parity_matches} / {summary.parity_mismatches}"),
         ("stopped because", summary.stopped_because or "-"),
         ("audit verify", "OK" if verified else "FAILED"),
         ("elapsed", f"{seconds:.1f} s"),

@@ -112,6 +112,11 @@ def snapshot(
             "unrealized": str(portfolio.unrealized_pnl()),
         },
         "curve": list(curve),
+        "parity": {
+            "match": metrics.parity["match"] if metrics else 0,
+            "mismatch": metrics.parity["mismatch"] if metrics else 0,
+            "recent_mismatches": list(reversed(metrics.recent_mismatches)) if metrics else [],
+        },
     }
 
 

@@ -127,6 +127,10 @@ class PrometheusMetrics:
         self.appends = 0
         self.audit_failures = 0
         self.divergences = 0
+        self.parity = {"match": 0, "mismatch": 0}
+        """Parity mode: signals the shadow gate decided alike / otherwise (`parity.comparison`)."""
+        self.recent_mismatches: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        """The last `RECENT` parity mismatches (signal id and differences), newest last."""
         self._signal_latency = _Histogram(
             "ordergate_signal_to_submit_seconds",
             "From taking a signal delivery to its audited outcome (the broker call included)",
@@ -164,6 +168,7 @@ class PrometheusMetrics:
             "risk.breaker_tripped": self._trip,
             "risk.trading_state": self._state,
             "reconcile.diff": self._diff,
+            "parity.comparison": self._parity,
         }
         self.registry.register(_Families(self))
         self._collector: _GateCollector | None = None
@@ -243,6 +248,18 @@ class PrometheusMetrics:
         for denial in payload.get("denials", ()):
             code = str(denial.get("code"))
             denials[code] = denials.get(code, 0) + 1
+
+    def _parity(self, payload: Mapping[str, Any]) -> None:
+        if payload.get("match"):
+            self.parity["match"] += 1
+            return
+        self.parity["mismatch"] += 1
+        self.recent_mismatches.append(
+            {
+                "signal_id": payload.get("signal_id"),
+                "differences": list(payload.get("differences", ())),
+            }
+        )
 
     def _fill(self, payload: Mapping[str, Any]) -> None:
         self.fills += 1
@@ -375,6 +392,12 @@ class _Families(Collector):
             "ordergate_divergences",
             "Differences found between the gate and the broker",
             m.divergences,
+        )
+        yield _labelled(
+            "ordergate_parity_signals",
+            "Parity mode: signals the shadow gate decided as the primary did, or not",
+            "outcome",
+            dict(m.parity),
         )
         for histogram in m.histograms():
             yield histogram.family()

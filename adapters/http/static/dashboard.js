@@ -64,6 +64,11 @@ function render(s) {
       ? ["approved", "approved"]
       : [`denied: ${d.denials.map((x) => x.code).join(", ")}`, "denied"],
   ]);
+  $("parity-match").textContent = s.parity.match;
+  $("parity-mismatch").textContent = s.parity.mismatch;
+  fill("parity", s.parity.recent_mismatches.slice(0, 15), [
+    "signal_id", (m) => m.differences.join("; "),
+  ]);
   $("equity").textContent = s.pnl.equity;
   $("realized").textContent = s.pnl.realized;
   $("unrealized").textContent = s.pnl.unrealized;
