@@ -358,9 +358,14 @@ class SignalService:
             return
         shadow_decisions: list[dict[str, Any]] = []
         try:
-            await shadow.submit_signal(signal)
+            shadow_results = await shadow.submit_signal(signal)
             shadow_decisions = await signal_decisions(shadow, signal)
-            differences = compare_decisions(primary, shadow_decisions)
+            differences = [
+                f"shadow failed: {r.client_order_id}: {r.reason}"
+                for r in shadow_results
+                if r.status is OrderResultStatus.FAILED
+            ]
+            differences += compare_decisions(primary, shadow_decisions)
         except Exception as exc:  # the shadow never affects the primary path
             differences = [f"shadow failed: {_describe(exc)}"]
         match = not differences

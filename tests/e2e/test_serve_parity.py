@@ -104,23 +104,51 @@ def test_parity_metrics_count_the_comparisons(tmp_path: Path) -> None:
         source = InMemorySignalSource(SystemClock(), decode=decode_signal)
         for line in _lines([5, 20, 3]):
             source.push_raw(line)
-        async with await build_application(primary) as app:
-            async with await app.shadow(tight) as shadow:
-                options = ServiceOptions(max_signals=3, monitor_interval=None)
-                service = SignalService(
-                    app.gate, source, SystemClock(), options=options, shadow=shadow.gate
-                )
-                summary = await service.run(asyncio.Event())
-                assert (summary.parity_matches, summary.parity_mismatches) == (2, 1)
-                assert shadow.gate.mode.value == "dry_run"
-                text = generate_latest(app.metrics.registry).decode()
-        samples = {
+        app = await build_application(primary)
+        async with app, await app.shadow(tight) as shadow:
+            options = ServiceOptions(max_signals=3, monitor_interval=None)
+            service = SignalService(
+                app.gate, source, SystemClock(), options=options, shadow=shadow.gate
+            )
+            summary = await service.run(asyncio.Event())
+            assert (summary.parity_matches, summary.parity_mismatches) == (2, 1)
+            assert shadow.gate.mode.value == "dry_run"
+            text = generate_latest(app.metrics.registry).decode()
+        return {
             s.labels["outcome"]: s.value
             for family in text_string_to_metric_families(text)
             if family.name == "ordergate_parity_signals"
             for s in family.samples
             if s.name == "ordergate_parity_signals_total"
         }
-        return samples
 
     assert asyncio.run(run()) == {"match": 2.0, "mismatch": 1.0}
+
+
+def test_a_failing_shadow_never_changes_the_primary(tmp_path: Path) -> None:
+    """A shadow whose audit log is closed fails every signal: each comparison is a mismatch
+    naming the failure, and the primary decides, sends and acknowledges as without parity."""
+    primary = load_settings(_config(tmp_path))
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, int], int]:
+        source = InMemorySignalSource(SystemClock(), decode=decode_signal)
+        for line in _lines([5, 20]):
+            source.push_raw(line)
+        app = await build_application(primary)
+        async with app:
+            shadow = await app.shadow()
+            await shadow.close()  # its audit log and gate are gone: every decision raises
+            options = ServiceOptions(max_signals=2, monitor_interval=None)
+            service = SignalService(
+                app.gate, source, SystemClock(), options=options, shadow=shadow.gate
+            )
+            summary = await service.run(asyncio.Event())
+            entries = await app.gate.audit_entries(kind="parity.comparison")
+            submits = len(await app.gate.audit_entries(kind="broker.submit"))
+            return [e.record.payload for e in entries], dict(summary.status_counts()), submits
+
+    comparisons, statuses, submits = asyncio.run(run())
+    assert [c["match"] for c in comparisons] == [False, False]
+    assert all(c["differences"][0].startswith("shadow failed: ") for c in comparisons)
+    assert submits == 2
+    assert "FAILED" not in statuses
