@@ -161,6 +161,30 @@ class OrderTracker:
         self.max_order_id = max(self.max_order_id, order_id)
         return record
 
+    def adopt(self, trade: Trade) -> OrderRecord | None:
+        """Register a working order an earlier process placed on this client id under this
+        operator (its `orderRef`), so this one manages it (status, cancel, modify); None for
+        an order that is not ours to manage. Nothing is published: the gate adopts the order
+        from `open_orders` itself. Its fills before this process are in the audit log, not in
+        the mirror, which starts ACCEPTED with nothing filled."""
+        ref = parsing.parse_order_ref(trade.order.orderRef)
+        config = self.connection.config
+        if ref is None or ref[0] != config.operator_id or trade.order.clientId != config.client_id:
+            return None
+        if ref[1] in self.records:
+            return self.records[ref[1]]
+        instrument = self.contracts.instrument_for(trade.contract)
+        request = parsing.request_from_ib(
+            ref[1], instrument, trade.order, operator_id=config.operator_id
+        )
+        if request is None:
+            return None
+        record = self.new_record(request, trade.order.orderId, trade.contract)
+        record.perm_id = trade.order.permId
+        record.accepted = True
+        self.quietly(record, K.ACCEPTED, "adopted from the broker")
+        return record
+
     def record_for(self, trade: Trade) -> OrderRecord | None:
         """Our record of an ib_async trade, by `orderRef`, else by order id."""
         ref = parsing.parse_order_ref(trade.order.orderRef)

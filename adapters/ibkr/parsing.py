@@ -43,7 +43,13 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.values import BrokerOrderId, ClientOrderId, ExecutionId, Side
+from ordergate.domain.values import (
+    BrokerOrderId,
+    ClientOrderId,
+    CorrelationId,
+    ExecutionId,
+    Side,
+)
 
 __all__ = [
     "MAX_DAILY_HISTORY",
@@ -285,6 +291,57 @@ def ib_order(
         order.ocaGroup = request.oca_group
         order.ocaType = request.oca_type.value
     return order
+
+
+def request_from_ib(
+    client_order_id: ClientOrderId, instrument: Instrument, order: Order, *, operator_id: str
+) -> OrderRequest | None:
+    """The request `ib_order` turned into `order` (the inverse, for an order an earlier process
+    placed and this one adopts), or None when IB's order has a type or time in force ordergate
+    does not send."""
+    kind = _FROM_IB_TYPES.get(order.orderType)
+    try:
+        tif = TimeInForce(order.tif or TimeInForce.DAY.value)
+    except ValueError:
+        return None
+    expire_at = None
+    if tif is TimeInForce.GTD:
+        try:
+            expire_at = datetime.strptime(order.goodTillDate, "%Y%m%d %H:%M:%S UTC").replace(
+                tzinfo=UTC)
+        except ValueError:
+            return None
+    if kind is None:
+        return None
+    prices: dict[str, Decimal | None] = {}
+    if kind is OrderType.TRAILING_STOP:
+        percent = decimal_or_none(order.trailingPercent)
+        prices["trail_percent"] = percent or None
+        prices["trail_amount"] = None if percent else price(order.auxPrice, instrument)
+        prices["stop_price"] = price(order.trailStopPrice, instrument) or None
+        if order.orderType == "TRAIL LIMIT":
+            prices["trail_limit_offset"] = price(order.lmtPriceOffset, instrument)
+    else:
+        if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            prices["limit_price"] = price(order.lmtPrice, instrument)
+        if kind in (OrderType.STOP, OrderType.STOP_LIMIT):
+            prices["stop_price"] = price(order.auxPrice, instrument)
+    try:
+        return OrderRequest(
+            client_order_id=client_order_id,
+            instrument=instrument,
+            side=Side.BUY if order.action.upper() == "BUY" else Side.SELL,
+            quantity=quantity(order.totalQuantity, instrument),
+            order_type=kind,
+            time_in_force=tif,
+            expire_at=expire_at,
+            correlation_id=CorrelationId(str(client_order_id)),
+            oca_group=order.ocaGroup or None,
+            operator_id=operator_id,
+            **prices,  # type: ignore[arg-type]
+        )
+    except InvalidValue:  # IB holds what no request of ours could have produced
+        return None
 
 
 def kind_for_status(status: str) -> OrderEventKind | None:

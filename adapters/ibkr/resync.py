@@ -121,7 +121,7 @@ class Resync:
     def _adopt_open(self, trades: list[Trade]) -> set[str]:
         seen: set[str] = set()
         for trade in trades:
-            record = self._tracker.record_for(trade)
+            record = self._tracker.record_for(trade) or self._tracker.adopt(trade)
             if record is None:
                 continue
             seen.add(str(record.client_order_id))

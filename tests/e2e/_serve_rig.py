@@ -44,7 +44,18 @@ def free_port() -> int:
 class ServeRig:
     """One account (audit file, sim journal, Redis keys) and the serve processes run on it."""
 
-    def __init__(self, tmp: Path, redis_url: str, *, broker: str = "sim", extra: str = "") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        redis_url: str,
+        *,
+        broker: str = "sim",
+        extra: str = "",
+        broker_extra: str = "",
+        top: str = "",
+    ) -> None:
+        """`top`: lines before the first table (e.g. `account_id`); `broker_extra`: lines of
+        `[broker]` (e.g. the gateway's port); `extra`: further tables at the end."""
         self.tmp = tmp
         self.audit = tmp / "audit.db"
         self.stream = f"ogtest:{uuid.uuid4().hex[:12]}:signals"
@@ -55,8 +66,10 @@ class ServeRig:
             f"""
 operator_id = "OPE2E"
 mode = "paper"
+{top}
 [broker]
 kind = "{broker}"
+{broker_extra}
 [market_data]
 kind = "{broker}"
 [audit]

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from ib_async import Contract, Order
 from ib_async.objects import AccountValue, BarData, CommissionReport, Execution, Fill, Position
@@ -26,7 +27,7 @@ from ordergate.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from ordergate.domain.values import ClientOrderId, Side
+from ordergate.domain.values import ClientOrderId, CorrelationId, Side
 
 AAPL = Stock("AAPL")
 CALL = OptionContract("AAPL", date(2024, 4, 19), Decimal(180), OptionRight.CALL,
@@ -224,3 +225,32 @@ def test_a_nul_in_any_string_field_is_refused_before_it_reaches_the_wire() -> No
         parsing.refuse_nul(contract, Order(orderRef="OP:S\x001-E"))
     with pytest.raises(InvalidValue, match=r"Contract\.exchange"):
         parsing.refuse_nul(Contract(symbol="AAPL", exchange="SMART\x00"), order)
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        request(OrderType.LIMIT, limit_price=Decimal("195.10"), time_in_force=TimeInForce.GTC),
+        request(OrderType.STOP, stop_price=Decimal("180"), side=Side.BUY),
+        request(OrderType.STOP_LIMIT, stop_price=Decimal("180"), limit_price=Decimal("179.5")),
+        request(OrderType.TRAILING_STOP, trail_amount=Decimal("2.5")),
+        request(OrderType.TRAILING_STOP, trail_percent=Decimal(3), stop_price=Decimal(190),
+                trail_limit_offset=Decimal("0.5")),
+        request(OrderType.MARKET, time_in_force=TimeInForce.GTD,
+                expire_at=datetime(2024, 3, 4, 20, 0, tzinfo=UTC), oca_group="G1"),
+    ],
+    ids=["limit-gtc", "stop", "stop-limit", "trail-amount", "trail-limit-percent", "gtd-oca"],
+)
+def test_an_ib_order_of_ours_turns_back_into_its_request(req: OrderRequest) -> None:
+    """What an adopting process rebuilds from an order an earlier one placed."""
+    back = parsing.request_from_ib(req.client_order_id, AAPL, ib(req), operator_id="CSATSPRIM")
+    assert back == attrs.evolve(
+        req, operator_id="CSATSPRIM", correlation_id=CorrelationId(str(req.client_order_id))
+    )
+
+
+def test_an_ib_order_ordergate_never_sends_is_not_rebuilt() -> None:
+    odd = Order(action="BUY", totalQuantity=10.0, orderType="MOC", tif="DAY")
+    assert parsing.request_from_ib(ClientOrderId("C-1"), AAPL, odd, operator_id="X") is None
+    odd = Order(action="BUY", totalQuantity=10.0, orderType="LMT", lmtPrice=1.0, tif="OPG")
+    assert parsing.request_from_ib(ClientOrderId("C-1"), AAPL, odd, operator_id="X") is None
