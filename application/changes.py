@@ -24,6 +24,7 @@ import attrs
 
 from ordergate.application.audit_records import broker_call_record, change_decision_record
 from ordergate.application.desk import TradingDesk
+from ordergate.application.logs import log_order_event
 from ordergate.application.publishing import BufferedPublisher
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditEntry, AuditRecord
@@ -306,16 +307,16 @@ class OrderChanges:
         )
 
     def _apply(self, order: Order, kind: OrderEventKind, ts: datetime, reason: str = "") -> None:
-        order.apply(
-            OrderLifecycleEvent(
-                order.client_order_id,
-                kind,
-                ts,
-                ts,
-                reason=reason,
-                correlation_id=order.request.correlation_id,
-            )
+        event = OrderLifecycleEvent(
+            order.client_order_id,
+            kind,
+            ts,
+            ts,
+            reason=reason,
+            correlation_id=order.request.correlation_id,
         )
+        order.apply(event)
+        log_order_event(event)
 
 
 def _why_not_modifiable(order: Order) -> str:

@@ -32,6 +32,7 @@ from ordergate.application.audit_records import (
 )
 from ordergate.application.changes import OrderChanges
 from ordergate.application.desk import TradingDesk
+from ordergate.application.logs import log_order_event
 from ordergate.application.publishing import BufferedPublisher
 from ordergate.application.results import ExecutionMode, OrderResult, OrderResultStatus
 from ordergate.domain.audit import AuditEntry, AuditRecord
@@ -160,7 +161,8 @@ class ExecutionGate:
         reason = f"audit log failed ({type(exc).__name__}: {exc}); nothing was sent"
         for order in orders:
             if not order.status.is_terminal:
-                order.apply(
+                _mark(
+                    order,
                     OrderLifecycleEvent(
                         order.client_order_id,
                         OrderEventKind.DENIED,
@@ -182,7 +184,8 @@ class ExecutionGate:
         for order, decision in zip(orders, decisions, strict=True):
             self._desk.remember(order.request, ts, submitted=False)
             reason = order_reason(decision, reasons)
-            order.apply(
+            _mark(
+                order,
                 OrderLifecycleEvent(
                     order.client_order_id,
                     OrderEventKind.DENIED,
@@ -227,7 +230,8 @@ class ExecutionGate:
     ) -> list[OrderResult]:
         for order in orders:
             self._desk.remember(order.request, now, submitted=True)
-            order.apply(
+            _mark(
+                order,
                 OrderLifecycleEvent(
                     order.client_order_id,
                     OrderEventKind.SUBMITTED,
@@ -315,7 +319,8 @@ class ExecutionGate:
         for order in orders:
             if order.status.is_terminal:
                 continue
-            order.apply(
+            _mark(
+                order,
                 OrderLifecycleEvent(
                     order.client_order_id,
                     OrderEventKind.REJECTED,
@@ -364,3 +369,10 @@ def submit_record(orders: Sequence[Order], ts: datetime) -> AuditRecord:
 def order_reason(decision: RiskDecision, list_reasons: str) -> str:
     """The denial text of one order (its own reasons, or the list's when it was fine itself)."""
     return decision.explain() if not decision.approved else f"list denied: {list_reasons}"
+
+
+def _mark(order: Order, event: OrderLifecycleEvent) -> None:
+    """Apply a status the gate itself decides (DENIED, SUBMITTED, REJECTED) and log it, as the
+    event pump logs the statuses the broker reports: one line per order status change."""
+    order.apply(event)
+    log_order_event(event)

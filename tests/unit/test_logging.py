@@ -54,6 +54,29 @@ async def test_one_line_per_signal_decision_with_outcome_reasons_and_latency(
     assert "ACCEPTED" in {x["status"] for x in orders}
 
 
+async def test_statuses_the_gate_decides_are_logged_per_order(sink: io.StringIO) -> None:
+    """SUBMITTED and DENIED are decided by the gate, not reported by the broker: each still gets
+    its own order line, in order, beside the broker-reported ones."""
+    rig = Rig()
+    rig.price("100")
+    async with rig.gate:
+        rig.source.push(signal("ok-2", qty=5))
+        rig.source.push(signal("big-2", qty=10**7))
+        await rig.service(max_signals=2).run(asyncio.Event())
+    orders = [
+        (x["client_order_id"], x["status"])
+        for x in lines(sink)
+        if x["logger"] == "ordergate.orders"
+    ]
+    ok = [status for cid, status in orders if str(cid).startswith("ok-2")]
+    big = [(status, cid) for cid, status in orders if str(cid).startswith("big-2")]
+    assert "SUBMITTED" == ok[0]
+    assert "ACCEPTED" in ok[1:]
+    assert ["DENIED"] == [status for status, _ in big]
+    [denial] = [x for x in lines(sink) if x.get("status") == "DENIED"]
+    assert denial["reason"]  # the gate's reason travels with the line
+
+
 async def test_trading_state_changes_are_logged(sink: io.StringIO) -> None:
     rig = Rig()
     async with rig.gate:
