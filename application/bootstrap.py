@@ -38,6 +38,7 @@ from ordergate.adapters.fakes.market_data import FakeMarketData
 from ordergate.adapters.fakes.publisher import InMemoryPublisher
 from ordergate.adapters.observability.metrics import PrometheusMetrics
 from ordergate.adapters.observability.webhook import WebhookAlertSink
+from ordergate.adapters.read_through_audit import ReadThroughAuditLog
 from ordergate.adapters.serialization import hmac_key_from_env
 from ordergate.adapters.sim.bars import from_units, load_bundled_daily_bars, load_daily_bars_csv
 from ordergate.adapters.sim.driver import SimMarketDriver
@@ -80,9 +81,18 @@ __all__ = [
 ]
 
 
-async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[AuditLog]:
+async def _sqlite_audit(
+    settings: Settings, environ: Mapping[str, str], read_only: bool
+) -> AsyncIterator[AuditLog]:
     key = hmac_key_from_env(settings.audit.hmac_key_env, environ)
-    log = await SqliteAuditLog.open(settings.audit.path, hmac_key=key)
+    log: AuditLog
+    if not read_only:
+        log = await SqliteAuditLog.open(settings.audit.path, hmac_key=key)
+    elif Path(settings.audit.path).is_file():
+        stored = await SqliteAuditLog.open(settings.audit.path, hmac_key=key, read_only=True)
+        log = ReadThroughAuditLog(stored, InMemoryAuditLog())
+    else:  # nothing stored yet: a read knows nothing, and creates no file
+        log = InMemoryAuditLog()
     try:
         yield log
     finally:
@@ -90,7 +100,7 @@ async def _sqlite_audit(settings: Settings, environ: Mapping[str, str]) -> Async
 
 
 async def _postgres_audit(
-    settings: Settings, environ: Mapping[str, str]
+    settings: Settings, environ: Mapping[str, str], read_only: bool
 ) -> AsyncIterator[AuditLog]:
     # Imported here: PostgreSQL support is the optional `postgres` extra.
     from ordergate.adapters.postgres.audit_log import PostgresAuditLog  # noqa: PLC0415
@@ -98,13 +108,16 @@ async def _postgres_audit(
     audit = settings.audit
     if audit.dsn is None:
         raise ValueError("audit.dsn: required when audit.kind is 'postgres'")
-    log = await PostgresAuditLog.open(
+    log: AuditLog = await PostgresAuditLog.open(
         audit.dsn,
         schema=audit.schema,
         table=audit.table,
         password=settings.secrets.postgres_password,
         hmac_key=hmac_key_from_env(audit.hmac_key_env, environ),
+        read_only=read_only,
     )
+    if read_only:
+        log = ReadThroughAuditLog(log, InMemoryAuditLog())
     try:
         yield log
     finally:
@@ -273,6 +286,8 @@ class Adapters(containers.DeclarativeContainer):
     environ: providers.Dependency[Mapping[str, str]] = providers.Dependency()  # os.environ
 
     known_execution_ids: providers.Object[frozenset[str]] = providers.Object(frozenset())
+    # True for a one-shot read: the stored audit log is opened read-only (ReadThroughAuditLog).
+    read_only_audit: providers.Object[bool] = providers.Object(False)
 
     sim = providers.Singleton(sim_session, settings)
     ibkr = providers.Singleton(_ibkr_broker, settings, known_execution_ids)
@@ -300,8 +315,8 @@ class Adapters(containers.DeclarativeContainer):
     )
     audit = providers.Selector(
         config.audit.kind,
-        sqlite=providers.Resource(_sqlite_audit, settings, environ),
-        postgres=providers.Resource(_postgres_audit, settings, environ),
+        sqlite=providers.Resource(_sqlite_audit, settings, environ, read_only_audit),
+        postgres=providers.Resource(_postgres_audit, settings, environ, read_only_audit),
         memory=providers.Resource(_memory_audit),
     )
     publisher = providers.Selector(
@@ -371,6 +386,7 @@ async def build_application(
     replay: bool = False,
     control: TradingControl | None = None,
     sim_state: Path | None = None,
+    read_only_audit: bool = False,
 ) -> Application:
     """Open the adapters `settings` selects and build the gate; the `Application` handle owns
     them all. Use it as `async with await build_application(settings) as app:` (the gate is
@@ -388,6 +404,10 @@ async def build_application(
     that journal (`ordergate.adapters.sim.journal`): it is rebuilt from it here, before the
     gate starts, and every later change is appended; `Application.market_driver()` moves the
     market as `settings.serve` says.
+
+    With `read_only_audit` (one-shot reads such as `ordergate reconcile --dry-run`), the stored
+    audit log is opened read-only and what the gate records while it reads is kept in memory
+    and discarded (`ReadThroughAuditLog`): nothing is written. Such a gate must not trade.
     """
     env = os.environ if environ is None else environ
     container = Adapters(settings=settings, environ=env)
@@ -406,6 +426,8 @@ async def build_application(
     try:
         # Only the selected resources are opened (calling a Resource provider initialises it);
         # `init_resources()` would open every backend, chosen or not.
+        if read_only_audit:
+            container.read_only_audit.override(providers.Object(True))
         audit = await container.audit()
         if settings.broker.kind.value == "ibkr":
             known = await known_execution_ids(audit)

@@ -156,11 +156,14 @@ async def with_gate(
     settings: Settings,
     action: Callable[[OrderGate], Awaitable[T]],
     control: TradingControl | None = None,
+    *,
+    read_only_audit: bool = False,
 ) -> T:
     """Build the application (its gate honouring the trading control, `control` or the one the
-    settings name), run `action` inside `async with gate`, release everything."""
+    settings name), run `action` inside `async with gate`, release everything. With
+    `read_only_audit` the stored audit log is read and never written (one-shot reads)."""
     try:
-        app = await build_application(settings, control=control)
+        app = await build_application(settings, control=control, read_only_audit=read_only_audit)
     except (OrdergateError, OSError):
         raise
     except Exception as exc:  # the container's own errors (e.g. a kind not wired here)
@@ -796,8 +799,18 @@ def reconcile(
                 )
         else:
             _needs_broker_here(settings, "reconcile")
+            # A dry run reads the stored log (what it knows is ours, which executions are
+            # applied) and writes nothing, nor the trading control.
+            control = (
+                _ReadOnlyControl(trading_control_for(settings, None)) if dry_run else None
+            )
             report: ReconciliationReport = asyncio.run(
-                with_gate(settings, lambda gate: gate.reconcile(dry_run=dry_run))
+                with_gate(
+                    settings,
+                    lambda gate: gate.reconcile(dry_run=dry_run),
+                    control,
+                    read_only_audit=dry_run,
+                )
             )
             answer = {
                 "dry_run": report.dry_run,

@@ -279,7 +279,8 @@ def emulator(tmp_path: Path) -> Iterator[Path]:
             process.stdout.close()
 
 
-@pytest.mark.parametrize("command", [["positions", "--json"], ["orders"], ["status", "--json"]],
+@pytest.mark.parametrize("command", [["positions", "--json"], ["orders"], ["status", "--json"],
+                                     ["reconcile", "--dry-run", "--json"]],
                          ids=" ".join)  # fmt: skip
 def test_on_ibkr_without_a_service_reads_come_from_the_broker_and_write_nothing(
     emulator: Path, tmp_path: Path, command: list[str]
@@ -295,6 +296,28 @@ def test_on_ibkr_without_a_service_reads_come_from_the_broker_and_write_nothing(
         assert status["connection"] == {
             "broker_kind": "ibkr", "broker_connected": True, "link_lost": False
         }  # fmt: skip
+
+
+def test_on_ibkr_a_dry_run_reconcile_reads_the_stored_audit_and_writes_nothing(
+    emulator: Path, tmp_path: Path
+) -> None:
+    """`reconcile --dry-run` through a one-shot gate reads what the stored log knows and leaves
+    the log's bytes as they were; the same command without --dry-run does record."""
+    work = tmp_path / "work"
+    work.mkdir()
+    audit = work / "audit.db"
+    args = ("--config", str(emulator), "--audit", str(audit))
+    recorded = run_cli("reconcile", *args, cwd=work)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    before = audit.read_bytes()
+    verify = run_cli("audit", "verify", "--audit", str(audit), cwd=work)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    result = run_cli("reconcile", "--dry-run", "--json", *args, cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [answer] = json_lines(result)
+    assert (True, True) == (answer["dry_run"], answer["clean"])
+    assert before == audit.read_bytes()
+    assert verify.stdout == run_cli("audit", "verify", "--audit", str(audit), cwd=work).stdout
 
 
 def test_the_cli_loads_no_http_server_unless_the_api_is_served() -> None:
