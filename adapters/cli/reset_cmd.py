@@ -36,8 +36,8 @@ from ordergate.adapters.cli.ops_cmds import (
     cli_settings,
     trading_control_for,
 )
-from ordergate.adapters.cli.serve_cmd import _audit_file, _lock_path
-from ordergate.adapters.service_lock import ServiceLock, ServiceLocked
+from ordergate.adapters.cli.serve_cmd import _audit_file, acquire_service_lock
+from ordergate.adapters.service_lock import ServiceLocked
 from ordergate.adapters.sim.journal import SimJournal, journal_path
 from ordergate.application.bootstrap import build_application, sim_identity
 from ordergate.application.config import Settings
@@ -69,7 +69,7 @@ def reset_paper(
                 ExitCode.REFUSED,
             )
         try:
-            lock = ServiceLock.acquire(_lock_path(settings), command="reset-paper")
+            lock = acquire_service_lock(settings, command="reset-paper")
         except ServiceLocked as exc:
             message = f"{exc} (reset-paper needs the account to itself)"
             raise fail(message, ExitCode.REFUSED) from None

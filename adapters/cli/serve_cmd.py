@@ -162,8 +162,8 @@ def serve(
         )
         started = time.perf_counter()
         try:
-            lock = ServiceLock.acquire(
-                _lock_path(settings), account=settings.account_id or "", mode=settings.mode.value
+            lock = acquire_service_lock(
+                settings, account=settings.account_id or "", mode=settings.mode.value
             )
         except ServiceLocked as exc:
             raise fail(str(exc), ExitCode.REFUSED) from None
@@ -181,6 +181,31 @@ def serve(
 def _audit_file(settings: Settings) -> Path | None:
     audit = settings.audit
     return Path(audit.path) if audit.kind is AuditKind.SQLITE else None
+
+
+def acquire_service_lock(settings: Settings, **details: str) -> contextlib.ExitStack:
+    """The locks of one serve on this account and audit log, held until the stack closes: the
+    lock file (this host) and, for a PostgreSQL audit, its advisory lock (every host sharing
+    the database). `ServiceLocked`, naming the holder, when either is taken."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(ServiceLock.acquire(_lock_path(settings), **details))
+    audit = settings.audit
+    if audit.kind is AuditKind.POSTGRES and audit.dsn is not None:
+        from ordergate.adapters.postgres.service_lock import PostgresServiceLock  # noqa: PLC0415
+
+        try:
+            stack.enter_context(
+                PostgresServiceLock.acquire(
+                    audit.dsn,
+                    schema=audit.schema,
+                    table=audit.table,
+                    password=settings.secrets.postgres_password,
+                )
+            )
+        except BaseException:
+            stack.close()
+            raise
+    return stack
 
 
 def _lock_path(settings: Settings) -> Path:
