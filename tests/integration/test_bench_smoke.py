@@ -52,15 +52,16 @@ def test_the_burst_bench_processes_every_event_of_the_burst(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     burst = load("bench_burst")
-    rows = burst.run(fills=20, per_order=2, rates=(1_000.0,))
+    rows = burst.run(fills=20, per_order=2, rates=(1_000.0,), sqlite_rate=1_000.0)
     printed = capsys.readouterr().out
-    assert ["anchor", "memory_burst", "memory_paced_1000", "sqlite_burst"] == list(rows)
+    expected = ["anchor", "memory_burst", "memory_paced_1000", "sqlite_burst", "sqlite_paced_1000"]
+    assert expected == list(rows)
     # 10 orders: one ack each, and every one of the 20 fills with its commission report
     assert {50.0} == {row["events"] for row in rows.values()}
     assert {20.0} == {row["fills"] for row in rows.values()}
     lagged = {"lag_p50_ms", "lag_p99_ms", "lag_max_ms", "events_per_s"}
     assert all(lagged <= set(rows[key]) for key in rows if key != "anchor")
-    assert 4 == len(table_rows(printed))
+    assert 5 == len(table_rows(printed))
     assert all(len(cells) == 7 for cells in table_rows(printed))
 
 

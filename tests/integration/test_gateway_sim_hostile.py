@@ -277,7 +277,11 @@ async def test_one_second_bars_over_100_days_are_refused_before_any_bar_is_built
         assert "Time length exceed max" in errors[0][1]
         assert "1800 S" in errors[0][1]
         served = await asyncio.wait_for(
-            client.reqHistoricalDataAsync(stock, "", "1800 S", "1 secs", "TRADES", False), 10
+            # Inside a session (a fixed RTH time): at "now", an evening run has no bars.
+            client.reqHistoricalDataAsync(
+                stock, "20261204 15:30:00 US/Eastern", "1800 S", "1 secs", "TRADES", False
+            ),
+            10,
         )
         assert served  # the longest span IB serves for 1-second bars is still served
     finally:
